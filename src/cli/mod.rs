@@ -1,0 +1,90 @@
+//! The command line (`cnb-artifacts`): raw flags (clap) → a validated build context → work.
+//!
+//! `main` returns an [`ExitCode`]; errors print their whole cause chain. Exit codes (README,
+//! spec rule R-ERR-2): 0 success, 1 invalid input (nothing pushed), 2 usage error, 3 registry or
+//! I/O failure while publishing (tags unchanged), 4 conformance cases failed, 5 the conformance
+//! runner or its registry broke.
+
+mod context;
+mod plan_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use context::ContextArgs;
+
+/// Exit codes, one per outcome class.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const INPUT: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const PUBLISH: u8 = 3;
+    pub const CONFORMANCE_FAILED: u8 = 4;
+    pub const RUNNER: u8 = 5;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "cnb-artifacts", version, about = "Additional OCI artifacts from Cloud Native Buildpacks")]
+pub struct Cli {
+    /// Log level filter (also RUST_LOG), e.g. `info`, `debug`.
+    #[arg(long, global = true, default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every layer TOML and declared file; needs no image reference.
+    Validate {
+        /// The layers directory (`$CNB_LAYERS_DIR`).
+        #[arg(long, env = "CNB_LAYERS_DIR")]
+        layers_dir: PathBuf,
+    },
+    /// Print what would be published, with digests (no network).
+    Plan {
+        #[arg(long, env = "CNB_LAYERS_DIR")]
+        layers_dir: PathBuf,
+        #[command(flatten)]
+        context: ContextArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = plan_cmd::Format::Text)]
+        format: plan_cmd::Format,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_tracing(&cli.log);
+    ExitCode::from(run(cli))
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Validate { layers_dir } => plan_cmd::validate(&layers_dir),
+        Command::Plan { layers_dir, context, format } => plan_cmd::plan(&layers_dir, &context, format),
+    }
+}
+
+/// Prints input errors to stderr with a closing count; returns [`exit::INPUT`].
+pub fn report_input_errors(errors: &crate::diagnostic::Diagnostics) -> u8 {
+    eprintln!("{errors}");
+    let n = errors.0.len();
+    eprintln!("{n} error{}; nothing was published", if n == 1 { "" } else { "s" });
+    exit::INPUT
+}

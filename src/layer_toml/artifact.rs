@@ -1,0 +1,215 @@
+//! The `additionalArtifact` value of a layer TOML: one table or an array of tables (R-FIELD-1),
+//! and each table's fields and their types (R-FIELD-2..9).
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::error::{describe, suggest_artifact_key, LayerTomlError};
+use super::media_type::validate_media_type;
+use super::{entries_in_order, ArtifactDecl, Preset, Report};
+
+/// The artifact declarations of `value` (the `additionalArtifact` entry); problems go to `report`
+/// and the tables that have any are left out.
+pub(super) fn artifact_decls(
+    value: &Spanned<DeValue<'_>>,
+    report: &mut Report<'_>,
+) -> Vec<ArtifactDecl> {
+    match value.get_ref() {
+        DeValue::Table(table) => {
+            artifact_decl(0, value.span(), table, report).into_iter().collect()
+        }
+        DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, item)| match item.get_ref() {
+                DeValue::Table(table) => artifact_decl(index, item.span(), table, report),
+                other => {
+                    report.error(
+                        LayerTomlError::ArtifactEntryWrongType { index, found: describe(other) },
+                        item.span(),
+                    );
+                    None
+                }
+            })
+            .collect(),
+        other => {
+            report
+                .error(LayerTomlError::ArtifactsWrongType { found: describe(other) }, value.span());
+            Vec::new()
+        }
+    }
+}
+
+/// One artifact table; `None` when it has any problem (all of which are reported).
+fn artifact_decl(
+    index: usize,
+    span: Range<usize>,
+    table: &DeTable<'_>,
+    report: &mut Report<'_>,
+) -> Option<ArtifactDecl> {
+    let errors_before = report.len();
+    let mut decl = ArtifactDecl {
+        index,
+        span: span.clone(),
+        files: Vec::new(),
+        tag: None,
+        repository: None,
+        preset: Spanned::new(span.clone(), Preset::Generic),
+        artifact_type: None,
+        media_type: None,
+        labels: Vec::new(),
+    };
+    let mut file_key: Option<Range<usize>> = None;
+    let mut files_key: Option<Range<usize>> = None;
+    for (key, value) in entries_in_order(table) {
+        match key.get_ref().as_ref() {
+            "file" => {
+                file_key = Some(key.span());
+                decl.files.extend(string_field("file", value, report));
+            }
+            "files" => {
+                files_key = Some(key.span());
+                decl.files.extend(files_field(value, report));
+            }
+            "tag" => decl.tag = string_field("tag", value, report),
+            "repository" => decl.repository = string_field("repository", value, report),
+            "type" => {
+                if let Some(preset) = preset_field(value, report) {
+                    decl.preset = preset;
+                }
+            }
+            "artifactType" => decl.artifact_type = media_type_field("artifactType", value, report),
+            "mediaType" => decl.media_type = media_type_field("mediaType", value, report),
+            "labels" => decl.labels = labels_field(value, report),
+            other => report.error(
+                LayerTomlError::UnknownKey {
+                    key: other.to_string(),
+                    suggestion: suggest_artifact_key(other),
+                },
+                key.span(),
+            ),
+        }
+    }
+    match (file_key, files_key) {
+        (Some(a), Some(b)) => {
+            report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b })
+        }
+        (None, None) => report.error(LayerTomlError::NoFile, span),
+        _ => {}
+    }
+    (report.len() == errors_before).then_some(decl)
+}
+
+/// A string value, or a type error.
+fn string_field(
+    key: &str,
+    value: &Spanned<DeValue<'_>>,
+    report: &mut Report<'_>,
+) -> Option<Spanned<String>> {
+    match value.get_ref() {
+        DeValue::String(s) => Some(Spanned::new(value.span(), s.to_string())),
+        other => {
+            report.error(
+                LayerTomlError::FieldWrongType {
+                    key: key.to_string(),
+                    expected: "a string",
+                    found: describe(other),
+                },
+                value.span(),
+            );
+            None
+        }
+    }
+}
+
+/// `files`: a non-empty array of strings (R-FIELD-2).
+fn files_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<Spanned<String>> {
+    match value.get_ref() {
+        DeValue::Array(items) if items.is_empty() => {
+            report.error(LayerTomlError::EmptyFiles, value.span());
+            Vec::new()
+        }
+        DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| string_field(&format!("files[{i}]"), item, report))
+            .collect(),
+        other => {
+            report.error(
+                LayerTomlError::FieldWrongType {
+                    key: "files".into(),
+                    expected: "an array of strings",
+                    found: describe(other),
+                },
+                value.span(),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// `type`: `generic`, `wasm` or `helm` (R-FIELD-5).
+fn preset_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<Preset>> {
+    let name = string_field("type", value, report)?;
+    let preset = [Preset::Generic, Preset::Wasm, Preset::Helm]
+        .into_iter()
+        .find(|p| p.as_str() == name.get_ref());
+    if preset.is_none() {
+        report.error(LayerTomlError::UnknownPreset { value: name.get_ref().clone() }, name.span());
+    }
+    Some(Spanned::new(name.span(), preset?))
+}
+
+/// `artifactType` / `mediaType`: a media type (R-FIELD-6, R-FIELD-7).
+fn media_type_field(
+    key: &'static str,
+    value: &Spanned<DeValue<'_>>,
+    report: &mut Report<'_>,
+) -> Option<Spanned<String>> {
+    let media_type = string_field(key, value, report)?;
+    if let Err(reason) = validate_media_type(media_type.get_ref()) {
+        report.error(
+            LayerTomlError::InvalidMediaType { key, value: media_type.get_ref().clone(), reason },
+            media_type.span(),
+        );
+        return None;
+    }
+    Some(media_type)
+}
+
+/// `[additionalArtifact.labels]`: non-empty keys to string values, in the order written (R-FIELD-8).
+fn labels_field(
+    value: &Spanned<DeValue<'_>>,
+    report: &mut Report<'_>,
+) -> Vec<(Spanned<String>, Spanned<String>)> {
+    let DeValue::Table(table) = value.get_ref() else {
+        report.error(
+            LayerTomlError::LabelsWrongType { found: describe(value.get_ref()) },
+            value.span(),
+        );
+        return Vec::new();
+    };
+    let mut labels = Vec::new();
+    for (key, value) in entries_in_order(table) {
+        if key.get_ref().is_empty() {
+            report.error(LayerTomlError::EmptyLabelKey, key.span());
+            continue;
+        }
+        match value.get_ref() {
+            DeValue::String(s) => labels.push((
+                Spanned::new(key.span(), key.get_ref().to_string()),
+                Spanned::new(value.span(), s.to_string()),
+            )),
+            other => report.error(
+                LayerTomlError::LabelWrongType {
+                    key: key.get_ref().to_string(),
+                    found: describe(other),
+                },
+                value.span(),
+            ),
+        }
+    }
+    labels
+}

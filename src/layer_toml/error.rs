@@ -1,0 +1,206 @@
+//! What can be wrong with a layers dir, a layer TOML or `group.toml`, and which spec rule each
+//! problem breaks (R-FILE-*, R-FIELD-*). Each error becomes a [`Diagnostic`] at the span of the
+//! offending key or value.
+
+use std::ops::Range;
+use std::path::Path;
+
+use crate::diagnostic::{Diagnostic, Location};
+
+use super::media_type::MediaTypeError;
+
+/// The keys an `[additionalArtifact]` table may hold (R-FIELD-9), in the order the spec lists them.
+pub const ARTIFACT_KEYS: [&str; 8] =
+    ["file", "files", "tag", "repository", "type", "artifactType", "mediaType", "labels"];
+
+/// One problem in the user's layers dir.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayerTomlError {
+    #[error("cannot read directory: {error}")]
+    UnreadableDir { error: String },
+    #[error("name is not valid UTF-8")]
+    NameNotUtf8,
+    #[error("cannot read group.toml: {error}")]
+    UnreadableGroupToml { error: String },
+    #[error("cannot read layer TOML: {error}")]
+    UnreadableLayerToml { error: String },
+    #[error("file is not valid UTF-8 (TOML files are UTF-8)")]
+    NotUtf8,
+    #[error("invalid TOML: {message}")]
+    Syntax { message: String },
+    #[error("`{key}`: expected {expected}, found {found}")]
+    GroupWrongType { key: String, expected: &'static str, found: &'static str },
+    #[error("`group[{index}]` has no `id`")]
+    GroupEntryWithoutId { index: usize },
+    #[error("`group[{index}].id` is empty")]
+    GroupEntryEmptyId { index: usize },
+    #[error("buildpack `{id}` is listed twice in group.toml")]
+    GroupDuplicateId { id: String },
+    #[error("`[{table}]` key `{key}`: expected a boolean, found {found}")]
+    LayerFlagWrongType { table: &'static str, key: String, found: &'static str },
+    #[error("`{table}`: expected a table, found {found}")]
+    LayerTableWrongType { table: &'static str, found: &'static str },
+    #[error("`additionalArtifact`: expected a table or an array of tables, found {found}")]
+    ArtifactsWrongType { found: &'static str },
+    #[error("`additionalArtifact[{index}]`: expected a table, found {found}")]
+    ArtifactEntryWrongType { index: usize, found: &'static str },
+    #[error("`file` and `files` are both set; use exactly one")]
+    FileAndFiles,
+    #[error("artifact has neither `file` nor `files`")]
+    NoFile,
+    #[error("`files` is empty")]
+    EmptyFiles,
+    #[error("`{key}`: expected {expected}, found {found}")]
+    FieldWrongType { key: String, expected: &'static str, found: &'static str },
+    #[error("unknown key `{key}` in an artifact table")]
+    UnknownKey { key: String, suggestion: Option<&'static str> },
+    #[error("unknown artifact type `{value}`")]
+    UnknownPreset { value: String },
+    #[error("`{key}` value `{value}` is not a valid media type: {reason}")]
+    InvalidMediaType { key: &'static str, value: String, reason: MediaTypeError },
+    #[error("`labels`: expected a table, found {found}")]
+    LabelsWrongType { found: &'static str },
+    #[error("label `{key}`: expected a string, found {found}")]
+    LabelWrongType { key: String, found: &'static str },
+    #[error("label key is empty")]
+    EmptyLabelKey,
+}
+
+const FILE_HELP: &str =
+    "write `file = \"NAME\"` for one file or `files = [\"A\", \"B\"]` for several, \
+                         paths relative to the layer directory";
+
+impl LayerTomlError {
+    /// The spec rule the problem breaks.
+    pub fn rule(&self) -> &'static str {
+        use LayerTomlError::*;
+        match self {
+            UnreadableDir { .. } | NameNotUtf8 => "R-FILE-1",
+            UnreadableGroupToml { .. }
+            | GroupWrongType { .. }
+            | GroupEntryWithoutId { .. }
+            | GroupEntryEmptyId { .. }
+            | GroupDuplicateId { .. } => "R-FILE-2",
+            UnreadableLayerToml { .. } => "R-FILE-3",
+            LayerFlagWrongType { .. } | LayerTableWrongType { .. } => "R-FILE-4",
+            NotUtf8 | Syntax { .. } => "R-FILE-5",
+            ArtifactsWrongType { .. } | ArtifactEntryWrongType { .. } => "R-FIELD-1",
+            FileAndFiles | NoFile | EmptyFiles => "R-FIELD-2",
+            UnknownPreset { .. } => "R-FIELD-5",
+            InvalidMediaType { key: "mediaType", .. } => "R-FIELD-7",
+            InvalidMediaType { .. } => "R-FIELD-6",
+            LabelsWrongType { .. } | LabelWrongType { .. } | EmptyLabelKey => "R-FIELD-8",
+            FieldWrongType { .. } | UnknownKey { .. } => "R-FIELD-9",
+        }
+    }
+
+    /// What to do about it, where there is something useful to say.
+    pub fn help(&self) -> Option<String> {
+        use LayerTomlError::*;
+        match self {
+            ArtifactsWrongType { .. } | ArtifactEntryWrongType { .. } => Some(
+                "write `[additionalArtifact]` for one artifact or a `[[additionalArtifact]]` \
+                 table for each of several"
+                    .into(),
+            ),
+            FileAndFiles | NoFile | EmptyFiles => Some(FILE_HELP.into()),
+            UnknownKey { suggestion, .. } => {
+                let valid = format!("valid keys: {}", ARTIFACT_KEYS.join(", "));
+                Some(match suggestion {
+                    Some(s) => format!("did you mean `{s}`? {valid}"),
+                    None => valid,
+                })
+            }
+            UnknownPreset { .. } => Some("valid types: generic, wasm, helm".into()),
+            InvalidMediaType { .. } => Some(
+                "write `type/subtype` in lowercase letters, digits and `!#$&-^_.+`, e.g. \
+                 `application/vnd.example.thing.v1+json`, without parameters"
+                    .into(),
+            ),
+            LabelWrongType { found: "a table", .. } => Some(
+                "an unquoted dotted key makes a nested table; quote label keys that contain \
+                 dots: `\"org.example.key\" = \"value\"`"
+                    .into(),
+            ),
+            LabelWrongType { .. } => {
+                Some("label values are string templates; quote the value".into())
+            }
+            FieldWrongType { expected: "a string", .. } => Some("quote the value".into()),
+            LayerFlagWrongType { .. } => Some("write `true` or `false`, without quotes".into()),
+            GroupDuplicateId { .. } => Some("list each buildpack once".into()),
+            _ => None,
+        }
+    }
+
+    /// This error as a diagnostic at byte range `span` of `source` (the text of `file`).
+    pub fn at(&self, file: &Path, source: &str, span: Range<usize>) -> Diagnostic {
+        self.diagnostic(Location::from_offset(file, source, span.start))
+    }
+
+    /// This error as a diagnostic naming the whole of `path`.
+    pub fn at_path(&self, path: &Path) -> Diagnostic {
+        self.diagnostic(Location::file(path))
+    }
+
+    fn diagnostic(&self, location: Location) -> Diagnostic {
+        let d = Diagnostic::at(self.rule(), location, self.to_string());
+        match self.help() {
+            Some(help) => d.with_help(help),
+            None => d,
+        }
+    }
+}
+
+/// `a string`, `an integer`, …: what a TOML value is, for "found …" messages.
+pub(super) fn describe(value: &toml::de::DeValue<'_>) -> &'static str {
+    use toml::de::DeValue::*;
+    match value {
+        String(_) => "a string",
+        Integer(_) => "an integer",
+        Float(_) => "a float",
+        Boolean(_) => "a boolean",
+        Datetime(_) => "a datetime",
+        Array(_) => "an array",
+        Table(_) => "a table",
+    }
+}
+
+/// The valid artifact key `key` was most likely meant to be: the same letters ignoring case,
+/// `-` and `_`, or close in spelling (one edit for keys of up to 3 characters, else two; a
+/// swap of neighbouring letters counts as one edit).
+pub(super) fn suggest_artifact_key(key: &str) -> Option<&'static str> {
+    let fold = |s: &str| -> Vec<char> {
+        s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+    };
+    let folded = fold(key);
+    let limit = if folded.len() <= 3 { 1 } else { 2 };
+    ARTIFACT_KEYS
+        .iter()
+        .map(|k| (edit_distance(&folded, &fold(k)), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
+/// neighbouring characters each cost one.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}

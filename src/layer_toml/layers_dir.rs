@@ -1,0 +1,213 @@
+//! Finding the layer TOMLs of a build (R-FILE-1..3): which buildpack directories to read (from
+//! `group.toml` when present, else every directory but the lifecycle's own), and which files in
+//! them are layer TOMLs. Every unreadable directory or file is reported with its path; reading
+//! goes on so one run reports every problem.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+
+use super::error::LayerTomlError;
+use super::group::parse_group_toml;
+use super::{parse_layer_toml, Buildpack, LayerFile, Report};
+
+/// Directories under the layers dir that the lifecycle itself owns (R-FILE-2).
+const LIFECYCLE_DIRS: [&str; 3] = ["sbom", "config", "app"];
+/// `*.toml` files in a buildpack directory that are not layer TOMLs (R-FILE-3).
+const NOT_LAYER_TOMLS: [&str; 3] = ["launch.toml", "build.toml", "store.toml"];
+
+/// Reads every buildpack and layer TOML under `layers_dir`, in a stable order (buildpacks in
+/// group.toml order, else by directory name; layers by file name). Files that fail to parse are
+/// reported and skipped, so one run reports every bad file.
+pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
+    let mut diagnostics = Vec::new();
+    let mut layer_files = Vec::new();
+    for buildpack in buildpacks(layers_dir, &mut diagnostics) {
+        let buildpack_dir = layers_dir.join(&buildpack.dir_name);
+        for file_name in layer_toml_names(&buildpack_dir, &mut diagnostics) {
+            if let Some(file) =
+                read_layer_file(&buildpack, &buildpack_dir, &file_name, &mut diagnostics)
+            {
+                layer_files.push(file);
+            }
+        }
+    }
+    (layer_files, Diagnostics(diagnostics).sorted())
+}
+
+/// The buildpacks whose directories are read: group.toml's, in its order, when it exists and is
+/// valid (R-FILE-2); else every buildpack directory by name. A listed buildpack without a
+/// directory wrote no layers and is left out.
+fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Buildpack> {
+    let group_path = layers_dir.join("group.toml");
+    match fs::read(&group_path) {
+        Ok(bytes) => {
+            if let Some(source) = utf8_text(&group_path, bytes, diagnostics) {
+                let mut report = Report::new(&group_path, &source);
+                let entries = parse_group_toml(&mut report);
+                if report.is_empty() {
+                    return entries
+                        .into_iter()
+                        .map(|e| Buildpack {
+                            dir_name: Buildpack::dir_name_of(&e.id),
+                            id: e.id,
+                            version: e.version,
+                        })
+                        .filter(|b| layers_dir.join(&b.dir_name).is_dir())
+                        .collect();
+                }
+                diagnostics.extend(report.into_diagnostics().0);
+            }
+            // The build fails on the errors above; scanning still reports the layer TOMLs' own.
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => diagnostics.push(
+            LayerTomlError::UnreadableGroupToml { error: e.to_string() }.at_path(&group_path),
+        ),
+    }
+    buildpack_dirs(layers_dir, diagnostics)
+        .into_iter()
+        .map(|dir_name| Buildpack {
+            id: Buildpack::id_of_dir_name(&dir_name),
+            version: None,
+            dir_name,
+        })
+        .collect()
+}
+
+/// Names of the directories under `layers_dir` except the lifecycle's own and hidden ones,
+/// sorted bytewise.
+fn buildpack_dirs(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut names: Vec<String> = dir_entries(layers_dir, diagnostics)
+        .into_iter()
+        .filter(|(name, path)| {
+            let name = name.to_string_lossy();
+            !name.starts_with('.') && !LIFECYCLE_DIRS.contains(&name.as_ref()) && path.is_dir()
+        })
+        .filter_map(|(name, path)| utf8_name(name, &path, diagnostics))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Names of the layer TOMLs in `buildpack_dir`: regular `*.toml` files but `launch.toml`,
+/// `build.toml` and `store.toml`, sorted bytewise (R-FILE-3).
+fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, path) in dir_entries(buildpack_dir, diagnostics) {
+        if !name.to_string_lossy().ends_with(".toml") {
+            continue;
+        }
+        let Some(name) = utf8_name(name, &path, diagnostics) else { continue };
+        if NOT_LAYER_TOMLS.contains(&name.as_str()) || name == ".toml" {
+            continue;
+        }
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => names.push(name),
+            Ok(_) => {}
+            Err(e) => diagnostics
+                .push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&path)),
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read or parsed.
+fn read_layer_file(
+    buildpack: &Buildpack,
+    buildpack_dir: &Path,
+    file_name: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<LayerFile> {
+    let toml_path = buildpack_dir.join(file_name);
+    let bytes = match fs::read(&toml_path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            diagnostics.push(
+                LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&toml_path),
+            );
+            return None;
+        }
+    };
+    let source = utf8_text(&toml_path, bytes, diagnostics)?;
+    match parse_layer_toml(&toml_path, &source) {
+        Ok(artifacts) => {
+            let name = file_name.strip_suffix(".toml").unwrap_or(file_name).to_string();
+            Some(LayerFile {
+                buildpack: buildpack.clone(),
+                layer_dir: buildpack_dir.join(&name),
+                name,
+                toml_path,
+                source: Arc::from(source),
+                artifacts,
+            })
+        }
+        Err(errors) => {
+            diagnostics.extend(errors.0);
+            None
+        }
+    }
+}
+
+/// The entries of `dir` as (file name, path); an unreadable directory or entry is reported.
+fn dir_entries(
+    dir: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(std::ffi::OsString, std::path::PathBuf)> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) => {
+            diagnostics.push(LayerTomlError::UnreadableDir { error: e.to_string() }.at_path(dir));
+            return Vec::new();
+        }
+    };
+    let mut entries = Vec::new();
+    for entry in read {
+        match entry {
+            Ok(entry) => entries.push((entry.file_name(), entry.path())),
+            Err(e) => diagnostics
+                .push(LayerTomlError::UnreadableDir { error: e.to_string() }.at_path(dir)),
+        }
+    }
+    entries
+}
+
+/// `name` as text; a name that is not UTF-8 cannot be a buildpack ID or layer name (R-FILE-1).
+fn utf8_name(
+    name: std::ffi::OsString,
+    path: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match name.into_string() {
+        Ok(name) => Some(name),
+        Err(_) => {
+            diagnostics.push(LayerTomlError::NameNotUtf8.at_path(path));
+            None
+        }
+    }
+}
+
+/// `bytes` as text; otherwise a diagnostic at the first byte that is not UTF-8 (R-FILE-5).
+fn utf8_text(path: &Path, bytes: Vec<u8>, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+            let location = Location::from_offset(path, &prefix, valid);
+            diagnostics.push(Diagnostic::at(
+                LayerTomlError::NotUtf8.rule(),
+                location,
+                LayerTomlError::NotUtf8.to_string(),
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! Tests of the layers dir walk (R-FILE-1..3) on temporary directories.
+
+use std::fs;
+use std::path::Path;
+
+use rstest::rstest;
+
+use super::read_layers_dir;
+use crate::layer_toml::{Buildpack, LayerFile};
+
+const ARTIFACT: &str = "[additionalArtifact]\nfile = \"f\"\n";
+
+fn write(root: &Path, rel: &str, content: &str) {
+    let path = root.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).expect("create parent");
+    }
+    fs::write(path, content).expect("write file");
+}
+
+fn mkdir(root: &Path, rel: &str) {
+    fs::create_dir_all(root.join(rel)).expect("create dir");
+}
+
+/// `buildpack-id@version/layer` for each layer file, in order.
+fn summary(files: &[LayerFile]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| {
+            let version = f.buildpack.version.as_deref().unwrap_or("?");
+            format!("{}@{}/{}", f.buildpack.id, version, f.name)
+        })
+        .collect()
+}
+
+/// Reads `root`, failing the test on any diagnostic.
+fn read_ok(root: &Path) -> Vec<LayerFile> {
+    let (files, diagnostics) = read_layers_dir(root);
+    assert!(diagnostics.is_empty(), "unexpected errors:\n{diagnostics}");
+    files
+}
+
+/// Diagnostics of reading `root`, with `root` stripped from the paths.
+fn errors(root: &Path) -> String {
+    let (_, diagnostics) = read_layers_dir(root);
+    let prefix = format!("{}/", root.display());
+    diagnostics.to_string().replace(&prefix, "")
+}
+
+#[test]
+fn r_file_1_buildpack_dir_names_map_to_ids_and_layer_dirs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    write(root, "acme_wasm/module.toml", ARTIFACT);
+    let files = read_ok(root);
+    assert_eq!(files.len(), 1);
+    let f = &files[0];
+    assert_eq!(
+        f.buildpack,
+        Buildpack { id: "acme/wasm".into(), version: None, dir_name: "acme_wasm".into() }
+    );
+    assert_eq!(f.name, "module");
+    assert_eq!(f.toml_path, root.join("acme_wasm/module.toml"));
+    assert_eq!(f.layer_dir, root.join("acme_wasm/module"));
+    assert_eq!(&*f.source, ARTIFACT);
+    assert_eq!(f.artifacts.len(), 1);
+    assert_eq!(
+        f.location(21).to_string(),
+        format!("{}:2:1", root.join("acme_wasm/module.toml").display())
+    );
+}
+
+#[rstest]
+#[case::plain("heroku-nodejs")]
+#[case::one_slash("acme/wasm")]
+#[case::nested("io.example/team/tool")]
+fn r_file_1_dir_name_mapping_is_reversible(#[case] id: &str) {
+    let dir = Buildpack::dir_name_of(id);
+    assert!(!dir.contains('/'));
+    assert_eq!(Buildpack::id_of_dir_name(&dir), id);
+}
+
+#[test]
+fn r_file_2_group_toml_gives_order_versions_and_the_set_of_buildpacks() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    write(
+        root,
+        "group.toml",
+        "[[group]]\nid = \"acme/zeta\"\nversion = \"1.0.0\"\napi = \"0.10\"\n\n\
+         [[group]]\nid = \"no/layers\"\nversion = \"3\"\napi = \"0.10\"\n\n\
+         [[group]]\nid = \"acme/alpha\"\napi = \"0.10\"\n\n\
+         [[group-extensions]]\nid = \"ext\"\nversion = \"9\"\n",
+    );
+    write(root, "acme_alpha/a.toml", ARTIFACT);
+    write(root, "acme_zeta/z.toml", ARTIFACT);
+    write(root, "unlisted/u.toml", ARTIFACT);
+    write(root, "ext/e.toml", ARTIFACT);
+    assert_eq!(summary(&read_ok(root)), ["acme/zeta@1.0.0/z", "acme/alpha@?/a"]);
+}
+
+#[test]
+fn r_file_2_without_group_toml_every_dir_but_the_lifecycles_in_bytewise_order() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    for dir in ["b", "B", "a_x", "sbom", "config", "app", ".hidden"] {
+        write(root, &format!("{dir}/l.toml"), ARTIFACT);
+    }
+    write(root, "plan.toml", "[[entries]]\n");
+    write(root, "top.toml", ARTIFACT);
+    assert_eq!(summary(&read_ok(root)), ["B@?/l", "a/x@?/l", "b@?/l"]);
+}
+
+#[test]
+fn r_file_2_empty_group_toml_lists_no_buildpacks() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "group.toml", "");
+    write(tmp.path(), "acme/l.toml", ARTIFACT);
+    assert_eq!(summary(&read_ok(tmp.path())), Vec::<String>::new());
+}
+
+#[rstest]
+#[case::syntax(
+    "[[group]\n",
+    "error[R-FILE-5]: group.toml:1:9: invalid TOML: unclosed array table, expected `]`"
+)]
+#[case::not_array(
+    "group = \"acme\"\n",
+    "error[R-FILE-2]: group.toml:1:9: `group`: expected an array of tables, found a string"
+)]
+#[case::entry_not_table(
+    "group = [\"acme\"]\n",
+    "error[R-FILE-2]: group.toml:1:10: `group[0]`: expected a table, found a string"
+)]
+#[case::no_id(
+    "[[group]]\nversion = \"1\"\n",
+    "error[R-FILE-2]: group.toml:1:1: `group[0]` has no `id`"
+)]
+#[case::id_integer(
+    "[[group]]\nid = 1\n",
+    "error[R-FILE-2]: group.toml:2:6: `group[0].id`: expected a string, found an integer"
+)]
+#[case::version_integer(
+    "[[group]]\nid = \"a\"\nversion = 1\n",
+    "error[R-FILE-2]: group.toml:3:11: `group[0].version`: expected a string, found an integer"
+)]
+#[case::empty_id(
+    "[[group]]\nid = \"\"\n",
+    "error[R-FILE-2]: group.toml:2:6: `group[0].id` is empty"
+)]
+#[case::duplicate(
+    "[[group]]\nid = \"a\"\n[[group]]\nid = \"a\"\n",
+    "error[R-FILE-2]: group.toml:4:6: buildpack `a` is listed twice in group.toml\n  help: list each buildpack once"
+)]
+fn r_file_2_malformed_group_toml_is_an_error_with_location(
+    #[case] group: &str,
+    #[case] expected: &str,
+) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "group.toml", group);
+    assert_eq!(errors(tmp.path()), expected);
+}
+
+#[test]
+fn r_file_2_with_a_malformed_group_toml_the_layer_tomls_are_still_checked() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "group.toml", "group = 1\n");
+    write(tmp.path(), "acme/l.toml", "[additionalArtifact]\nfiel = \"x\"\n");
+    let text = errors(tmp.path());
+    assert!(text.contains("error[R-FILE-2]: group.toml:1:9"), "{text}");
+    assert!(text.contains("error[R-FIELD-9]: acme/l.toml:2:1: unknown key `fiel`"), "{text}");
+}
+
+#[test]
+fn r_file_3_layer_tomls_are_sorted_and_lifecycle_files_skipped() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    for name in ["b.toml", "a.toml", "B.toml", "launch.toml", "build.toml", "store.toml"] {
+        write(root, &format!("bp/{name}"), ARTIFACT);
+    }
+    write(root, "bp/notes.txt", "not toml");
+    write(root, "bp/a/inner.toml", "this is inside a layer dir = not read");
+    mkdir(root, "bp/dir.toml");
+    let files = read_ok(root);
+    assert_eq!(summary(&files), ["bp@?/B", "bp@?/a", "bp@?/b"]);
+}
+
+#[test]
+fn r_file_3_layer_tomls_without_artifacts_are_listed_with_none() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "bp/plain.toml", "[types]\nlaunch = true\n");
+    let files = read_ok(tmp.path());
+    assert_eq!(summary(&files), ["bp@?/plain"]);
+    assert!(files[0].artifacts.is_empty());
+}
+
+#[test]
+fn r_file_3_every_bad_file_is_reported_and_the_good_ones_read() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    write(root, "one/bad.toml", "[additionalArtifact]\nfile = 1\n");
+    write(root, "one/good.toml", ARTIFACT);
+    write(root, "two/bad.toml", "[types\n");
+    let (files, diagnostics) = read_layers_dir(root);
+    assert_eq!(summary(&files), ["one@?/good"]);
+    let rules: Vec<&str> = diagnostics.0.iter().map(|d| d.rule).collect();
+    assert_eq!(rules, ["R-FIELD-9", "R-FILE-5"]);
+}
+
+#[test]
+fn r_file_1_a_missing_layers_dir_is_reported_with_its_path() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = tmp.path().join("nope");
+    let (files, diagnostics) = read_layers_dir(&missing);
+    assert!(files.is_empty());
+    assert_eq!(
+        diagnostics.to_string(),
+        format!("error[R-FILE-1]: {}:1:1: cannot read directory: No such file or directory (os error 2)", missing.display())
+    );
+}
+
+#[test]
+fn r_file_5_a_layer_toml_that_is_not_utf8_is_reported_where_it_stops_being_text() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("bp/l.toml");
+    fs::create_dir_all(tmp.path().join("bp")).expect("mkdir");
+    fs::write(&path, b"[types]\nlaunch = tr\xffue\n").expect("write");
+    assert_eq!(
+        errors(tmp.path()),
+        "error[R-FILE-5]: bp/l.toml:2:12: file is not valid UTF-8 (TOML files are UTF-8)"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn r_file_3_a_dangling_layer_toml_symlink_is_reported() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    mkdir(tmp.path(), "bp");
+    std::os::unix::fs::symlink(tmp.path().join("gone"), tmp.path().join("bp/l.toml"))
+        .expect("symlink");
+    assert_eq!(
+        errors(tmp.path()),
+        "error[R-FILE-3]: bp/l.toml:1:1: cannot read layer TOML: No such file or directory (os error 2)"
+    );
+}

@@ -1,0 +1,29 @@
+//! Every media type and reserved annotation key the spec names, in one place.
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The empty config of the generic preset, whose bytes are `{}`.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// Default `artifactType` of the generic preset.
+pub const BUILDPACKS_ARTIFACT: &str = "application/vnd.buildpacks.artifact.v1";
+/// Default layer media type of the generic preset.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+pub const WASM_LAYER: &str = "application/wasm";
+pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// Layer annotation holding the file's path (R-MAN-5).
+pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+/// Manifest annotation set from `SOURCE_DATE_EPOCH` (R-MAN-8).
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+/// Prefix of the annotations this spec reserves (R-LABEL-2).
+pub const RESERVED_PREFIX: &str = "io.buildpacks.artifact.";
+/// Reserved annotation: the buildpack ID that declared the artifact.
+pub const ANNOTATION_BUILDPACK_ID: &str = "io.buildpacks.artifact.buildpack.id";
+/// Reserved annotation: the buildpack version, when known.
+pub const ANNOTATION_BUILDPACK_VERSION: &str = "io.buildpacks.artifact.buildpack.version";
+/// Reserved annotation: the layer name; its presence marks a manifest as published under this spec.
+pub const ANNOTATION_LAYER: &str = "io.buildpacks.artifact.layer";

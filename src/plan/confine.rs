@@ -1,0 +1,235 @@
+//! File confinement (rules R-CONF-1..6): every declared file stays inside its layer directory.
+//!
+//! A declared path is relative, `/`-separated and has no `..` component; after resolving every
+//! symlink it must still lie inside the (resolved) layer directory, and it must be a regular
+//! file. The planner hashes the resolved file; the publisher re-hashes while streaming, so a
+//! file swapped after planning is caught there.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::reference::Digest;
+
+/// Why a declared file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfineError {
+    #[error("file path is empty")]
+    Empty,
+    #[error("file `{0}` is an absolute path")]
+    Absolute(String),
+    #[error("file `{0}` has a `..` component")]
+    ParentComponent(String),
+    #[error("file `{path}` does not exist in layer directory `{layer_dir}`")]
+    Missing { path: String, layer_dir: String },
+    #[error("file `{path}` resolves to `{target}`, outside layer directory `{layer_dir}`")]
+    Escapes { path: String, target: String, layer_dir: String },
+    #[error("file `{path}` cannot be resolved: {reason}")]
+    Unresolvable { path: String, reason: String },
+    #[error("file `{path}` is a {kind}, not a regular file")]
+    NotRegular { path: String, kind: &'static str },
+    #[error("file `{path}` cannot be read: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("file `{0}` is listed twice in one artifact")]
+    Duplicate(String),
+}
+
+impl ConfineError {
+    /// The spec rule this error enforces.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            ConfineError::Empty | ConfineError::Absolute(_) => "R-CONF-1",
+            ConfineError::ParentComponent(_) => "R-CONF-2",
+            ConfineError::Escapes { .. } | ConfineError::Unresolvable { .. } => "R-CONF-3",
+            ConfineError::NotRegular { .. } => "R-CONF-4",
+            ConfineError::Missing { .. } | ConfineError::Unreadable { .. } => "R-CONF-5",
+            ConfineError::Duplicate(_) => "R-CONF-6",
+        }
+    }
+
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            ConfineError::Empty | ConfineError::Absolute(_) | ConfineError::ParentComponent(_) => {
+                Some("paths are relative to the layer directory `<layers>/<buildpack>/<layer>/` and stay inside it")
+            }
+            ConfineError::Escapes { .. } => Some("copy the file into the layer directory instead of linking to it"),
+            _ => None,
+        }
+    }
+}
+
+/// A declared file after confinement: its normalised path, where it really is, and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfinedFile {
+    pub path: String,
+    pub source: PathBuf,
+    pub size: u64,
+}
+
+/// Normalises a declared path (R-CONF-1, R-CONF-2): relative, no `..`; `.` components and
+/// repeated or trailing slashes are dropped. Returns the `/`-joined form.
+pub fn normalise(declared: &str) -> Result<String, ConfineError> {
+    if declared.is_empty() {
+        return Err(ConfineError::Empty);
+    }
+    if declared.starts_with('/') || declared.starts_with('\\') {
+        return Err(ConfineError::Absolute(declared.to_string()));
+    }
+    let mut parts = Vec::new();
+    for c in Path::new(declared).components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(ConfineError::ParentComponent(declared.to_string())),
+            Component::RootDir | Component::Prefix(_) => return Err(ConfineError::Absolute(declared.to_string())),
+        }
+    }
+    if parts.is_empty() {
+        return Err(ConfineError::Empty);
+    }
+    Ok(parts.join("/"))
+}
+
+/// Resolves `declared` inside `layer_dir` (R-CONF-1..5).
+pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, ConfineError> {
+    let path = normalise(declared)?;
+    let missing = || ConfineError::Missing { path: path.clone(), layer_dir: layer_dir.display().to_string() };
+    let root = match layer_dir.canonicalize() {
+        Ok(root) => root,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(ConfineError::Unresolvable { path, reason: e.to_string() }),
+    };
+    let joined = root.join(&path);
+    if let Err(e) = joined.symlink_metadata() {
+        return Err(match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => missing(),
+            _ => ConfineError::Unresolvable { path, reason: e.to_string() },
+        });
+    }
+    let target = match joined.canonicalize() {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(ConfineError::Unresolvable { path, reason: "it is a dangling symlink".into() })
+        }
+        Err(e) if e.raw_os_error() == Some(40) => {
+            return Err(ConfineError::Unresolvable { path, reason: "it is a symlink loop".into() })
+        }
+        Err(e) => return Err(ConfineError::Unresolvable { path, reason: e.to_string() }),
+    };
+    if !target.starts_with(&root) {
+        return Err(ConfineError::Escapes {
+            path,
+            target: target.display().to_string(),
+            layer_dir: layer_dir.display().to_string(),
+        });
+    }
+    let meta = target
+        .metadata()
+        .map_err(|e| ConfineError::Unreadable { path: path.clone(), reason: e.to_string() })?;
+    if !meta.is_file() {
+        return Err(ConfineError::NotRegular { path, kind: file_kind(&meta) });
+    }
+    Ok(ConfinedFile { path, source: target, size: meta.len() })
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else if t.is_fifo() {
+        "named pipe"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+/// The sha256 digest and size of a file, read in one streaming pass.
+pub fn hash_file(path: &Path) -> io::Result<(Digest, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let size = io::copy(&mut file, &mut hasher)?;
+    Ok((Digest::from_sha256(hasher), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use std::os::unix::fs::symlink;
+
+    fn layer() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("layer");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.join("sub/b.txt"), b"b").unwrap();
+        std::fs::write(tmp.path().join("secret"), b"s").unwrap();
+        symlink("sub/b.txt", dir.join("inside-link")).unwrap();
+        symlink("../secret", dir.join("outside-link")).unwrap();
+        symlink("/etc/passwd", dir.join("absolute-link")).unwrap();
+        symlink("loop2", dir.join("loop1")).unwrap();
+        symlink("loop1", dir.join("loop2")).unwrap();
+        symlink("nowhere", dir.join("dangling")).unwrap();
+        (tmp, dir)
+    }
+
+    #[rstest]
+    #[case::plain("a.wasm", "a.wasm")]
+    #[case::nested("sub/b.txt", "sub/b.txt")]
+    #[case::dot_components("./sub/./b.txt", "sub/b.txt")]
+    #[case::inside_symlink("inside-link", "inside-link")]
+    fn r_conf_accepts_paths_inside_the_layer(#[case] declared: &str, #[case] normalised: &str) {
+        let (_tmp, dir) = layer();
+        let f = confine(&dir, declared).unwrap();
+        assert_eq!(f.path, normalised);
+        assert!(f.source.starts_with(dir.canonicalize().unwrap()));
+    }
+
+    #[rstest]
+    #[case::r_conf_1_absolute("/etc/passwd", "R-CONF-1")]
+    #[case::r_conf_1_empty("", "R-CONF-1")]
+    #[case::r_conf_1_only_dots("./.", "R-CONF-1")]
+    #[case::r_conf_2_parent("../secret", "R-CONF-2")]
+    #[case::r_conf_2_inner_parent("sub/../a.wasm", "R-CONF-2")]
+    #[case::r_conf_3_outside_symlink("outside-link", "R-CONF-3")]
+    #[case::r_conf_3_absolute_symlink("absolute-link", "R-CONF-3")]
+    #[case::r_conf_3_loop("loop1", "R-CONF-3")]
+    #[case::r_conf_3_dangling("dangling", "R-CONF-3")]
+    #[case::r_conf_4_directory("sub", "R-CONF-4")]
+    #[case::r_conf_5_missing("nope.wasm", "R-CONF-5")]
+    #[case::r_conf_5_missing_under_file("a.wasm/x", "R-CONF-5")]
+    fn r_conf_refuses(#[case] declared: &str, #[case] rule: &str) {
+        let (_tmp, dir) = layer();
+        let err = confine(&dir, declared).unwrap_err();
+        assert_eq!(err.rule(), rule, "{err}");
+    }
+
+    #[test]
+    fn r_conf_4_device_files_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        symlink("/dev/null", tmp.path().join("null")).unwrap();
+        // /dev/null is outside the layer: the escape is reported first.
+        assert_eq!(confine(tmp.path(), "null").unwrap_err().rule(), "R-CONF-3");
+    }
+
+    #[test]
+    fn r_conf_5_missing_layer_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = confine(&tmp.path().join("absent"), "a").unwrap_err();
+        assert_eq!(err.rule(), "R-CONF-5");
+    }
+
+    #[test]
+    fn hashing_streams_the_file() {
+        let (_tmp, dir) = layer();
+        let (digest, size) = hash_file(&dir.join("sub/b.txt")).unwrap();
+        assert_eq!(size, 1);
+        assert_eq!(digest, Digest::of(b"b"));
+    }
+}

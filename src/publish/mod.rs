@@ -1,0 +1,158 @@
+//! Publishing a plan to a registry or an OCI image layout: transport (auth, retries, clients)
+//! and the publisher core (spec rules R-PUSH-1..8, R-REF-1..5).
+//!
+//! [`publish`] runs the order of R-PUSH-1 against a [`Target`]: (a) build every manifest and
+//! refuse any over 4 MiB, check the app image is the subject and that no tag to set holds
+//! foreign content ([`preflight`]); (b) every blob ([`blobs`]); (c) every manifest by digest;
+//! (d) referrers per repository ([`referrers`]); (e) tags, last. A failure before (e) leaves
+//! every tag as it was. The targets are [`RegistryTarget`] (oci-client, plus the raw requests
+//! of [`registry_http`]) and [`LayoutTarget`].
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`client`], [`auth`], [`retry`], [`exporter_report`] | transport: clients, credentials, retries, the lifecycle's report.toml |
+//! | [`target`] | the [`Target`] trait |
+//! | [`registry_target`], [`registry_http`] | publishing to a registry |
+//! | [`layout`] | publishing to an OCI image layout |
+//! | [`preflight`], [`blobs`], [`verify`] | the checks before pushing; blob upload; streaming files with their check |
+//! | [`referrers`] | referrers API probe and the fallback index |
+//! | [`report`], [`progress`], [`error`] | what the publish did; progress output; errors |
+
+pub mod auth;
+pub mod blobs;
+pub mod client;
+pub mod error;
+pub mod exporter_report;
+pub mod layout;
+pub mod preflight;
+pub mod progress;
+pub mod referrers;
+pub mod registry_http;
+pub mod registry_target;
+pub mod report;
+pub mod retry;
+pub mod target;
+pub mod verify;
+
+use std::collections::BTreeMap;
+
+pub use error::{PublishError, TargetError};
+pub use layout::LayoutTarget;
+pub use preflight::resolve_subject;
+pub use referrers::{ReferrersMode, ReferrersUsed};
+pub use registry_target::RegistryTarget;
+pub use report::PublishReport;
+pub use target::Target;
+
+use crate::manifest::media_types::OCI_MANIFEST;
+use crate::manifest::{BuiltArtifact, MAX_MANIFEST_SIZE};
+use crate::plan::{Plan, Subject};
+use progress::Progress;
+use referrers::{ReferrerEntry, ReferrersOutcome};
+use report::{ArtifactReport, SubjectReport};
+use target::ManifestRef;
+
+/// Choices of one publish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Replace tags that hold content this tool did not publish (R-PUSH-5).
+    pub overwrite: bool,
+    pub referrers: ReferrersMode,
+    /// Draw progress bars for large blobs when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// Publishes every artifact of `plan`, with `subject` as their subject, to `target`
+/// (R-PUSH-1): preflight, blobs, manifests by digest, referrers, tags.
+pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, target: &impl Target) -> Result<PublishReport, PublishError> {
+    // (a) preflight: nothing is pushed until every check passed.
+    let built = build_all(plan, subject)?;
+    preflight::check_subject(target, &plan.context.image, subject).await?;
+    preflight::check_tags(target, plan, &built, opts.overwrite).await?;
+
+    // (b) blobs.
+    let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
+
+    // (c) manifests, by digest.
+    for (artifact, b) in plan.artifacts.iter().zip(&built) {
+        target
+            .push_manifest(&artifact.repository, ManifestRef::Digest(&b.manifest_digest), OCI_MANIFEST, &b.manifest_bytes)
+            .await
+            .map_err(|source| PublishError::ManifestRejected {
+                artifact: artifact.label(),
+                repository: artifact.name(),
+                digest: b.manifest_digest.clone(),
+                source,
+            })?;
+        tracing::info!("pushed manifest {}@{} ({})", artifact.name(), b.manifest_digest, artifact.label());
+    }
+
+    // (d) referrers, per repository.
+    let mut by_repository: BTreeMap<&str, Vec<ReferrerEntry>> = BTreeMap::new();
+    for (artifact, b) in plan.artifacts.iter().zip(&built) {
+        by_repository.entry(&artifact.repository).or_default().push(ReferrerEntry::of(b));
+    }
+    let mut outcomes: BTreeMap<&str, ReferrersOutcome> = BTreeMap::new();
+    for (repository, entries) in &by_repository {
+        let outcome = target.record_referrers(repository, subject, entries, opts.referrers).await?;
+        tracing::info!("referrers of {} in {repository}: {}", subject.digest, outcome.used);
+        outcomes.insert(repository, outcome);
+    }
+
+    // (e) tags, last.
+    let mut tagged: Vec<String> = Vec::new();
+    for (artifact, b) in plan.artifacts.iter().zip(&built) {
+        for tag in &artifact.tags {
+            let reference = format!("{}:{tag}", artifact.name());
+            target
+                .push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes)
+                .await
+                .map_err(|source| PublishError::TagRejected {
+                    artifact: artifact.label(),
+                    reference: reference.clone(),
+                    source,
+                    already_tagged: tagged.clone(),
+                })?;
+            tracing::info!("tagged {reference}");
+            tagged.push(reference);
+        }
+    }
+
+    let artifacts = plan
+        .artifacts
+        .iter()
+        .zip(&built)
+        .zip(tallies)
+        .map(|((artifact, b), tally)| {
+            let outcome = &outcomes[artifact.repository.as_str()];
+            ArtifactReport::new(artifact, &b.manifest_digest, b.manifest_bytes.len() as u64, tally, outcome)
+        })
+        .collect();
+    Ok(PublishReport {
+        target: target.describe(),
+        image: plan.context.image.to_string(),
+        subject: SubjectReport::from(subject),
+        artifacts,
+    })
+}
+
+/// Builds every manifest; any over the 4 MiB limit fails the publish before anything is pushed
+/// (R-PUSH-6).
+fn build_all(plan: &Plan, subject: &Subject) -> Result<Vec<BuiltArtifact>, PublishError> {
+    plan.artifacts
+        .iter()
+        .map(|artifact| {
+            let built = crate::manifest::build(artifact, subject).map_err(|source| match source {
+                crate::manifest::ManifestError::TooLarge { size, .. } => {
+                    PublishError::ManifestTooLarge { artifact: artifact.label(), size }
+                }
+                #[allow(unreachable_patterns)]
+                source => PublishError::ManifestBuild { artifact: artifact.label(), source },
+            })?;
+            if built.manifest_bytes.len() > MAX_MANIFEST_SIZE {
+                return Err(PublishError::ManifestTooLarge { artifact: artifact.label(), size: built.manifest_bytes.len() });
+            }
+            Ok(built)
+        })
+        .collect()
+}

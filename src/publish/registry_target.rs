@@ -1,0 +1,306 @@
+//! Publishing to a registry through oci-client (spec rules R-PUSH-1..6, R-REF-1..5).
+//!
+//! Every call runs inside [`with_retry`]. Blobs are streamed from disk with
+//! `push_blob_stream` (one streamed `PUT` per blob, see [`crate::publish::client`]) through the
+//! checking stream of [`crate::publish::verify`]; manifests are sent with `push_manifest_raw`, so
+//! the registry receives exactly the bytes that were digested. Referrers are recorded by
+//! [`RegistryTarget::record_referrers`]: probe, then the tag-schema fallback index when needed,
+//! through [`crate::publish::registry_http`].
+//!
+//! oci-client does not return the headers of a manifest `PUT`, so the `OCI-Subject` header
+//! cannot be read. The probe takes its place (R-REF-1): when the probe says the API is
+//! supported, the listing is read again after the manifests are pushed, and if it does not
+//! name them (the registry did not process the subject), the fallback index is written too.
+
+use std::error::Error as _;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::Reference;
+
+use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::plan::Subject;
+use crate::publish::client::{make_client_for, TransportOptions};
+use crate::publish::error::{PublishError, RegistryError, TargetError};
+use crate::publish::progress::BlobProgress;
+use crate::publish::referrers::{
+    classify_probe, lists_all, write_fallback, IndexStore, Probe, PutOutcome, ReferrerEntry, ReferrersMode,
+    ReferrersOutcome, ReferrersUsed, StoredIndex,
+};
+use crate::publish::registry_http::RegistryHttp;
+use crate::publish::retry::{with_retry, Transient};
+use crate::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
+use crate::publish::verify::{self, mismatch_in, FileMismatch};
+use crate::reference::Digest;
+
+const ACCEPTED_MANIFESTS: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+
+/// One registry, with resolved credentials.
+pub struct RegistryTarget {
+    registry: String,
+    client: oci_client::Client,
+    auth: RegistryAuth,
+    opts: TransportOptions,
+    http: RegistryHttp,
+}
+
+impl RegistryTarget {
+    /// Connects to `registry` (`host[:port]`): builds the clients and resolves credentials
+    /// (R-AUTH-*). No request is made yet.
+    pub async fn connect(registry: &str, opts: &TransportOptions) -> Result<RegistryTarget, PublishError> {
+        let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
+        let client = make_client_for(opts, &[registry]).map_err(transport)?;
+        let auth = crate::publish::auth::resolve(registry)
+            .map_err(|source| PublishError::Credentials { registry: registry.to_string(), source })?;
+        client.store_auth_if_needed(registry, &auth).await;
+        let http = RegistryHttp::new(registry, opts, client.clone(), auth.clone()).map_err(transport)?;
+        Ok(RegistryTarget { registry: registry.to_string(), client, auth, opts: opts.clone(), http })
+    }
+
+    fn reference(&self, repository: &str, reference: ManifestRef<'_>) -> Reference {
+        match reference {
+            ManifestRef::Tag(t) => Reference::with_tag(self.registry.clone(), repository.to_string(), t.to_string()),
+            ManifestRef::Digest(d) => Reference::with_digest(self.registry.clone(), repository.to_string(), d.to_string()),
+        }
+    }
+
+    fn repo(&self, repository: &str) -> Reference {
+        self.reference(repository, ManifestRef::Tag("latest"))
+    }
+
+    /// `GET` the fallback tag, for the read–merge–write loop.
+    async fn read_index(&self, repository: &str, tag: &str) -> Result<Option<StoredIndex>, TargetError> {
+        let r = self.http.get_manifest(repository, tag).await?;
+        match r.status {
+            404 => Ok(None),
+            s if (200..300).contains(&s) => Ok(Some(StoredIndex { bytes: r.body.to_vec(), etag: r.etag })),
+            _ => Err(r.to_error().into()),
+        }
+    }
+}
+
+/// True when a registry error says the manifest or repository does not exist.
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound)),
+        _ => false,
+    }
+}
+
+/// A failed upload attempt: the registry's answer, or the file itself.
+#[derive(Debug, thiserror::Error)]
+enum UploadFailure {
+    #[error("{}", RegistryError::from(.0))]
+    Registry(OciDistributionError),
+    #[error("{0}")]
+    File(TargetError),
+}
+
+impl Transient for UploadFailure {
+    fn is_transient(&self) -> bool {
+        match self {
+            UploadFailure::Registry(e) => e.is_transient(),
+            UploadFailure::File(_) => false,
+        }
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            UploadFailure::Registry(e) => e.retry_after(),
+            UploadFailure::File(_) => None,
+        }
+    }
+}
+
+/// The [`FileMismatch`] anywhere in `e`'s chain (the streamed body's error travels through
+/// reqwest and hyper when an upload is cut short).
+fn find_mismatch(e: &OciDistributionError) -> Option<FileMismatch> {
+    if let OciDistributionError::IoError(io) = e {
+        return mismatch_in(io).cloned();
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(m) = mismatch_in(io) {
+                return Some(m.clone());
+            }
+        }
+        if let Some(m) = s.downcast_ref::<FileMismatch>() {
+            return Some(m.clone());
+        }
+        source = s.source();
+    }
+    None
+}
+
+impl Target for RegistryTarget {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Registry
+    }
+
+    fn describe(&self) -> String {
+        self.registry.clone()
+    }
+
+    async fn fetch_manifest(&self, repository: &str, reference: ManifestRef<'_>) -> Result<Option<FetchedManifest>, TargetError> {
+        let r = self.reference(repository, reference);
+        let what = format!("read {}/{}", self.registry, reference.in_repository(repository));
+        let result = with_retry(&self.opts.retry, &what, || self.client.pull_manifest_raw(&r, &self.auth, &ACCEPTED_MANIFESTS)).await;
+        match result {
+            Ok((bytes, _)) => Ok(Some(FetchedManifest::new(bytes.to_vec()))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(RegistryError::from(e).into()),
+        }
+    }
+
+    async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError> {
+        let r = self.repo(repository);
+        let what = format!("check blob {digest} in {}/{repository}", self.registry);
+        with_retry(&self.opts.retry, &what, || self.client.blob_exists(&r, digest.as_str()))
+            .await
+            .map_err(|e| RegistryError::from(e).into())
+    }
+
+    async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool, TargetError> {
+        match self.client.mount_blob(&self.repo(repository), &self.repo(from), digest.as_str()).await {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::debug!("mounting {digest} from {from} into {repository} failed ({}); uploading", RegistryError::from(e));
+                Ok(false)
+            }
+        }
+    }
+
+    async fn push_blob(&self, repository: &str, digest: &Digest, source: BlobSource<'_>, progress: &BlobProgress) -> Result<(), TargetError> {
+        let r = self.repo(repository);
+        let what = format!("upload blob {digest} to {}/{repository}", self.registry);
+        let result = with_retry(&self.opts.retry, &what, || async {
+            match source {
+                BlobSource::Bytes(bytes) => {
+                    let stream = futures_util::stream::iter([Ok(Bytes::copy_from_slice(bytes))]);
+                    self.client.push_blob_stream(&r, stream, digest.as_str(), Some(bytes.len() as u64)).await
+                }
+                BlobSource::File { path, size } => {
+                    let stream = verify::file_stream(path, digest, size, self.opts.chunk_size, progress.clone())
+                        .await
+                        .map_err(UploadFailure::File)?
+                        .map(|chunk| chunk.map_err(OciDistributionError::IoError));
+                    self.client.push_blob_stream(&r, stream, digest.as_str(), Some(size)).await
+                }
+            }
+            .map(|_| ())
+            .map_err(|e| match (find_mismatch(&e), source) {
+                (Some(m), BlobSource::File { path, size }) => UploadFailure::File(TargetError::FileChanged {
+                    path: path.to_path_buf(),
+                    expected: digest.clone(),
+                    expected_size: size,
+                    found: m.found,
+                }),
+                _ => UploadFailure::Registry(e),
+            })
+        })
+        .await;
+        progress.finish();
+        match result {
+            Ok(()) => Ok(()),
+            Err(UploadFailure::File(e)) => Err(e),
+            Err(UploadFailure::Registry(e)) => {
+                // The registry may have refused the bytes before our stream noticed the change.
+                if let BlobSource::File { path, size } = source {
+                    if let Ok((found, found_size)) = crate::plan::confine::hash_file(path) {
+                        if &found != digest || found_size != size {
+                            return Err(TargetError::FileChanged {
+                                path: path.to_path_buf(),
+                                expected: digest.clone(),
+                                expected_size: size,
+                                found: format!("{found} ({found_size} bytes)"),
+                            });
+                        }
+                    }
+                }
+                Err(RegistryError::from(e).into())
+            }
+        }
+    }
+
+    async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError> {
+        let r = self.reference(repository, reference);
+        let what = format!("push manifest {}/{}", self.registry, reference.in_repository(repository));
+        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|e| {
+            TargetError::Registry(RegistryError { status: None, detail: format!("media type `{media_type}`: {e}") })
+        })?;
+        let body = Bytes::copy_from_slice(bytes);
+        with_retry(&self.opts.retry, &what, || self.client.push_manifest_raw(&r, body.clone(), content_type.clone()))
+            .await
+            .map(|_| ())
+            .map_err(|e| RegistryError::from(e).into())
+    }
+
+    async fn record_referrers(
+        &self,
+        repository: &str,
+        subject: &Subject,
+        entries: &[ReferrerEntry],
+        mode: ReferrersMode,
+    ) -> Result<ReferrersOutcome, PublishError> {
+        let probe_failed = |source| PublishError::ReferrersProbeFailed { repository: repository.to_string(), source };
+        let use_api = match mode {
+            ReferrersMode::Api => return Ok(ReferrersOutcome { used: ReferrersUsed::Api, fallback_index: None }),
+            ReferrersMode::Fallback => false,
+            ReferrersMode::Auto => {
+                let r = self.http.referrers(repository, subject.digest.as_str()).await.map_err(probe_failed)?;
+                match classify_probe(r.status, r.content_type.as_deref(), &r.body) {
+                    Ok(Probe::Supported) if lists_all(&r.body, entries) => true,
+                    Ok(Probe::Supported) => {
+                        tracing::warn!(
+                            "{}/{repository} supports the referrers API but does not list the artifacts just pushed \
+                             (the registry did not process their subject); writing the fallback index too",
+                            self.registry
+                        );
+                        false
+                    }
+                    Ok(Probe::Unsupported) => false,
+                    Err(answer) => {
+                        return Err(PublishError::ReferrersProbeUnexpected { repository: repository.to_string(), answer })
+                    }
+                }
+            }
+        };
+        if use_api {
+            return Ok(ReferrersOutcome { used: ReferrersUsed::Api, fallback_index: None });
+        }
+        let tag = subject.digest.referrers_tag();
+        let reference = format!("{}/{repository}:{tag}", self.registry);
+        let store = FallbackStore { target: self, repository, tag: &tag };
+        let digest = write_fallback(&store, &reference, entries).await?;
+        Ok(ReferrersOutcome { used: ReferrersUsed::Fallback, fallback_index: Some(digest) })
+    }
+}
+
+/// The fallback tag of one repository, as an [`IndexStore`].
+struct FallbackStore<'a> {
+    target: &'a RegistryTarget,
+    repository: &'a str,
+    tag: &'a str,
+}
+
+impl IndexStore for FallbackStore<'_> {
+    async fn read(&self) -> Result<Option<StoredIndex>, TargetError> {
+        self.target.read_index(self.repository, self.tag).await
+    }
+
+    async fn write(&self, bytes: &[u8], if_match: Option<&str>) -> Result<PutOutcome, TargetError> {
+        let r = self.target.http.put_manifest(self.repository, self.tag, OCI_INDEX, bytes, if_match).await?;
+        match r.status {
+            412 => Ok(PutOutcome::PreconditionFailed),
+            _ if r.is_success() => Ok(PutOutcome::Stored),
+            _ => Err(r.to_error().into()),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Where a plan is published: one small async trait with a registry implementation
+//! ([`crate::publish::registry_target::RegistryTarget`]) and an OCI image layout implementation
+//! ([`crate::publish::layout::LayoutTarget`]).
+//!
+//! The publisher ([`crate::publish::publish`]) drives the order of R-PUSH-1 through these
+//! operations only, so both targets receive exactly the same blobs and manifest bytes
+//! (R-PUSH-7). A target reports failures as [`TargetError`]s; the publisher adds which artifact
+//! they concern.
+
+use std::path::Path;
+
+use crate::plan::Subject;
+use crate::publish::error::{PublishError, TargetError};
+use crate::publish::progress::BlobProgress;
+use crate::publish::referrers::{ReferrerEntry, ReferrersMode, ReferrersOutcome};
+use crate::reference::Digest;
+
+/// A manifest reference inside a repository: a tag or a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestRef<'a> {
+    Tag(&'a str),
+    Digest(&'a Digest),
+}
+
+impl ManifestRef<'_> {
+    /// `repository:tag` or `repository@digest`.
+    pub fn in_repository(&self, repository: &str) -> String {
+        match self {
+            ManifestRef::Tag(t) => format!("{repository}:{t}"),
+            ManifestRef::Digest(d) => format!("{repository}@{d}"),
+        }
+    }
+}
+
+/// A manifest read from a target, with its exact bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedManifest {
+    pub bytes: Vec<u8>,
+    pub digest: Digest,
+    /// The `mediaType` member of the manifest, when it has one.
+    pub media_type: Option<String>,
+}
+
+impl FetchedManifest {
+    /// Wraps `bytes`, reading the `mediaType` member when the bytes are a JSON object.
+    pub fn new(bytes: Vec<u8>) -> FetchedManifest {
+        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string));
+        let digest = Digest::of(&bytes);
+        FetchedManifest { bytes, digest, media_type }
+    }
+}
+
+/// The bytes of one blob and where they come from.
+#[derive(Debug, Clone, Copy)]
+pub enum BlobSource<'a> {
+    /// Small blobs built in memory (config blobs).
+    Bytes(&'a [u8]),
+    /// A planned file, streamed from disk and checked against its planned digest and size.
+    File { path: &'a Path, size: u64 },
+}
+
+/// Which implementation a target is; decides the rules that only apply to registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Registry,
+    Layout,
+}
+
+/// One place to publish to. Every operation is idempotent.
+#[allow(async_fn_in_trait)]
+pub trait Target {
+    fn kind(&self) -> TargetKind;
+
+    /// The registry host or the layout path, for the report.
+    fn describe(&self) -> String;
+
+    /// The manifest at `repository` + `reference`, `None` when there is none.
+    async fn fetch_manifest(&self, repository: &str, reference: ManifestRef<'_>) -> Result<Option<FetchedManifest>, TargetError>;
+
+    async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError>;
+
+    /// Mounts `digest` from repository `from` into `repository`; `false` when the target
+    /// cannot (the caller then uploads).
+    async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool, TargetError>;
+
+    /// Stores a blob whose bytes must hash to `digest`.
+    async fn push_blob(&self, repository: &str, digest: &Digest, source: BlobSource<'_>, progress: &BlobProgress) -> Result<(), TargetError>;
+
+    /// Stores `bytes` unchanged as a manifest of `media_type` at `reference`.
+    async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError>;
+
+    /// Makes `entries` discoverable from `subject` in `repository` (R-REF-*).
+    async fn record_referrers(
+        &self,
+        repository: &str,
+        subject: &Subject,
+        entries: &[ReferrerEntry],
+        mode: ReferrersMode,
+    ) -> Result<ReferrersOutcome, PublishError>;
+}

@@ -1,0 +1,326 @@
+//! Names in the OCI distribution grammar: image references, repositories, tags and digests.
+//!
+//! Parsing of full image references is delegated to [`oci_client::Reference`]; this module
+//! adds the checks the spec needs after templating (rules R-TAG-1..4, R-REPO-1..3) with errors
+//! that explain what is wrong and how to fix it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use oci_client::Reference;
+
+/// The longest tag the distribution spec allows.
+pub const MAX_TAG_LEN: usize = 128;
+
+/// Why a string is not a valid tag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagError {
+    #[error("tag is empty")]
+    Empty,
+    #[error("tag `{tag}` is {len} characters long, over the limit of 128")]
+    TooLong { tag: String, len: usize },
+    #[error("tag `{tag}` contains `+`, which tags may not contain")]
+    Plus { tag: String },
+    #[error("tag `{tag}` has an invalid character {ch:?} at position {pos}")]
+    InvalidChar { tag: String, ch: char, pos: usize },
+}
+
+impl TagError {
+    /// A hint for the user.
+    pub fn help(&self) -> &'static str {
+        match self {
+            TagError::Empty => "a template variable expanded to nothing; tags match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}",
+            TagError::TooLong { .. } => "shorten the tag template; tags are at most 128 characters",
+            TagError::Plus { .. } => "semantic-version build metadata (`+…`) is not allowed in tags; Helm writes `+` as `_`",
+            TagError::InvalidChar { .. } => "tags match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}",
+        }
+    }
+}
+
+/// Checks `tag` against the distribution spec's tag grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), TagError> {
+    if tag.is_empty() {
+        return Err(TagError::Empty);
+    }
+    for (pos, ch) in tag.chars().enumerate() {
+        let ok = ch.is_ascii_alphanumeric() || ch == '_' || (pos > 0 && (ch == '.' || ch == '-'));
+        if !ok {
+            if ch == '+' {
+                return Err(TagError::Plus { tag: tag.to_string() });
+            }
+            return Err(TagError::InvalidChar { tag: tag.to_string(), ch, pos });
+        }
+    }
+    let len = tag.chars().count();
+    if len > MAX_TAG_LEN {
+        return Err(TagError::TooLong { tag: tag.to_string(), len });
+    }
+    Ok(())
+}
+
+/// True for tags of the referrers tag schema, `sha256-<64 lowercase hex>` (R-COLL-3).
+pub fn is_referrers_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Why a string is not a valid repository path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepositoryError {
+    #[error("repository is empty")]
+    Empty,
+    #[error("repository `{0}` is not a valid repository path")]
+    Invalid(String),
+    #[error("repository `{repo}` names registry `{host}`, which is not the app image's registry `{expected}`")]
+    ForeignRegistry { repo: String, host: String, expected: String },
+}
+
+impl RepositoryError {
+    pub fn help(&self) -> &'static str {
+        match self {
+            RepositoryError::Empty => "a template variable expanded to nothing",
+            RepositoryError::Invalid(_) => "repository paths are lowercase components [a-z0-9]+ joined by `.`, `_`, `__` or `-`, separated by `/`",
+            RepositoryError::ForeignRegistry { .. } => "artifacts are published to the app image's registry; write the repository path without a host",
+        }
+    }
+}
+
+/// Checks a repository path (without host) against the distribution spec's grammar
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
+pub fn validate_repository_path(path: &str) -> Result<(), RepositoryError> {
+    if path.is_empty() {
+        return Err(RepositoryError::Empty);
+    }
+    let invalid = || RepositoryError::Invalid(path.to_string());
+    if path.len() > 255 {
+        return Err(invalid());
+    }
+    for component in path.split('/') {
+        if !valid_path_component(component) {
+            return Err(invalid());
+        }
+    }
+    Ok(())
+}
+
+fn valid_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // a separator run: `.`, `_`, `__` or `-+`, followed by an alphanumeric
+        let start = i;
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => {
+                i += 1;
+                if i < b.len() && b[i] == b'_' {
+                    i += 1;
+                }
+            }
+            b'-' => {
+                while i < b.len() && b[i] == b'-' {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+        if i >= b.len() || !alnum(b[i]) || i == start {
+            return false;
+        }
+    }
+    true
+}
+
+/// A `sha256:<64 lowercase hex>` digest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Digest(String);
+
+impl Digest {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The hex part.
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+    /// The sha256 digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        use sha2::{Digest as _, Sha256};
+        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+    /// From a finished hasher.
+    pub fn from_sha256(hash: sha2::Sha256) -> Digest {
+        use sha2::Digest as _;
+        Digest(format!("sha256:{}", hex::encode(hash.finalize())))
+    }
+    /// The referrers tag-schema tag of this digest: `sha256-<hex>` (R-REF-2).
+    pub fn referrers_tag(&self) -> String {
+        format!("sha256-{}", self.hex())
+    }
+}
+
+impl FromStr for Digest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| format!("digest `{s}` must start with `sha256:`"))?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(format!("digest `{s}` must be `sha256:` followed by 64 lowercase hex digits"));
+        }
+        Ok(Digest(s.to_string()))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The app image reference a build was exported to: registry, repository and optional tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// Registry host (with port), as written by the user, e.g. `localhost:5000`.
+    pub registry: String,
+    /// Repository path without the registry, e.g. `team/app`.
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+impl ImageRef {
+    /// `registry/repository`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() != s || s.is_empty() {
+            return Err(format!("image reference `{s}` is empty or has surrounding white space"));
+        }
+        let r = Reference::try_from(s).map_err(|e| format!("image reference `{s}` is invalid: {e}"))?;
+        // oci-client fills in docker.io defaults; keep what the user wrote where it named a host.
+        let registry = r.registry().to_string();
+        let digest = match r.digest() {
+            Some(d) => Some(d.parse::<Digest>()?),
+            None => None,
+        };
+        validate_repository_path(r.repository()).map_err(|e| format!("image reference `{s}`: {e}"))?;
+        if let Some(tag) = r.tag() {
+            validate_tag(tag).map_err(|e| format!("image reference `{s}`: {e}"))?;
+        }
+        Ok(ImageRef {
+            registry,
+            repository: r.repository().to_string(),
+            tag: r.tag().map(str::to_string),
+            digest,
+        })
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::simple("1.2.3", true)]
+    #[case::underscore_first("_x", true)]
+    #[case::dot_first(".x", false)]
+    #[case::dash_first("-x", false)]
+    #[case::plus("1.0.0+build", false)]
+    #[case::slash("a/b", false)]
+    #[case::max_len(&"a".repeat(128), true)]
+    #[case::too_long(&"a".repeat(129), false)]
+    #[case::empty("", false)]
+    fn r_tag_1_tag_grammar(#[case] tag: &str, #[case] ok: bool) {
+        assert_eq!(validate_tag(tag).is_ok(), ok, "{tag}");
+    }
+
+    #[test]
+    fn r_tag_1_plus_has_its_own_error() {
+        assert!(matches!(validate_tag("1.0+x"), Err(TagError::Plus { .. })));
+    }
+
+    #[rstest]
+    #[case("team/app", true)]
+    #[case("a__b/c-d/e.f", true)]
+    #[case("a---b", true)]
+    #[case("a___b", false)]
+    #[case("Team/app", false)]
+    #[case("team//app", false)]
+    #[case("/app", false)]
+    #[case("app/", false)]
+    #[case("a.-b", false)]
+    #[case("", false)]
+    fn r_repo_1_repository_grammar(#[case] path: &str, #[case] ok: bool) {
+        assert_eq!(validate_repository_path(path).is_ok(), ok, "{path}");
+    }
+
+    #[rstest]
+    #[case(&format!("sha256-{}", "a".repeat(64)), true)]
+    #[case(&format!("sha256-{}", "A".repeat(64)), false)]
+    #[case(&format!("sha256-{}", "a".repeat(63)), false)]
+    #[case("sha256-", false)]
+    fn r_coll_3_referrers_tags(#[case] tag: &str, #[case] yes: bool) {
+        assert_eq!(is_referrers_tag(tag), yes);
+    }
+
+    #[test]
+    fn image_refs_keep_registry_repository_and_tag() {
+        let r: ImageRef = "localhost:5000/team/app:1.2.3".parse().unwrap();
+        assert_eq!(r.registry, "localhost:5000");
+        assert_eq!(r.repository, "team/app");
+        assert_eq!(r.tag.as_deref(), Some("1.2.3"));
+        assert_eq!(r.to_string(), "localhost:5000/team/app:1.2.3");
+    }
+
+    #[test]
+    fn digests_are_validated() {
+        assert!("sha256:abc".parse::<Digest>().is_err());
+        let d = Digest::of(b"{}");
+        assert_eq!(d.as_str(), "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        assert_eq!(d.referrers_tag(), format!("sha256-{}", d.hex()));
+    }
+}

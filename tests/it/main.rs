@@ -1,0 +1,9 @@
+//! The one integration-test binary: one `mod` per area, all linked together (fast to link).
+//! `support` holds the shared helpers (registries, fixtures, running the binary); it comes
+//! first so that its macros (`require_registry!`) are visible in every module after it.
+
+#[macro_use]
+mod support;
+
+mod registry;
+mod tc_probe;
