@@ -234,15 +234,15 @@ impl FromStr for ImageRef {
             None => None,
         };
         validate_repository_path(r.repository()).map_err(|e| format!("image reference `{s}`: {e}"))?;
-        if let Some(tag) = r.tag() {
+        // The parser fills in `latest` when no tag is written; the spec needs to know whether
+        // the user gave one (R-TPL-5), so look at the text itself.
+        let name = s.split('@').next().unwrap_or(s);
+        let explicit_tag = name.rsplit('/').next().is_some_and(|last| last.contains(':'));
+        let tag = if explicit_tag { r.tag().map(str::to_string) } else { None };
+        if let Some(tag) = &tag {
             validate_tag(tag).map_err(|e| format!("image reference `{s}`: {e}"))?;
         }
-        Ok(ImageRef {
-            registry,
-            repository: r.repository().to_string(),
-            tag: r.tag().map(str::to_string),
-            digest,
-        })
+        Ok(ImageRef { registry, repository: r.repository().to_string(), tag, digest })
     }
 }
 
@@ -314,6 +314,15 @@ mod tests {
         assert_eq!(r.repository, "team/app");
         assert_eq!(r.tag.as_deref(), Some("1.2.3"));
         assert_eq!(r.to_string(), "localhost:5000/team/app:1.2.3");
+    }
+
+    #[test]
+    fn image_refs_without_a_tag_have_none() {
+        let r: ImageRef = "localhost:5000/team/app".parse().unwrap();
+        assert_eq!(r.tag, None);
+        let r: ImageRef = format!("localhost:5000/app@sha256:{}", "a".repeat(64)).parse().unwrap();
+        assert_eq!(r.tag, None);
+        assert!(r.digest.is_some());
     }
 
     #[test]

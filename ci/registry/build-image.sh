@@ -15,7 +15,7 @@ fi
 
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/var/lib/registry"
+mkdir -p "$ctx/rootfs/usr/bin"
 cp "$bin" "$ctx/rootfs/usr/bin/docker-registry"
 # Every library ldd names by absolute path (the loader too), copied to that same path.
 for lib in $(ldd "$bin" | grep -o '/[^ ]*' || true); do
@@ -25,5 +25,5 @@ done
 cp "$here/Dockerfile" "$here/config.yml" "$ctx/"
 
 version="$("$bin" --version | awk '{print $NF}')"
-docker build --label "org.opencontainers.image.version=$version" -t "$image" "$ctx"
+docker build --build-arg "REGISTRY_VERSION=$version" -t "$image" "$ctx"
 echo "built $image (docker-registry $version)"

@@ -62,22 +62,24 @@ impl Implementation {
         Ok(Implementation { program: program.clone(), args: args.to_vec(), display: command.to_string() })
     }
 
-    /// The first line of `CMD ARGS --version`, or `unknown`.
-    pub async fn version(&self) -> String {
+    /// Checks that the command can be started, and returns the first line of its
+    /// `CMD ARGS --version` output (`unknown` when it prints none or exits non-zero).
+    pub async fn probe(&self) -> Result<String, ImplementationError> {
         let run = tokio::process::Command::new(&self.program)
             .args(&self.args)
             .arg("--version")
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output();
+        let unknown = || "unknown".to_string();
         match tokio::time::timeout(Duration::from_secs(20), run).await {
-            Ok(Ok(out)) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            Ok(Ok(out)) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout)
                 .lines()
                 .map(str::trim)
                 .find(|l| !l.is_empty())
-                .unwrap_or("unknown")
-                .to_string(),
-            _ => "unknown".to_string(),
+                .map_or_else(unknown, str::to_string)),
+            Ok(Ok(_)) | Err(_) => Ok(unknown()),
+            Ok(Err(source)) => Err(ImplementationError::Spawn { command: self.display.clone(), source }),
         }
     }
 

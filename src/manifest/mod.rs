@@ -113,7 +113,11 @@ pub fn build(artifact: &PlannedArtifact, subject: &Subject) -> Result<BuiltArtif
         .files
         .iter()
         .map(|file| BuiltLayer {
-            descriptor: Descriptor { media_type: file.media_type.clone(), digest: file.digest.clone(), size: file.size },
+            descriptor: Descriptor {
+                media_type: file.media_type.clone(),
+                digest: file.digest.clone(),
+                size: file.size,
+            },
             title: file.path.clone(),
             source: file.source.clone(),
         })

@@ -23,11 +23,8 @@ fn example_subject() -> Subject {
 /// An artifact as the planner hands it over: preset applied, layer media types set.
 fn planned(preset: PresetInput<'_>, annotations: &[(&str, &str)]) -> PlannedArtifact {
     let out = presets::apply(&preset).expect("preset");
-    let files: Vec<PlannedFile> = preset
-        .files
-        .iter()
-        .map(|f| PlannedFile { media_type: out.layer_media_type.clone(), ..f.clone() })
-        .collect();
+    let files: Vec<PlannedFile> =
+        preset.files.iter().map(|f| PlannedFile { media_type: out.layer_media_type.clone(), ..f.clone() }).collect();
     PlannedArtifact {
         buildpack: "acme/greeter".into(),
         buildpack_version: Some("1.0.0".into()),
@@ -100,7 +97,10 @@ fn r_man_1_exactly_the_listed_members() {
     let built = build(&planned(input(Preset::Generic, &files), &[]), &example_subject()).expect("build");
     let value: serde_json::Value = serde_json::from_slice(&built.manifest_bytes).expect("JSON");
     let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
-    assert_eq!(keys(&value), ["annotations", "artifactType", "config", "layers", "mediaType", "schemaVersion", "subject"]);
+    assert_eq!(
+        keys(&value),
+        ["annotations", "artifactType", "config", "layers", "mediaType", "schemaVersion", "subject"]
+    );
     assert_eq!(keys(&value["config"]), ["digest", "mediaType", "size"]);
     assert_eq!(keys(&value["subject"]), ["digest", "mediaType", "size"]);
     assert_eq!(keys(&value["layers"][0]), ["annotations", "digest", "mediaType", "size"]);
@@ -169,7 +169,8 @@ fn r_man_2_build_is_deterministic() {
     let files = [dir.add("out/greeting.txt", b"hello")];
     let mut reversed = EXAMPLE_ANNOTATIONS.to_vec();
     reversed.reverse();
-    let first = build(&planned(input(Preset::Generic, &files), EXAMPLE_ANNOTATIONS), &example_subject()).expect("build");
+    let first =
+        build(&planned(input(Preset::Generic, &files), EXAMPLE_ANNOTATIONS), &example_subject()).expect("build");
     let second = build(&planned(input(Preset::Generic, &files), &reversed), &example_subject()).expect("build");
     assert_eq!(first, second);
     assert_eq!(first.manifest_digest.as_str(), EXAMPLE_DIGEST);
@@ -203,10 +204,7 @@ fn r_man_9_manifest_over_4_mib_is_refused(#[case] extra: usize, #[case] accepted
         }
         Err(err) => {
             assert!(!accepted);
-            assert!(
-                matches!(&err, ManifestError::TooLarge { size, .. } if *size == MAX_MANIFEST_SIZE + 1),
-                "{err:?}"
-            );
+            assert!(matches!(&err, ManifestError::TooLarge { size, .. } if *size == MAX_MANIFEST_SIZE + 1), "{err:?}");
             assert_eq!(err.rule(), "R-MAN-9");
             assert!(err.help().is_some());
         }
@@ -216,15 +214,27 @@ fn r_man_9_manifest_over_4_mib_is_refused(#[case] extra: usize, #[case] accepted
 /// Digests of the committed fixtures built with every preset (subject and labels as in the
 /// worked example, no `SOURCE_DATE_EPOCH`). A change here changes what conformant tools publish.
 #[rstest]
-#[case::generic_text(Preset::Generic, "out/greeting.txt", None,
+#[case::generic_text(
+    Preset::Generic,
+    "out/greeting.txt",
+    None,
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    "sha256:62963cc0ebd67f3d41e1eaa16f066ee5d8be42e0cf98ba26e8e0d9283cb96bbc")]
-#[case::wasm_module(Preset::Wasm, "hello.wasm", Some("wasm/hello-module.wasm"),
-    "sha256:8ac4d1f52d2f5bdf17cd3ae1ffc1ab8c1f7571b47ba9c0bcca12bf12b1dc4dc1",
-    "sha256:6aa7ac4ab14cbbc38e31bfe6ae84c8b4fbed0bde6f2bb2f2e1c1c2f6a7a6cee2")]
-#[case::helm_chart(Preset::Helm, "hello-0.1.0.tgz", Some("charts/hello-0.1.0.tgz"),
-    "sha256:cbd5d40d8bde4577f50db0b3dd07bc0e2f08d4e1846e4c6aa9c3a8af1c46d6e4",
-    "sha256:2b6ae4c3bda0c67f58ad5b5d0b78e6b9d06fa3fce10bd0ad7eee6c5da5a0af4f")]
+    "sha256:855ee576d03a56dac41d8bda2681eef1c83dac84dafa39e1e578bf7fe645567a"
+)]
+#[case::wasm_module(
+    Preset::Wasm,
+    "hello.wasm",
+    Some("wasm/hello-module.wasm"),
+    "sha256:1ad838612496a803e6bd8943beb95915db2ca73b3513673994f192eedf2cc37f",
+    "sha256:81723317cdef4436002ed0c6869a120f31cb459a52b29a9bb39e3be6daab9007"
+)]
+#[case::helm_chart(
+    Preset::Helm,
+    "hello-0.1.0.tgz",
+    Some("charts/hello-0.1.0.tgz"),
+    "sha256:863b689f6915157923d8e04ba71c53561d20cc0577102d18f1990509b03f0109",
+    "sha256:f2831a21d3ba2b9a182916b33cebe423b4c01a1f9b0ae3c4f9863ae94536ec52"
+)]
 fn r_man_1_fixture_digests(
     #[case] preset: Preset,
     #[case] path: &str,
@@ -238,10 +248,16 @@ fn r_man_1_fixture_digests(
         None => dir.add(path, b"hello"),
     };
     let files = [file];
-    let annotations: BTreeMap<&str, &str> = EXAMPLE_ANNOTATIONS.iter().copied().filter(|(k, _)| !k.contains("created")).collect();
+    let annotations: BTreeMap<&str, &str> =
+        EXAMPLE_ANNOTATIONS.iter().copied().filter(|(k, _)| !k.contains("created")).collect();
     let annotations: Vec<(&str, &str)> = annotations.into_iter().collect();
     let built = build(&planned(input(preset, &files), &annotations), &example_subject()).expect("build");
     assert_eq!(built.config.digest.as_str(), config_digest, "config {}", String::from_utf8_lossy(&built.config_bytes));
-    assert_eq!(built.manifest_digest.as_str(), manifest_digest, "manifest {}", String::from_utf8_lossy(&built.manifest_bytes));
+    assert_eq!(
+        built.manifest_digest.as_str(),
+        manifest_digest,
+        "manifest {}",
+        String::from_utf8_lossy(&built.manifest_bytes)
+    );
     assert_eq!(built.manifest_digest, Digest::of(&built.manifest_bytes));
 }

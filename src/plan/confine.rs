@@ -23,7 +23,7 @@ pub enum ConfineError {
     ParentComponent(String),
     #[error("file `{path}` does not exist in layer directory `{layer_dir}`")]
     Missing { path: String, layer_dir: String },
-    #[error("file `{path}` resolves to `{target}`, outside layer directory `{layer_dir}`")]
+    #[error("file `{path}` resolves to `{target}` (relative to the layer directory), outside layer directory `{layer_dir}`")]
     Escapes { path: String, target: String, layer_dir: String },
     #[error("file `{path}` cannot be resolved: {reason}")]
     Unresolvable { path: String, reason: String },
@@ -120,7 +120,7 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
     if !target.starts_with(&root) {
         return Err(ConfineError::Escapes {
             path,
-            target: target.display().to_string(),
+            target: relative_to(&root, &target),
             layer_dir: layer_dir.display().to_string(),
         });
     }
@@ -131,6 +131,15 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         return Err(ConfineError::NotRegular { path, kind: file_kind(&meta) });
     }
     Ok(ConfinedFile { path, source: target, size: meta.len() })
+}
+
+/// `target` as a relative path from `root` (both absolute and resolved), e.g. `../secret`.
+fn relative_to(root: &Path, target: &Path) -> String {
+    let common = root.components().zip(target.components()).take_while(|(a, b)| a == b).count();
+    let ups = root.components().count() - common;
+    let mut parts: Vec<String> = vec!["..".to_string(); ups];
+    parts.extend(target.components().skip(common).map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.join("/")
 }
 
 fn file_kind(meta: &std::fs::Metadata) -> &'static str {

@@ -18,8 +18,6 @@ use crate::publish::error::TargetError;
 use crate::publish::progress::BlobProgress;
 use crate::reference::Digest;
 
-/// The default read and upload chunk size (8 MiB).
-pub const DEFAULT_CHUNK_SIZE: usize = 8 * 1024 * 1024;
 
 /// A file's bytes differ from the plan; `found` says what was read instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

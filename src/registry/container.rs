@@ -1,63 +1,96 @@
-//! The container provider: the registry image ([`super::image`]) run by the Docker engine,
-//! its port 5000 published on a free port of 127.0.0.1.
+//! The container provider: the registry image ([`super::image`]) run through testcontainers,
+//! its port 5000 published on a free port of 127.0.0.1 only.
 //!
-//! Driven through the `docker` command line, which negotiates the API version with any engine
-//! (testcontainers 0.28 cannot talk to engines older than API 1.53, such as Debian's 20.10).
-//! Cleanup: dropping the [`ContainerGuard`] runs `docker rm -f -v`. A process killed outright
-//! (SIGKILL) cannot run that, so every container carries an owner label
+//! Cleanup: dropping the [`ContainerGuard`] drops the testcontainers container, which removes
+//! it (from inside a tokio runtime; the guard makes one when dropped outside any). A process
+//! killed outright (SIGKILL) cannot do that, so every container carries an owner label
 //! (`host/pid/start-time`), and each start first removes the containers of this host whose
 //! owner process is gone ([`reap_orphans`]). Containers left on purpose ([`ContainerGuard::keep`])
-//! are renamed `cnb-artifacts-kept-*` and never reaped.
+//! are renamed `cnb-artifacts-kept-*` and never reaped. Calls testcontainers has no API for
+//! (inspect, list, rename, version) go through the `bollard` client it re-exports.
 
-use std::process::Command;
+use std::collections::HashMap;
 use std::time::Duration;
 
-use super::command;
+use testcontainers::bollard::models::PortBinding;
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
+use testcontainers::core::IntoContainerPort;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
 use super::image;
 use super::RegistryError;
 
 /// Label on every container this module starts; its value names the owner process.
-const OWNER_LABEL: &str = "io.buildpacks.cnb-artifacts.registry.owner";
+pub const OWNER_LABEL: &str = "io.buildpacks.cnb-artifacts.registry.owner";
 /// Name prefix of containers left running on purpose.
-const KEPT_PREFIX: &str = "cnb-artifacts-kept-";
-const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
+pub const KEPT_PREFIX: &str = "cnb-artifacts-kept-";
+const REGISTRY_PORT: u16 = 5000;
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A running registry container; dropping it removes the container and its volumes.
+/// A running registry container; dropping it removes the container.
 #[derive(Debug)]
 pub struct ContainerGuard {
+    /// `None` only while being kept or dropped.
+    container: Option<ContainerAsync<GenericImage>>,
     id: String,
+}
+
+/// A client of the local Docker engine (`DOCKER_HOST` or the default socket).
+pub(super) fn docker() -> Result<Docker, RegistryError> {
+    Docker::connect_with_local_defaults()
+        .map_err(|source| RegistryError::Docker { action: "connecting to the Docker engine".to_string(), source })
 }
 
 /// Starts a registry container; returns its guard, `127.0.0.1:port` and the registry version.
 pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), RegistryError> {
-    reap_orphans().await;
-    let image = image::ensure_image().await?;
-    let mut run = Command::new("docker");
-    run.args(["run", "--detach", "--publish", "127.0.0.1::5000"])
-        .arg("--label")
-        .arg(format!("{OWNER_LABEL}={}", owner::this_process()))
-        .args(["--env", "REGISTRY_STORAGE_DELETE_ENABLED=true"])
-        .arg(&image.name);
-    let id = command::run(run, None, DOCKER_TIMEOUT).await?.trim().to_string();
-    // From here on the guard removes the container, whatever fails next.
-    let guard = ContainerGuard { id };
-    let mut port = Command::new("docker");
-    port.args(["port", &guard.id, "5000/tcp"]);
-    let published = command::run(port, None, DOCKER_TIMEOUT).await?;
-    let host = published
-        .lines()
-        .map(str::trim)
-        .find(|line| line.starts_with("127.0.0.1:"))
-        .ok_or_else(|| RegistryError::NoPublishedPort { container: guard.id.clone(), output: published.clone() })?
-        .to_string();
-    Ok((guard, host, image.version))
+    let docker = docker()?;
+    reap_orphans(&docker).await;
+    let image = image::ensure_image(&docker).await?;
+    let container = GenericImage::new(image.name.as_str(), image.tag.as_str())
+        .with_exposed_port(REGISTRY_PORT.tcp())
+        .with_label(OWNER_LABEL, owner::this_process())
+        .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
+        .with_host_config_modifier(|host| {
+            // Loopback only, on a port the engine picks (not every interface, as by default).
+            let binding = PortBinding { host_ip: Some("127.0.0.1".to_string()), host_port: Some(String::new()) };
+            host.publish_all_ports = Some(false);
+            host.port_bindings = Some(HashMap::from([(format!("{REGISTRY_PORT}/tcp"), Some(vec![binding]))]));
+        })
+        .start()
+        .await
+        .map_err(|source| RegistryError::Testcontainers {
+            action: format!("starting a container of {}:{}", image.name, image.tag),
+            source,
+        })?;
+    let id = container.id().to_string();
+    // On an error the container is dropped, and so removed.
+    let port = container.get_host_port_ipv4(REGISTRY_PORT.tcp()).await.map_err(|source| {
+        RegistryError::Testcontainers { action: format!("reading the host port of container {id}"), source }
+    })?;
+    let guard = ContainerGuard { container: Some(container), id };
+    Ok((guard, format!("127.0.0.1:{port}"), image.version))
 }
 
-/// The Docker engine's version, when `docker` is installed and the engine answers.
+/// The Docker engine's version, when an engine answers. Blocking; callable from sync code and
+/// from inside an async runtime alike (it asks from a thread of its own).
 pub(super) fn engine_version() -> Result<String, RegistryError> {
-    let mut cmd = Command::new("docker");
-    cmd.args(["version", "--format", "{{.Server.Version}}"]);
-    Ok(command::run_blocking(cmd, Duration::from_secs(15))?.trim().to_string())
+    let ask = std::thread::spawn(|| -> Result<String, RegistryError> {
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RegistryError::Runtime)?;
+        runtime.block_on(async {
+            let docker = docker()?;
+            let version = tokio::time::timeout(ENGINE_TIMEOUT, docker.version())
+                .await
+                .map_err(|_| RegistryError::TimedOut { what: "asking the Docker engine its version".to_string(), after: ENGINE_TIMEOUT })?
+                .map_err(|source| RegistryError::Docker { action: "asking the Docker engine its version".to_string(), source })?;
+            Ok(version.version.unwrap_or_else(|| "unknown".to_string()))
+        })
+    });
+    ask.join().unwrap_or_else(|_| Err(RegistryError::Runtime(std::io::Error::other("the engine check panicked"))))
 }
 
 impl ContainerGuard {
@@ -65,83 +98,104 @@ impl ContainerGuard {
         &self.id
     }
 
-    /// The last lines the registry logged, for error messages.
-    pub(super) fn log_tail(&self) -> String {
-        let mut cmd = Command::new("docker");
-        cmd.args(["logs", "--tail", "20", &self.id]);
-        // `docker logs` replays the container's stdout and stderr on its own: show both.
-        match command::output_blocking(cmd, Duration::from_secs(15)) {
-            Ok(out) => format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-            Err(err) => err.to_string(),
+    /// The last 20 lines the registry logged (stdout then stderr), for error messages.
+    pub(super) async fn log_tail(&self) -> String {
+        let Some(container) = &self.container else {
+            return String::new();
+        };
+        let mut text = String::new();
+        for output in [container.stdout_to_vec().await, container.stderr_to_vec().await] {
+            match output {
+                Ok(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(err) => text.push_str(&format!("(could not read the container's log: {err})\n")),
+            }
         }
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// Leaves the container running, renamed `cnb-artifacts-kept-<id>` so that no later run
     /// reaps it; returns what was left and how to remove it.
-    pub(super) fn keep(self, host: &str) -> String {
+    pub(super) async fn keep(mut self, host: &str) -> String {
         let short: String = self.id.chars().take(12).collect();
         let name = format!("{KEPT_PREFIX}{short}");
-        let mut rename = Command::new("docker");
-        rename.args(["rename", &self.id, &name]);
-        let renamed = command::run_blocking(rename, DOCKER_TIMEOUT);
-        let description = match renamed {
-            Ok(_) => format!("registry container {name} ({short}) at http://{host}; remove it with `docker rm -f {name}`"),
-            Err(err) => format!(
-                "registry container {short} at http://{host} (renaming it failed: {err}; a later run may remove it); \
-                 remove it with `docker rm -f {short}`"
-            ),
+        let options = RenameContainerOptionsBuilder::new().name(&name).build();
+        let renamed = match docker() {
+            Ok(docker) => docker.rename_container(&self.id, options).await.map_err(|source| RegistryError::Docker {
+                action: format!("renaming container {short}"),
+                source,
+            }),
+            Err(err) => Err(err),
         };
-        std::mem::forget(self);
-        description
+        // Not dropped, so testcontainers never removes it.
+        std::mem::forget(self.container.take());
+        match renamed {
+            Ok(()) => format!("registry container {name} at http://{host}; remove it with `docker rm -f {name}`"),
+            Err(err) => format!(
+                "registry container {short} at http://{host} ({err}: a later run may remove it once this \
+                 program has exited); remove it with `docker rm -f {short}`"
+            ),
+        }
     }
 }
 
 impl Drop for ContainerGuard {
     fn drop(&mut self) {
-        let mut rm = Command::new("docker");
-        rm.args(["rm", "--force", "--volumes", &self.id]);
-        if let Err(err) = command::run_blocking(rm, DOCKER_TIMEOUT) {
-            // Drop cannot return the error; a leaked container must not go unnoticed.
-            eprintln!("warning: could not remove registry container {}: {err}", self.id);
+        let Some(container) = self.container.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(container);
+            return;
+        }
+        // testcontainers removes a dropped container through the current tokio runtime.
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(async move { drop(container) }),
+            Err(err) => {
+                eprintln!("warning: registry container {} left running: no runtime to remove it ({err})", self.id);
+                std::mem::forget(container);
+            }
         }
     }
 }
 
 /// Removes the registry containers of this host whose owner process has ended (it was killed
-/// before it could drop its guard). Best effort: failures only mean nothing is reaped.
-pub(super) async fn reap_orphans() {
-    let mut ps = Command::new("docker");
-    ps.args(["ps", "--all", "--filter", &format!("label={OWNER_LABEL}")])
-        .arg("--format")
-        .arg(format!("{{{{.ID}}}}\t{{{{.Names}}}}\t{{{{.Label \"{OWNER_LABEL}\"}}}}"));
-    let Ok(listing) = command::run(ps, None, DOCKER_TIMEOUT).await else {
+/// before it could drop its guard). Best effort: a failure only means nothing is reaped.
+/// Skipped when `TESTCONTAINERS_COMMAND=keep` asks to keep containers.
+pub(super) async fn reap_orphans(docker: &Docker) {
+    if std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep") {
+        return;
+    }
+    let filters = HashMap::from([("label", vec![OWNER_LABEL])]);
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let Ok(containers) = docker.list_containers(Some(options)).await else {
         return;
     };
-    for line in listing.lines() {
-        let mut fields = line.split('\t');
-        let (Some(id), Some(name), Some(owner)) = (fields.next(), fields.next(), fields.next()) else {
-            continue;
-        };
-        if name.starts_with(KEPT_PREFIX) || !owner::is_gone(owner) {
+    for container in containers {
+        let Some(id) = container.id else { continue };
+        let kept = container.names.unwrap_or_default().iter().any(|n| n.trim_start_matches('/').starts_with(KEPT_PREFIX));
+        let labels = container.labels.unwrap_or_default();
+        let Some(owner) = labels.get(OWNER_LABEL) else { continue };
+        if kept || !owner::is_gone(owner) {
             continue;
         }
-        let mut rm = Command::new("docker");
-        rm.args(["rm", "--force", "--volumes", id]);
-        let _ = command::run(rm, None, DOCKER_TIMEOUT).await;
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        let _ = docker.remove_container(&id, Some(options)).await;
     }
 }
 
 /// Owner labels: `hostname/pid/start-time` of the process that started a container.
-mod owner {
+pub mod owner {
     /// This process's owner label.
-    pub(super) fn this_process() -> String {
+    pub fn this_process() -> String {
         let pid = std::process::id();
         format!("{}/{pid}/{}", hostname(), start_time(pid).unwrap_or_default())
     }
 
     /// True when `label` names a process of this host that no longer runs (or whose pid now
-    /// belongs to another process). Labels of other hosts, or unreadable ones, are never gone.
-    pub(super) fn is_gone(label: &str) -> bool {
+    /// belongs to a process started at another time). Labels of other hosts, labels without a
+    /// start time, and malformed labels are never gone.
+    pub fn is_gone(label: &str) -> bool {
         let mut parts = label.split('/');
         let (Some(host), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next()) else {
             return false;
@@ -155,7 +209,8 @@ mod owner {
         start_time(pid).as_deref() != Some(started)
     }
 
-    fn hostname() -> String {
+    /// This machine's host name (Linux).
+    pub fn hostname() -> String {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .or_else(|_| std::fs::read_to_string("/etc/hostname"))
             .map(|h| h.trim().to_string())
@@ -176,13 +231,14 @@ mod owner {
 
         #[test]
         #[cfg(target_os = "linux")]
-        fn this_process_is_not_gone_and_a_dead_pid_is() {
+        fn owner_is_gone_only_for_a_dead_process_of_this_host() {
             let me = this_process();
             assert!(!is_gone(&me), "{me}");
             let host = hostname();
-            // A start time no process of ours has: the pid is "reused", so the owner is gone.
+            // Our pid with a start time it never had: the pid was "reused", the owner is gone.
             assert!(is_gone(&format!("{host}/{}/0", std::process::id())));
             assert!(!is_gone(&format!("another-host/{}/0", std::process::id())));
+            assert!(!is_gone(&format!("{host}/{}/", std::process::id())));
             assert!(!is_gone("garbage"));
         }
     }

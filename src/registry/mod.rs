@@ -9,9 +9,8 @@
 //! [`seed`] pushes the deterministic app image that every artifact names as its `subject`.
 //!
 //! No spec rules live here: this is test and conformance infrastructure (see
-//! `docs/registries.md`). Containers are driven through the `docker` command line, not
-//! testcontainers: testcontainers 0.28 (bollard 0.21) speaks Docker API 1.53 only and never
-//! negotiates, so Debian's Docker engine 20.10 (API 1.41) refuses every request it makes.
+//! `docs/registries.md`). Containers go through testcontainers, so no `docker` command line
+//! is needed.
 
 mod command;
 pub mod container;
@@ -100,14 +99,16 @@ pub enum RegistryError {
     CommandNotRunnable { command: String, source: std::io::Error },
     #[error("`{command}` failed ({status}): {stderr}")]
     CommandFailed { command: String, status: String, stderr: String },
-    #[error("`{command}` did not finish within {after:?}")]
-    CommandTimedOut { command: String, after: Duration },
-    #[error("`docker port {container}` gave no loopback address for 5000/tcp: {output:?}")]
-    NoPublishedPort { container: String, output: String },
+    #[error("{what} did not finish within {after:?}")]
+    TimedOut { what: String, after: Duration },
+    #[error("{action} failed: {source}")]
+    Docker { action: String, source: testcontainers::bollard::errors::Error },
+    #[error("{action} failed: {source}")]
+    Testcontainers { action: String, source: testcontainers::TestcontainersError },
+    #[error("could not start an async runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("the registry binary `docker-registry` was not found (searched {searched}); install it with `apt-get install -y docker-registry`")]
     BinaryNotFound { searched: String },
-    #[error("could not read {path} for the registry image: {source}")]
-    ImageContext { path: PathBuf, source: std::io::Error },
     #[error("could not prepare the registry's temporary directory: {0}")]
     TempDir(std::io::Error),
     #[error("could not start `{program}`: {source}")]
@@ -237,7 +238,7 @@ impl RunningRegistry {
             match self.check_v2().await {
                 Ok(()) => return Ok(()),
                 Err(err) if started.elapsed() >= READY_TIMEOUT => {
-                    let log = self.log_tail().unwrap_or_default();
+                    let log = self.log_tail().await.unwrap_or_default();
                     return Err(RegistryError::NotReady {
                         url: self.url(),
                         after: READY_TIMEOUT,
@@ -292,19 +293,19 @@ impl RunningRegistry {
     /// Leaves the registry running (for `--keep`) and says what was left and how to remove it.
     /// A process registry still dies with this program (it was started with a parent-death
     /// signal); its storage directory stays.
-    pub fn keep(mut self) -> String {
+    pub async fn keep(mut self) -> String {
         let guard = std::mem::replace(&mut self.guard, Guard::Nothing);
         match guard {
-            Guard::Container(guard) => guard.keep(&self.host),
+            Guard::Container(guard) => guard.keep(&self.host).await,
             Guard::Process(guard) => guard.keep(&self.host),
             Guard::Nothing => format!("external registry {} (nothing was started)", self.url()),
         }
     }
 
     /// The last lines the registry logged, for a registry this module started.
-    pub fn log_tail(&self) -> Option<String> {
+    pub async fn log_tail(&self) -> Option<String> {
         match &self.guard {
-            Guard::Container(guard) => Some(guard.log_tail()),
+            Guard::Container(guard) => Some(guard.log_tail().await),
             Guard::Process(guard) => Some(guard.log_tail()),
             Guard::Nothing => None,
         }

@@ -101,7 +101,11 @@ pub fn from_yaml(chart_yaml: &[u8]) -> Result<(Vec<u8>, ChartInfo), MetadataErro
 }
 
 /// The members `fields` of `mapping`; `prefix` names the mapping in messages (`dependencies[0].`).
-fn members(mapping: &serde_yaml_ng::Mapping, fields: &[(&str, Kind)], prefix: &str) -> Result<Map<String, Json>, MetadataError> {
+fn members(
+    mapping: &serde_yaml_ng::Mapping,
+    fields: &[(&str, Kind)],
+    prefix: &str,
+) -> Result<Map<String, Json>, MetadataError> {
     let mut out = Map::new();
     for (name, kind) in fields {
         let value = mapping.get(*name).unwrap_or(&Yaml::Null);
@@ -176,8 +180,8 @@ fn mapping_of(
     };
     let mut out = Map::new();
     for (k, v) in mapping {
-        let key = scalar_string(k, &format!("a key of `{at}`"))?
-            .ok_or_else(|| invalid(format!("`{at}` has a null key")))?;
+        let key =
+            scalar_string(k, &format!("a key of `{at}`"))?.ok_or_else(|| invalid(format!("`{at}` has a null key")))?;
         let json = entry(v, &format!("{at}.{key}"))?;
         if out.insert(key.clone(), json).is_some() {
             return Err(invalid(format!("`{at}` has the key `{key}` twice")));
@@ -289,13 +293,20 @@ x-custom: dropped
     }
 
     #[rstest]
-    #[case::empty_values("name: a\nversion: '1'\ndescription: ''\nkeywords: []\nannotations: {}\ndeprecated: false\nmaintainers: []\n",
-        r#"{"name":"a","version":"1"}"#)]
+    #[case::empty_values(
+        "name: a\nversion: '1'\ndescription: ''\nkeywords: []\nannotations: {}\ndeprecated: false\nmaintainers: []\n",
+        r#"{"name":"a","version":"1"}"#
+    )]
     #[case::nulls("name: a\nversion: '1'\nhome: ~\nsources: null\ndependencies:\n", r#"{"name":"a","version":"1"}"#)]
     #[case::integer_version("name: a\nversion: 2\n", r#"{"name":"a","version":"2"}"#)]
-    #[case::merge_keys("base: &b {description: shared}\n<<: *b\nname: a\nversion: '1'\n",
-        r#"{"description":"shared","name":"a","version":"1"}"#)]
-    #[case::non_ascii("name: a\nversion: '1'\ndescription: \"caf\u{e9} \u{2603}\"\n", "{\"description\":\"caf\u{e9} \u{2603}\",\"name\":\"a\",\"version\":\"1\"}")]
+    #[case::merge_keys(
+        "base: &b {description: shared}\n<<: *b\nname: a\nversion: '1'\n",
+        r#"{"description":"shared","name":"a","version":"1"}"#
+    )]
+    #[case::non_ascii(
+        "name: a\nversion: '1'\ndescription: \"caf\u{e9} \u{2603}\"\n",
+        "{\"description\":\"caf\u{e9} \u{2603}\",\"name\":\"a\",\"version\":\"1\"}"
+    )]
     fn r_preset_3_conversion(#[case] yaml: &str, #[case] expected: &str) {
         assert_eq!(config(yaml).expect("chart"), expected);
     }
@@ -317,8 +328,14 @@ x-custom: dropped
     #[case::scalar_list("name: a\nversion: '1'\nkeywords: web\n", "`keywords` must be a list")]
     #[case::null_maintainer("name: a\nversion: '1'\nmaintainers: [~]\n", "`maintainers[0]` is empty")]
     #[case::bad_dependency("name: a\nversion: '1'\ndependencies: [x]\n", "`dependencies[0]` must be a mapping")]
-    #[case::bad_nested("name: a\nversion: '1'\ndependencies: [{name: x, enabled: 1}]\n", "`dependencies[0].enabled` must be true or false")]
-    #[case::clashing_keys("name: a\nversion: '1'\nannotations: {1: x, '1': y}\n", "`annotations` has the key `1` twice")]
+    #[case::bad_nested(
+        "name: a\nversion: '1'\ndependencies: [{name: x, enabled: 1}]\n",
+        "`dependencies[0].enabled` must be true or false"
+    )]
+    #[case::clashing_keys(
+        "name: a\nversion: '1'\nannotations: {1: x, '1': y}\n",
+        "`annotations` has the key `1` twice"
+    )]
     #[case::tagged("name: !custom a\nversion: '1'\n", "`name` has the YAML tag")]
     #[case::not_a_mapping("- name\n", "the document is not a mapping")]
     #[case::syntax("name: [a\n", "")]

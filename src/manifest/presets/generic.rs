@@ -2,7 +2,7 @@
 //! media types.
 
 use super::{PresetError, PresetInput, PresetOutput};
-use crate::manifest::media_types::{BUILDPACKS_ARTIFACT, OCTET_STREAM, OCI_EMPTY};
+use crate::manifest::media_types::{BUILDPACKS_ARTIFACT, OCI_EMPTY, OCTET_STREAM};
 use crate::plan::ConfigBlob;
 
 /// The bytes of the OCI empty config: `{}`.
@@ -49,9 +49,19 @@ mod tests {
 
     #[rstest]
     #[case::defaults(None, None, "application/vnd.buildpacks.artifact.v1", "application/octet-stream")]
-    #[case::declared_artifact_type(Some("application/vnd.acme.report.v1"), None, "application/vnd.acme.report.v1", "application/octet-stream")]
+    #[case::declared_artifact_type(
+        Some("application/vnd.acme.report.v1"),
+        None,
+        "application/vnd.acme.report.v1",
+        "application/octet-stream"
+    )]
     #[case::declared_media_type(None, Some("text/plain"), "application/vnd.buildpacks.artifact.v1", "text/plain")]
-    #[case::both(Some("application/vnd.acme.sbom"), Some("application/spdx+json"), "application/vnd.acme.sbom", "application/spdx+json")]
+    #[case::both(
+        Some("application/vnd.acme.sbom"),
+        Some("application/spdx+json"),
+        "application/vnd.acme.sbom",
+        "application/spdx+json"
+    )]
     fn r_preset_1_types_are_declared_or_default(
         #[case] artifact_type: Option<&str>,
         #[case] media_type: Option<&str>,

@@ -26,7 +26,9 @@ pub(super) fn apply(input: &PresetInput<'_>) -> Result<PresetOutput, PresetError
     let (entry, yaml) = read_chart_yaml(file)?;
     let (bytes, chart) = chart_metadata::from_yaml(&yaml).map_err(|e| match e {
         MetadataError::Invalid { reason } => PresetError::ChartYamlInvalid { path: file.path.clone(), entry, reason },
-        MetadataError::FieldMissing { field } => PresetError::ChartFieldMissing { path: file.path.clone(), entry, field },
+        MetadataError::FieldMissing { field } => {
+            PresetError::ChartFieldMissing { path: file.path.clone(), entry, field }
+        }
     })?;
     Ok(PresetOutput {
         config: ConfigBlob { media_type: HELM_CONFIG.to_string(), bytes },
@@ -150,8 +152,9 @@ mod tests {
     fn r_preset_3_declared_artifact_type_is_kept() {
         let dir = LayerDir::new();
         let files = [dir.add("c.tgz", &tgz(&[("hello/Chart.yaml", CHART_YAML)]))];
-        let out = apply(&PresetInput { artifact_type: Some("application/vnd.acme.chart"), ..input(Preset::Helm, &files) })
-            .expect("helm");
+        let out =
+            apply(&PresetInput { artifact_type: Some("application/vnd.acme.chart"), ..input(Preset::Helm, &files) })
+                .expect("helm");
         assert_eq!(out.artifact_type, "application/vnd.acme.chart");
         assert_eq!(out.config.media_type, "application/vnd.cncf.helm.config.v1+json");
     }
@@ -223,7 +226,11 @@ mod tests {
         let err = apply(&input(Preset::Helm, &files)).expect_err("too large");
         assert_eq!(
             err,
-            PresetError::ChartYamlTooLarge { path: "c.tgz".into(), entry: "hello/Chart.yaml".into(), size: yaml.len() as u64 }
+            PresetError::ChartYamlTooLarge {
+                path: "c.tgz".into(),
+                entry: "hello/Chart.yaml".into(),
+                size: yaml.len() as u64
+            }
         );
     }
 

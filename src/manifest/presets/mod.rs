@@ -181,7 +181,10 @@ impl ChartInfo {
 pub fn check_helm_target(chart: &ChartInfo, repository: &str, tags: &[String]) -> Result<(), PresetError> {
     let last = repository.rsplit('/').next().unwrap_or(repository);
     if last != chart.name {
-        return Err(PresetError::HelmRepositoryMismatch { expected: chart.name.clone(), found: repository.to_string() });
+        return Err(PresetError::HelmRepositoryMismatch {
+            expected: chart.name.clone(),
+            found: repository.to_string(),
+        });
     }
     let expected = chart.tag();
     match tags.iter().find(|t| **t != expected) {
@@ -278,8 +281,17 @@ mod tests {
         assert_eq!(
             rules,
             [
-                "R-PRESET-1", "R-PRESET-2", "R-PRESET-3", "R-PRESET-2", "R-PRESET-2", "R-PRESET-3", "R-PRESET-3",
-                "R-PRESET-3", "R-PRESET-3", "R-PRESET-3", "R-PRESET-3"
+                "R-PRESET-1",
+                "R-PRESET-2",
+                "R-PRESET-3",
+                "R-PRESET-2",
+                "R-PRESET-2",
+                "R-PRESET-3",
+                "R-PRESET-3",
+                "R-PRESET-3",
+                "R-PRESET-3",
+                "R-PRESET-3",
+                "R-PRESET-3"
             ]
         );
         assert!(errors.iter().all(|e| e.help().is_some_and(|h| !h.is_empty())));

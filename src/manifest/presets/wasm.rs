@@ -89,7 +89,8 @@ pub fn config(kind: WasmKind, digest: &Digest, created: Option<&str>) -> ConfigB
 
 /// Reads the first 8 bytes of `file` and classifies it.
 fn sniff(file: &PlannedFile) -> Result<WasmKind, PresetError> {
-    let io = |e: std::io::Error| PresetError::Io { preset: Preset::Wasm, path: file.path.clone(), message: e.to_string() };
+    let io =
+        |e: std::io::Error| PresetError::Io { preset: Preset::Wasm, path: file.path.clone(), message: e.to_string() };
     let mut header = Vec::with_capacity(8);
     std::fs::File::open(&file.source).map_err(io)?.take(8).read_to_end(&mut header).map_err(io)?;
     WasmKind::from_header(&header).map_err(|reason| PresetError::NotWasm { path: file.path.clone(), reason })
@@ -151,8 +152,8 @@ mod tests {
     fn r_preset_2_component_config_uses_source_date_epoch() {
         let dir = LayerDir::new();
         let files = [dir.add_fixture("c.wasm", "wasm/empty-component.wasm")];
-        let out = apply(&PresetInput { created: Some("2023-11-14T22:13:20Z"), ..input(Preset::Wasm, &files) })
-            .expect("wasm");
+        let out =
+            apply(&PresetInput { created: Some("2023-11-14T22:13:20Z"), ..input(Preset::Wasm, &files) }).expect("wasm");
         assert_eq!(
             String::from_utf8(out.config.bytes).expect("UTF-8"),
             format!(
@@ -181,8 +182,11 @@ mod tests {
     fn r_preset_2_declared_artifact_type_is_kept() {
         let dir = LayerDir::new();
         let files = [dir.add("m.wasm", b"\0asm\x01\0\0\0")];
-        let out = apply(&PresetInput { artifact_type: Some("application/vnd.acme.plugin.v1"), ..input(Preset::Wasm, &files) })
-            .expect("wasm");
+        let out = apply(&PresetInput {
+            artifact_type: Some("application/vnd.acme.plugin.v1"),
+            ..input(Preset::Wasm, &files)
+        })
+        .expect("wasm");
         assert_eq!(out.artifact_type, "application/vnd.acme.plugin.v1");
         assert_eq!(out.layer_media_type, "application/wasm");
     }

@@ -21,7 +21,8 @@ fn config_source(json: &str) -> (tempfile::TempDir, AuthSource) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.json");
     std::fs::write(&path, json).unwrap();
-    let source = AuthSource { docker_config: Some(path), helper_path: Some(dir.path().as_os_str().to_owned()), ..AuthSource::default() };
+    let helper_path = Some(helper_dir().as_os_str().to_owned());
+    let source = AuthSource { docker_config: Some(path), helper_path, ..AuthSource::default() };
     (dir, source)
 }
 
@@ -96,12 +97,16 @@ fn r_auth_1_registry_names_normalise(#[case] name: &str, #[case] normal: &str) {
     assert_eq!(normalize_registry(name), normal);
 }
 
-/// A fake helper: answers for `helper.example.com` and `hub` (Docker Hub's server name), says
-/// "not found" for unknown servers and fails for `failing.example.com` (printing the secret,
-/// which must not reach the error).
-fn write_helper(dir: &Path) {
-    let script = format!(
-        r#"#!/bin/sh
+/// The directory of a fake `docker-credential-test` helper, written once per test process: it
+/// answers for `helper.example.com`, `token.example.com` and Docker Hub's server name, says
+/// "not found" for unknown servers, garbles its answer for `garbled.example.com` and fails for
+/// `failing.example.com` (printing the secret, which must not reach the error).
+fn helper_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!(
+            r#"#!/bin/sh
 [ "$1" = get ] || exit 9
 read -r server
 case "$server" in
@@ -113,11 +118,24 @@ case "$server" in
   *) echo 'credentials not found in native keychain'; exit 1 ;;
 esac
 "#
-    );
-    let path = dir.join("docker-credential-test");
-    std::fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
+        let path = dir.path().join("docker-credential-test");
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A process forked by another test thread while the file was open for writing keeps it
+        // "busy" until that process execs; wait for that before any test runs the helper.
+        for _ in 0..200 {
+            match std::process::Command::new(&path).arg("probe").status() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
+        dir
+    })
+    .path()
 }
 
 #[rstest]
@@ -131,8 +149,7 @@ esac
 #[case::creds_store_helper_missing(r#"{"credsStore": "desktop"}"#, "helper.example.com", RegistryAuth::Anonymous)]
 #[case::empty_helper_name(r#"{"credHelpers": {"helper.example.com": ""}}"#, "helper.example.com", RegistryAuth::Anonymous)]
 fn r_auth_1_credential_helpers(#[case] json: &str, #[case] registry: &str, #[case] expected: RegistryAuth) {
-    let (dir, source) = config_source(&json.replace("AUTH", &b64("u:p")));
-    write_helper(dir.path());
+    let (_dir, source) = config_source(&json.replace("AUTH", &b64("u:p")));
     assert_eq!(resolve_with(registry, &source).unwrap(), expected);
 }
 
@@ -140,8 +157,7 @@ fn r_auth_1_credential_helpers(#[case] json: &str, #[case] registry: &str, #[cas
 fn failures() -> Vec<(&'static str, AuthError)> {
     let env = |value: String| resolve_with("r.io", &env_source(&value)).unwrap_err();
     let config = |json: String, registry: &str| {
-        let (dir, source) = config_source(&json);
-        write_helper(dir.path());
+        let (_dir, source) = config_source(&json);
         resolve_with(registry, &source).unwrap_err()
     };
     vec![

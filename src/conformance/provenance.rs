@@ -1,0 +1,69 @@
+//! Where a result comes from, recorded in every report: the suite's version and commit, a
+//! digest of its data (cases, expectations, fixtures), the implementation command and its
+//! `--version`, the registry provider and version, and the date of the run.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// The provenance of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub suite_version: String,
+    /// `git rev-parse HEAD` of the suite directory, or `unknown`.
+    pub suite_commit: String,
+    /// sha256 over every case, expectation and fixture file (see `fixture::suite_digest`).
+    pub suite_data_digest: String,
+    pub implementation: String,
+    /// First line of `<implementation> --version`, or `unknown`.
+    pub implementation_version: String,
+    /// `container`, `process` or the registry URL.
+    pub registry_provider: String,
+    pub registry_version: String,
+    /// `host:port` the cases ran against.
+    pub registry_host: String,
+    /// RFC 3339 UTC time the run started.
+    pub date: String,
+}
+
+/// The commit checked out at `dir`, or `unknown` when git or a commit is not available.
+pub fn git_commit(dir: &Path) -> String {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The current time as RFC 3339 UTC, to the second.
+pub fn now() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_without_git_has_an_unknown_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(git_commit(dir.path()), "unknown");
+    }
+
+    #[test]
+    fn now_is_rfc3339_utc() {
+        let t = now();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    }
+}

@@ -1,0 +1,135 @@
+//! The binary's command line on fixture trees: `validate` and `plan` output, exit codes, and the
+//! exact error text of every bad-input fixture under `fixtures/invalid/plan/`.
+
+use std::process::Command;
+
+use rstest::rstest;
+
+use crate::support::{bin, fixtures_dir, report, run, run_failing};
+
+const IMAGE: &str = "localhost:5000/team/app:1.0.0";
+
+fn plan_cmd(fixture: &str) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli").join(fixture))
+        .args(["plan", "--layers-dir", "layers", "--image", IMAGE])
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn r_tpl_5_rfc_example_plans_wasm_tag_with_templated_label() {
+    let out = run(&mut plan_cmd("rfc-example"));
+    let text = stdout(&out);
+    assert!(text.contains("repository:   localhost:5000/team/app\n"), "{text}");
+    assert!(text.contains("tags:         wasm\n"), "{text}");
+    assert!(text.contains("myLabel1 = blah1-1.0.0\n"), "{text}");
+    assert!(text.contains("myLabel2 = blah2\n"), "{text}");
+}
+
+#[test]
+fn r_tag_3_plan_json_expands_build_tag_per_app_tag_and_gives_manifest_digests() {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut cmd = plan_cmd("multi");
+    cmd.args(["--tag", "latest", "--digest", &digest, "--manifest-size", "500", "--format", "json"]);
+    let first = run(&mut cmd);
+    let doc: serde_json::Value = serde_json::from_slice(&first.stdout).expect("plan --format json prints JSON");
+    let artifacts = doc["artifacts"].as_array().expect("artifacts array");
+    assert_eq!(artifacts.len(), 2);
+    assert_eq!(artifacts[0]["tags"], serde_json::json!(["1.0.0-wasm", "latest-wasm"]));
+    assert_eq!(artifacts[1]["tags"], serde_json::json!(["1.0.0-docs", "latest-docs"]));
+    assert_eq!(artifacts[0]["repository"], "localhost:5000/team/app");
+    assert_eq!(artifacts[0]["annotations"]["built-by"], "acme/wasm@1.2.0");
+    assert_eq!(artifacts[1]["files"][1]["path"], "docs/guide.txt");
+    assert_eq!(artifacts[1]["files"][1]["mediaType"], "text/plain");
+    assert_eq!(doc["subject"]["digest"], digest.as_str());
+    for a in artifacts {
+        let d = a["manifestDigest"].as_str().expect("manifest digest when the subject is known");
+        assert!(d.starts_with("sha256:") && d.len() == 71, "{d}");
+    }
+    // Determinism: the same inputs give byte-identical output.
+    let second = run(&mut cmd);
+    assert_eq!(first.stdout, second.stdout);
+}
+
+#[test]
+fn r_coll_every_collision_kind_fails_with_both_sides_named() {
+    let out = run_failing(&mut plan_cmd("collisions"));
+    assert_eq!(out.status.code(), Some(1), "{}", report(&plan_cmd("collisions"), &out));
+    let text = stderr(&out);
+    for needle in [
+        "error[R-COLL-1]: layers/acme_b/two.toml:2:7: artifact acme/b/two#0 would be tagged `team/app:shared`, which artifact acme/a/one#0 (declared at layers/acme_a/one.toml:2:7) is tagged too",
+        "error[R-COLL-2]: layers/acme_a/one.toml:6:7: artifact acme/a/one#1 would be tagged `team/app:1.0.0`, which is a tag of the app image `team/app:1.0.0`",
+        "error[R-COLL-3]: layers/acme_a/one.toml:10:7:",
+        "3 errors; nothing was published",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}
+
+#[test]
+fn r_file_5_malformed_toml_names_file_line_and_column() {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli/malformed")).args(["validate", "--layers-dir", "layers"]);
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("error[R-FILE-5]: layers/acme_a/bad.toml:3:15: "), "{}", stderr(&out));
+}
+
+#[rstest]
+#[case::rfc_example("rfc-example")]
+#[case::multi("multi")]
+fn r_plan_1_validate_accepts_valid_trees(#[case] fixture: &str) {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli").join(fixture)).args(["validate", "--layers-dir", "layers"]);
+    let out = run(&mut cmd);
+    assert!(stdout(&out).starts_with("ok: layers is valid"), "{}", stdout(&out));
+}
+
+#[rstest]
+#[case::unknown_flag(&["plan", "--nope"])]
+#[case::missing_image(&["plan", "--layers-dir", "x"])]
+#[case::no_command(&[])]
+fn r_err_2_usage_errors_exit_2(#[case] args: &[&str]) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).env_remove("CNB_LAYERS_DIR").env_remove("CNB_OUTPUT_IMAGE");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", report(&cmd, &out));
+}
+
+/// Every case under `fixtures/invalid/plan/<case>/`: `args` holds the flags after
+/// `plan --layers-dir layers`, `expected.txt` the exact stderr; the exit code must be 1.
+#[test]
+fn r_err_1_invalid_plan_fixtures_fail_with_their_exact_errors() {
+    let root = fixtures_dir().join("invalid/plan");
+    let mut cases: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "expected at least 20 cases in {}", root.display());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let args = std::fs::read_to_string(case.join("args")).unwrap();
+        let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(case)
+            .args(["plan", "--layers-dir", "layers"])
+            .args(args.split_whitespace())
+            .env_remove("SOURCE_DATE_EPOCH");
+        let out = cmd.output().unwrap();
+        if out.status.code() != Some(1) || stderr(&out) != expected {
+            failures.push(format!(
+                "{}: expected exit 1 and\n{expected}\n{}",
+                case.file_name().unwrap().to_string_lossy(),
+                report(&cmd, &out)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
