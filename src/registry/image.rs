@@ -73,7 +73,8 @@ pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryErro
         image = image.with_file(source, target);
     }
     let options = BuildImageOptions::new().with_build_arg("REGISTRY_VERSION", version.as_deref().unwrap_or("unknown"));
-    image
+    // The built image is found again by name when a container starts.
+    let _built = image
         .build_image_with(options)
         .await
         .map_err(|source| RegistryError::Testcontainers { action: format!("building {IMAGE_NAME}:{IMAGE_TAG}"), source })?;

@@ -63,6 +63,18 @@ impl fmt::Display for Provider {
     }
 }
 
+impl Provider {
+    /// Checks, without starting anything, that this provider can work here: a Docker engine
+    /// answers (container), the `docker-registry` binary is installed (process).
+    pub fn check_available(&self) -> Result<(), RegistryError> {
+        match self {
+            Provider::Container => container::engine_version().map(drop),
+            Provider::Process => process::find_binary().map(drop),
+            Provider::External(_) => Ok(()),
+        }
+    }
+}
+
 /// The `host[:port]` of an external registry URL and whether it is plain HTTP.
 fn external_host(url: &str) -> Result<(String, bool), RegistryError> {
     let invalid = |reason: &str| RegistryError::InvalidUrl { given: url.to_string(), reason: reason.to_string() };
@@ -201,12 +213,12 @@ pub async fn start(provider: &Provider) -> Result<RunningRegistry, RegistryError
 /// The provider to use when none is named: a container when a Docker engine answers, else a
 /// process when the `docker-registry` binary is installed.
 pub fn detect_default() -> Result<Provider, RegistryError> {
-    let docker = match container::engine_version() {
-        Ok(_) => return Ok(Provider::Container),
+    let docker = match Provider::Container.check_available() {
+        Ok(()) => return Ok(Provider::Container),
         Err(err) => format!("no Docker engine answered ({err})"),
     };
-    match process::find_binary() {
-        Ok(_) => Ok(Provider::Process),
+    match Provider::Process.check_available() {
+        Ok(()) => Ok(Provider::Process),
         Err(err) => Err(RegistryError::NoProviderAvailable { docker, binary: err.to_string() }),
     }
 }

@@ -172,16 +172,33 @@ async fn r_push_1_one_manifest_under_every_tag() {
 async fn r_ref_4_fallback_index_merges_with_a_foreign_entry() {
     let registry = require_registry!();
     let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    // Another tool's referrer of the app image. Distribution refuses an index naming
+    // manifests it does not hold, so it is pushed for real.
+    let t = target(&registry).await;
+    let empty = Digest::of(b"{}");
+    t.push_blob(APP, &empty, BlobSource::Bytes(b"{}"), &BlobProgress::none()).await.unwrap();
+    let sbom = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.as_str(), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty.as_str(), "size": 2}],
+        "subject": {"mediaType": subject.media_type, "digest": subject.digest.as_str(), "size": subject.size},
+        "annotations": {"by": "another tool"}
+    });
+    let sbom_bytes = serde_json::to_vec(&sbom).unwrap();
+    let sbom_digest = Digest::of(&sbom_bytes);
+    t.push_manifest(APP, ManifestRef::Digest(&sbom_digest), OCI_MANIFEST, &sbom_bytes).await.unwrap();
     let foreign = json!({
         "mediaType": OCI_MANIFEST,
-        "digest": format!("sha256:{}", "f".repeat(64)),
-        "size": 321,
+        "digest": sbom_digest.as_str(),
+        "size": sbom_bytes.len(),
         "artifactType": "application/spdx+json",
-        "annotations": {"by": "another tool"}
+        "annotations": {"by": "another tool"},
+        "x-unknown-member": "kept"
     });
     let existing = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [foreign.clone()]});
     let existing_bytes = serde_json::to_vec_pretty(&existing).unwrap();
-    let t = target(&registry).await;
     t.push_manifest(APP, ManifestRef::Tag(&subject.digest.referrers_tag()), OCI_INDEX, &existing_bytes).await.unwrap();
 
     let layers = rfc_layers();

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cnb_artifacts::publish::auth::{resolve_with, AuthSource, Secret};
-use cnb_artifacts::publish::client::{make_client_for, TransportOptions};
+use cnb_artifacts::publish::client::{make_client, make_client_for, TransportOptions};
 use cnb_artifacts::publish::retry::{with_retry, RetryPolicy};
 use cnb_artifacts::reference::Digest;
 use oci_client::secrets::RegistryAuth;
@@ -140,6 +140,10 @@ async fn r_auth_3_loopback_registry_with_port_is_spoken_to_over_plain_http() {
     // The scripted server speaks only plain HTTP: any answer at all proves the scheme.
     let server = Scripted::start(|_, _| (404, vec![])).await;
     assert!(!blob_exists(&server, &TransportOptions::default()).await.unwrap());
+    // Without the registry named, oci-client's exact-match list does not cover the port: HTTPS.
+    let client = make_client(&TransportOptions::default()).unwrap();
+    let image = Reference::with_tag(server.host.clone(), "team/app".into(), "1".into());
+    assert!(client.blob_exists(&image, DIGEST).await.is_err());
 }
 
 /// The Authorization header the server saw on the blob request after authenticating with

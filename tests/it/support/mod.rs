@@ -21,9 +21,10 @@ pub type Registry = RunningRegistry;
 /// Environment variable choosing the registry provider of the tests.
 pub const REGISTRY_ENV: &str = "CNB_ARTIFACTS_TEST_REGISTRY";
 
-/// Starts a fresh registry for the test `test`, or `None` (after printing why) when no
-/// provider is available outside CI. Panics when the chosen provider fails to start, when the
-/// env variable is invalid, or under CI when no provider is available.
+/// Starts a fresh registry for the test `test` from the provider `$CNB_ARTIFACTS_TEST_REGISTRY`
+/// names, or else the default one. `None` (after printing why) when no provider is available
+/// outside CI. Panics when a named provider is unavailable or fails to start, when the
+/// variable is invalid, or under CI when no provider is available.
 pub async fn registry(test: &str) -> Option<Registry> {
     let provider = match std::env::var(REGISTRY_ENV) {
         Ok(value) if !value.is_empty() => {
@@ -31,33 +32,62 @@ pub async fn registry(test: &str) -> Option<Registry> {
         }
         _ => match registry::detect_default() {
             Ok(provider) => provider,
-            Err(reason) if std::env::var_os("CI").is_some() => {
-                panic!("{test}: no registry under CI, where tests must never be skipped: {reason}")
-            }
-            Err(reason) => {
-                eprintln!("SKIPPED: {test}: no registry ({reason})");
-                return None;
-            }
+            Err(reason) => return skip(test, &reason),
         },
     };
-    match registry::start(&provider).await {
-        Ok(registry) => Some(registry),
+    Some(start(test, &provider).await)
+}
+
+/// Starts a fresh registry of `provider` for the test `test`; `None` (after printing why) when
+/// the provider is unavailable here outside CI (under CI that panics).
+pub async fn registry_of(test: &str, provider: &Provider) -> Option<Registry> {
+    if let Err(reason) = provider.check_available() {
+        return skip(test, &reason);
+    }
+    Some(start(test, provider).await)
+}
+
+async fn start(test: &str, provider: &Provider) -> Registry {
+    match registry::start(provider).await {
+        Ok(registry) => registry,
         Err(err) => panic!("{test}: starting a `{provider}` registry failed: {err}"),
     }
 }
 
+/// Says why `test` is skipped, or panics under CI, where nothing may be skipped.
+fn skip(test: &str, reason: &dyn std::fmt::Display) -> Option<Registry> {
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: no registry under CI, where tests must never be skipped: {reason}");
+    }
+    eprintln!("SKIPPED: {test}: no registry ({reason})");
+    None
+}
+
 /// Starts a fresh registry for the enclosing test, or returns from it (skipped) when none is
-/// available; see [`registry`]. Use in `async` tests returning `()`. (`main.rs` declares
+/// available; see [`registry`]. `require_registry!(&provider)` asks for one provider
+/// ([`registry_of`]). Use in `async` tests returning `()`. (`main.rs` declares
 /// `#[macro_use] mod support;` first, so every test module can call it.)
 macro_rules! require_registry {
-    () => {{
-        fn here() {}
-        let name = std::any::type_name_of_val(&here);
-        let test = name.strip_suffix("::here").unwrap_or(name);
-        match $crate::support::registry(test).await {
+    () => {
+        match $crate::support::registry(&test_name!()).await {
             Some(registry) => registry,
             None => return,
         }
+    };
+    ($provider:expr) => {
+        match $crate::support::registry_of(&test_name!(), $provider).await {
+            Some(registry) => registry,
+            None => return,
+        }
+    };
+}
+
+/// The path of the enclosing function, e.g. `it::registry::process_provider_cleans_up`.
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        let name = std::any::type_name_of_val(&here).replace("::{{closure}}", "");
+        name.strip_suffix("::here").unwrap_or(&name).to_string()
     }};
 }
 
