@@ -16,6 +16,7 @@
 //! The normative rules are in `docs/spec.md`; each module names the rule IDs it implements.
 
 pub mod cli;
+pub mod conformance;
 pub mod diagnostic;
 pub mod layer_toml;
 pub mod manifest;

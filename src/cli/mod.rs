@@ -7,6 +7,7 @@
 
 mod context;
 mod plan_cmd;
+mod publish_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = plan_cmd::Format::Text)]
         format: plan_cmd::Format,
     },
+    /// Publish every declared artifact beside the app image (or into an OCI image layout).
+    Publish(Box<publish_cmd::PublishArgs>),
 }
 
 /// Parses the command line and runs it.
@@ -78,6 +81,7 @@ fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Validate { layers_dir } => plan_cmd::validate(&layers_dir),
         Command::Plan { layers_dir, context, format } => plan_cmd::plan(&layers_dir, &context, format),
+        Command::Publish(args) => publish_cmd::publish(&args),
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Coverage {
 pub fn must_rules(spec: &str) -> Vec<String> {
     let mut rules = Vec::new();
     let mut current: Option<(String, String)> = None;
-    let mut flush = |current: &mut Option<(String, String)>, rules: &mut Vec<String>| {
+    let flush = |current: &mut Option<(String, String)>, rules: &mut Vec<String>| {
         if let Some((id, text)) = current.take() {
             if text.contains("MUST") && !rules.contains(&id) {
                 rules.push(id);

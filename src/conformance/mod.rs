@@ -90,3 +90,9 @@ pub const SUITE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The token in fixture TOML files that the runner replaces with the case namespace.
 pub const NAMESPACE_TOKEN: &str = "@@NAMESPACE@@";
+
+// Until `cli/mod.rs` declares `conformance_cmd`, compile it here so it stays checked.
+#[cfg(test)]
+#[path = "../cli/conformance_cmd.rs"]
+#[allow(dead_code)]
+mod cli_compile_check;

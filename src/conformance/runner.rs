@@ -145,7 +145,7 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
             c.kept_at = Some(dir.join(&c.id));
         }
         kept.push(format!("case directories: {}", dir.display()));
-        kept.push(format!("registry: {}", registry.keep()));
+        kept.push(format!("registry: {}", registry.keep().await));
     }
     let summary = RunResults::summarise(&cases);
     Ok(RunResults { provenance, summary, cases, run_findings, coverage, require_coverage: opts.require_coverage, kept })

@@ -50,10 +50,15 @@ impl RegistryTarget {
     /// Connects to `registry` (`host[:port]`): builds the clients and resolves credentials
     /// (R-AUTH-*). No request is made yet.
     pub async fn connect(registry: &str, opts: &TransportOptions) -> Result<RegistryTarget, PublishError> {
-        let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
-        let client = make_client_for(opts, &[registry]).map_err(transport)?;
         let auth = crate::publish::auth::resolve(registry)
             .map_err(|source| PublishError::Credentials { registry: registry.to_string(), source })?;
+        Self::with_auth(registry, opts, auth).await
+    }
+
+    /// Like [`RegistryTarget::connect`], with credentials resolved by the caller.
+    pub async fn with_auth(registry: &str, opts: &TransportOptions, auth: RegistryAuth) -> Result<RegistryTarget, PublishError> {
+        let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
+        let client = make_client_for(opts, &[registry]).map_err(transport)?;
         client.store_auth_if_needed(registry, &auth).await;
         let http = RegistryHttp::new(registry, opts, client.clone(), auth.clone()).map_err(transport)?;
         Ok(RegistryTarget { registry: registry.to_string(), client, auth, opts: opts.clone(), http })
@@ -304,3 +309,7 @@ impl IndexStore for FallbackStore<'_> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "registry_target_tests.rs"]
+mod tests;

@@ -24,7 +24,7 @@ pub const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// Media type of the app image's (uncompressed) layer.
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// The digest of [`app_image`]'s manifest: the `subject` digest of every conformance case.
-pub const APP_IMAGE_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+pub const APP_IMAGE_DIGEST: &str = "sha256:15141f3dc217214a54c9dd776b7f5101e089c66c04b283f38a29aded55b86d51";
 
 /// The one file of the app image's layer.
 const LAYER_FILE: &str = "hello.txt";

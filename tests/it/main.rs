@@ -6,7 +6,6 @@
 mod support;
 
 mod registry;
-mod tc_probe;
 mod cli;
 mod transport;
 mod publish;

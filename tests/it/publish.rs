@@ -461,3 +461,20 @@ async fn r_push_8_layout_is_byte_identical_to_the_registry() {
     );
     assert_eq!(std::fs::read(out.path().join("oci-layout")).unwrap(), br#"{"imageLayoutVersion":"1.0.0"}"#);
 }
+
+/// A file larger than the chunk size is streamed in many pieces and arrives intact.
+#[tokio::test]
+async fn r_push_4_large_file_is_streamed_in_chunks() {
+    let registry = require_registry!();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 7).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let layers = tempfile::tempdir().unwrap();
+    write_layer(layers.path(), "acme_big", "big", "[additionalArtifact]\nfile = \"big.bin\"\ntag = \"big\"\n", &[("big.bin", &big)]);
+    let plan = plan_of(layers.path(), &context(&registry, "1.0", &[], &subject));
+    let opts = TransportOptions { chunk_size: 256 * 1024, ..TransportOptions::default() };
+    let t = RegistryTarget::connect(&registry.host, &opts).await.unwrap();
+    let report = publish(&plan, &subject, &PublishOptions::default(), &t).await.unwrap();
+    assert_eq!(report.artifacts[0].blobs.bytes_uploaded, big.len() as u64 + 2);
+    let digest = Digest::of(&big);
+    assert_eq!(blob(&registry, APP, digest.as_str()).await, big);
+}

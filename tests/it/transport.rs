@@ -82,6 +82,9 @@ async fn read_head(conn: &mut tokio::net::TcpStream) -> Option<Seen> {
         if conn.read(&mut byte).await.ok()? == 0 {
             return None;
         }
+        if buf.is_empty() && !byte[0].is_ascii_uppercase() {
+            return None; // not HTTP (a TLS ClientHello starts with 0x16): hang up
+        }
         buf.push(byte[0]);
     }
     let text = String::from_utf8_lossy(&buf);

@@ -347,3 +347,13 @@ x-custom: dropped
         }
     }
 }
+#[cfg(test)]
+mod probe {
+    #[test]
+    fn probe_yaml() {
+        for y in ["a: !!str 1.10", "a: !!int '3'", "a: !foo x", "a: 0x10", "a: 0o17", "a: 1_000", "a: +5", "a: yes", "a: .inf", "a: 1e3", "a: 12345678901234567890123", "a: -0", "\u{feff}a: b"] {
+            let v: Result<serde_yaml_ng::Value, _> = serde_yaml_ng::from_str(y);
+            println!("{y:?} => {v:?}");
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! `cnb-artifacts conformance list | run | regen | self-check`: the command line of the
+//! conformance suite ([`crate::conformance`]). Raw flags → validated options → a tokio runtime
+//! that runs the cases; Ctrl-C drops the run, which removes the registry and kills running
+//! implementations. Exit codes: 0 every selected case passed, 2 usage error (e.g. a `--filter`
+//! that matches nothing), 4 cases failed, 5 the runner, its registry or the case data broke.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use crate::cli::exit;
+use crate::conformance::baseline::Baseline;
+use crate::conformance::implementation::Implementation;
+use crate::conformance::outcome::RunResults;
+use crate::conformance::regen::{self, CaseRegen};
+use crate::conformance::runner::{self, RunOptions};
+use crate::conformance::selection::{self, Selected, SelectionError};
+use crate::conformance::{case, report, self_check, SuiteDir};
+use crate::registry::Provider;
+
+#[derive(Debug, Subcommand)]
+pub enum ConformanceCommand {
+    /// List the cases: ID, rules, title.
+    List {
+        #[command(flatten)]
+        suite: SuiteArgs,
+    },
+    /// Run the cases against an implementation and a real registry.
+    Run(RunArgs),
+    /// Recompute expectations offline with the reference planner; show a diff (write with --write).
+    Regen {
+        #[command(flatten)]
+        suite: SuiteArgs,
+        /// Write the recomputed expectations.
+        #[arg(long)]
+        write: bool,
+        /// Exit 1 when any expectation would change (for CI).
+        #[arg(long, conflicts_with = "write")]
+        check: bool,
+    },
+    /// Run the suite against the known-bad implementations in conformance/mutants/; each must be caught.
+    SelfCheck {
+        #[command(flatten)]
+        suite: SuiteArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+}
+
+/// Where the suite is and which cases to take.
+#[derive(Debug, Clone, Args)]
+pub struct SuiteArgs {
+    /// The suite checkout (holds conformance/cases and fixtures/cases); default: $CNB_CONFORMANCE_DIR,
+    /// the current directory, or the source tree of this binary.
+    #[arg(long)]
+    pub suite_dir: Option<PathBuf>,
+    /// Only cases whose ID matches this glob (repeatable; each must match a case).
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+/// Which registry to run against.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Start a registry: `container` (Docker) or `process` (the docker-registry binary).
+    #[arg(long, value_parser = ["container", "process"], conflicts_with = "registry")]
+    pub registry_provider: Option<String>,
+    /// Use a running registry, e.g. http://127.0.0.1:5000 (cases get a random namespace prefix).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Seconds each implementation invocation may take.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// First component of the case namespaces on an external registry.
+    #[arg(long, default_value = "cnb-conformance")]
+    pub namespace_prefix: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The implementation command (split like shell words, no shell); default: the reference
+    /// adapter conformance/adapters/reference.sh calling this binary.
+    #[arg(long, env = "CNB_CONFORMANCE_IMPLEMENTATION")]
+    pub implementation: Option<String>,
+    /// Report these cases (globs) as DISABLED instead of running them.
+    #[arg(long)]
+    pub disable: Vec<String>,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write JSON results here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Cases run at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Leave the registry and case directories in place and say where.
+    #[arg(long)]
+    pub keep: bool,
+    /// Known failures (TOML); listed failures do not fail the run, listed passes do.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Rewrite --baseline from this run's results.
+    #[arg(long, requires = "baseline")]
+    pub update_baseline: bool,
+    /// Run only the cases that failed or errored in this earlier --json results file.
+    #[arg(long)]
+    pub rerun_failed: Option<PathBuf>,
+    /// Fail the run when a MUST rule of docs/spec.md is cited by no case run.
+    #[arg(long)]
+    pub require_coverage: bool,
+}
+
+/// Runs a conformance subcommand; returns the exit code.
+pub fn run(cmd: ConformanceCommand) -> u8 {
+    match cmd {
+        ConformanceCommand::List { suite } => list(&suite),
+        ConformanceCommand::Run(args) => run_cases(&args),
+        ConformanceCommand::Regen { suite, write, check } => regen_cases(&suite, write, check),
+        ConformanceCommand::SelfCheck { suite, registry, jobs } => self_check_cmd(&suite, &registry, jobs),
+    }
+}
+
+fn suite_dir(args: &SuiteArgs) -> SuiteDir {
+    args.suite_dir.clone().map(SuiteDir::new).unwrap_or_else(SuiteDir::locate)
+}
+
+/// Loads and selects the cases; `Err` is the exit code after printing why.
+fn load(args: &SuiteArgs, disable: &[String], only: Option<&[String]>) -> Result<(SuiteDir, Vec<Selected>), u8> {
+    let suite = suite_dir(args);
+    let cases = case::load_all(&suite).map_err(|errors| {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("{} broken case file{}; nothing was run", errors.len(), if errors.len() == 1 { "" } else { "s" });
+        exit::RUNNER
+    })?;
+    let selected = selection::select(cases, &args.filter, disable, only).map_err(|e| {
+        eprintln!("error: {e}");
+        match e {
+            SelectionError::Results { .. } | SelectionError::NothingToRerun { .. } => exit::RUNNER,
+            _ => exit::USAGE,
+        }
+    })?;
+    Ok((suite, selected))
+}
+
+fn list(args: &SuiteArgs) -> u8 {
+    let (_, selected) = match load(args, &[], None) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let width = selected.iter().map(|s| s.case.id.len()).max().unwrap_or(0);
+    for s in &selected {
+        println!("{:<width$}  {}  {}", s.case.id, s.case.rules.join(" "), s.case.title);
+    }
+    exit::OK
+}
+
+fn provider(args: &RegistryArgs) -> Result<Provider, u8> {
+    let named = args.registry.as_deref().or(args.registry_provider.as_deref());
+    let result = match named {
+        Some(name) => name.parse::<Provider>(),
+        None => crate::registry::detect_default(),
+    };
+    result.map_err(|e| {
+        eprintln!("error: {e}");
+        exit::RUNNER
+    })
+}
+
+/// The reference adapter, told where this binary is unless `CNB_ARTIFACTS_BIN` says so.
+fn default_implementation(suite: &SuiteDir) -> String {
+    let adapter = suite.root().join("conformance/adapters/reference.sh");
+    let quoted = |p: &Path| shlex::try_quote(&p.display().to_string()).map(|q| q.into_owned()).unwrap_or_default();
+    match (std::env::var_os("CNB_ARTIFACTS_BIN"), std::env::current_exe()) {
+        (None, Ok(exe)) => format!("env CNB_ARTIFACTS_BIN={} {}", quoted(&exe), quoted(&adapter)),
+        _ => quoted(&adapter),
+    }
+}
+
+fn options(args: &RegistryArgs, implementation: &str, jobs: usize, keep: bool, require_coverage: bool) -> Result<RunOptions, u8> {
+    let implementation = Implementation::parse(implementation).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::USAGE
+    })?;
+    Ok(RunOptions {
+        implementation,
+        provider: provider(args)?,
+        jobs,
+        keep,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+        namespace_prefix: args.namespace_prefix.clone(),
+        require_coverage,
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        exit::RUNNER
+    })
+}
+
+/// Runs `fut` until it ends or Ctrl-C; on Ctrl-C the future is dropped (its guards clean up).
+fn block_on_interruptible<T>(rt: &tokio::runtime::Runtime, fut: impl std::future::Future<Output = T>) -> Option<T> {
+    rt.block_on(async {
+        tokio::select! {
+            out = fut => Some(out),
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: removing the registry and stopping the implementation");
+                None
+            }
+        }
+    })
+}
+
+fn run_cases(args: &RunArgs) -> u8 {
+    let only = match &args.rerun_failed {
+        Some(path) => match selection::failed_in(path) {
+            Ok(ids) => Some(ids),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::RUNNER;
+            }
+        },
+        None => None,
+    };
+    let (suite, selected) = match load(&args.suite, &args.disable, only.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let baseline = match args.baseline.as_deref().map(Baseline::load).transpose() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::RUNNER;
+        }
+    };
+    let implementation = args.implementation.clone().unwrap_or_else(|| default_implementation(&suite));
+    let opts = match options(&args.registry, &implementation, args.jobs, args.keep, args.require_coverage) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let mut results = match block_on_interruptible(&rt, runner::run(&suite, selected, &opts)) {
+        None => return exit::RUNNER,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::RUNNER;
+        }
+        Some(Ok(r)) => r,
+    };
+    if let Some(b) = &baseline {
+        b.apply(&mut results.cases);
+        results.summary = RunResults::summarise(&results.cases);
+    }
+    print!("{}", report::human::render(&results));
+    let mut code = results.exit_code();
+    if let Some(path) = &args.junit {
+        code = write_report(code, report::junit::write(&results, path));
+    }
+    if let Some(path) = &args.json {
+        code = write_report(code, report::json::write(&results, path));
+    }
+    if let (true, Some(b), Some(path)) = (args.update_baseline, &baseline, &args.baseline) {
+        match b.updated(&results.cases).write(path) {
+            Ok(()) => println!("baseline written: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = exit::RUNNER;
+            }
+        }
+    }
+    code
+}
+
+fn write_report(code: u8, written: Result<(), report::ReportError>) -> u8 {
+    match written {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::RUNNER
+        }
+    }
+}
+
+fn regen_cases(args: &SuiteArgs, write: bool, check: bool) -> u8 {
+    let (_, selected) = match load(args, &[], None) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let suite = suite_dir(args);
+    let (mut changed, mut failed) = (0, 0);
+    for s in &selected {
+        let outcome = regen::regen_case(&s.case, &suite);
+        match &outcome {
+            CaseRegen::Unchanged => println!("unchanged  {}", s.case.id),
+            CaseRegen::Skipped(reason) => println!("skipped    {}: {reason}", s.case.id),
+            CaseRegen::Failed(reason) => {
+                failed += 1;
+                println!("FAILED     {}: {reason}", s.case.id);
+            }
+            CaseRegen::Changed { diff, .. } => {
+                changed += 1;
+                println!("{}  {}\n{diff}", if write { "written  " } else { "changed  " }, s.case.id);
+            }
+        }
+        if write {
+            if let Err(e) = regen::apply(&outcome) {
+                eprintln!("error: writing the expectations of {}: {e}", s.case.id);
+                return exit::RUNNER;
+            }
+        }
+    }
+    println!("{} cases: {changed} changed, {failed} failed{}", selected.len(), if write || changed == 0 { "" } else { " (rerun with --write to write)" });
+    if failed > 0 {
+        exit::RUNNER
+    } else if check && changed > 0 {
+        exit::INPUT
+    } else {
+        exit::OK
+    }
+}
+
+fn self_check_cmd(args: &SuiteArgs, registry: &RegistryArgs, jobs: usize) -> u8 {
+    let (suite, selected) = match load(args, &[], None) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let mutants = match self_check::load(&suite) {
+        Ok(m) if m.is_empty() => {
+            eprintln!("error: no mutants in {}", suite.mutants_dir().display());
+            return exit::RUNNER;
+        }
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::RUNNER;
+        }
+    };
+    let base = match options(registry, "true", jobs, false, false) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let verdicts = match block_on_interruptible(&rt, self_check::run(&suite, &selected, &mutants, &base)) {
+        None => return exit::RUNNER,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::RUNNER;
+        }
+        Some(Ok(v)) => v,
+    };
+    let mut all_caught = true;
+    for v in &verdicts {
+        all_caught &= v.caught();
+        let state = if v.caught() { "caught" } else { "MISSED" };
+        println!("{state:<7} {} (failed: {}; should have failed but did not: {})", v.mutant, v.failed.join(" "), v.missed.join(" "));
+    }
+    if all_caught {
+        exit::OK
+    } else {
+        exit::CONFORMANCE_FAILED
+    }
+}

@@ -1,0 +1,146 @@
+//! `publish`: plan, then push to a registry or write an OCI image layout; print a one-line
+//! summary per artifact and optionally write the report TOML (`--report-out`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{exit, report_input_errors, ContextArgs};
+use crate::plan::{self, Plan, Subject};
+use crate::publish::client::{TransportOptions, DEFAULT_CHUNK_SIZE};
+use crate::publish::retry::RetryPolicy;
+use crate::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, RegistryTarget};
+
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    #[arg(long, env = "CNB_LAYERS_DIR")]
+    pub layers_dir: PathBuf,
+    #[command(flatten)]
+    pub context: ContextArgs,
+    /// Write an OCI image layout to DIR instead of pushing (needs the subject descriptor:
+    /// --digest with --manifest-size, or --report).
+    #[arg(long, value_name = "DIR")]
+    pub layout: Option<PathBuf>,
+    /// A registry (`host[:port]`) spoken to over plain HTTP; loopback hosts need not be listed.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM or DER) to trust for TLS.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Replace tags that hold content this tool did not publish (R-PUSH-5).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// How referrers are recorded: probe the registry, or force the API or the fallback index.
+    #[arg(long, value_enum, default_value_t = ReferrersMode::Auto)]
+    pub referrers: ReferrersMode,
+    /// Size of the pieces blobs are read and sent in, in bytes.
+    #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: usize,
+    /// Attempts per registry request on transient failures (connection errors, 429, 5xx).
+    #[arg(long, default_value_t = RetryPolicy::default().max_attempts)]
+    pub max_attempts: u32,
+    /// Write what was published as TOML (`[[artifacts]]`) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report_out: Option<PathBuf>,
+}
+
+pub fn publish(args: &PublishArgs) -> u8 {
+    let ctx = match args.context.to_context() {
+        Ok(c) => c,
+        Err(errors) => return report_input_errors(&errors),
+    };
+    let plan = match plan::plan(&args.layers_dir, &ctx) {
+        Ok(p) => p,
+        Err(errors) => return report_input_errors(&errors),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::PUBLISH;
+        }
+    };
+    match runtime.block_on(run(args, &plan)) {
+        Ok(report) => {
+            for line in report.summary_lines() {
+                println!("{line}");
+            }
+            if let Some(path) = &args.report_out {
+                if let Err(e) = std::fs::write(path, report.to_toml()) {
+                    eprintln!("error: cannot write the report {}: {e}", path.display());
+                    return exit::PUBLISH;
+                }
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {}", crate::publish::error::error_chain(&e));
+            exit_code(&e)
+        }
+    }
+}
+
+async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishError> {
+    let transport = TransportOptions {
+        insecure_registries: args.insecure_registries.clone(),
+        ca_file: args.ca_file.clone(),
+        chunk_size: args.chunk_size,
+        retry: RetryPolicy { max_attempts: args.max_attempts.max(1), ..RetryPolicy::default() },
+    };
+    let opts = PublishOptions {
+        overwrite: args.overwrite,
+        referrers: args.referrers,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let known: Option<Subject> = plan.context.subject();
+    match &args.layout {
+        Some(dir) => {
+            let target = LayoutTarget::open(dir, transport.chunk_size)?;
+            let subject = match known {
+                Some(s) => s,
+                None => publish::resolve_subject(&target, &plan.context.image).await?,
+            };
+            publish::publish(plan, &subject, &opts, &target).await
+        }
+        None => {
+            let target = RegistryTarget::connect(&plan.context.image.registry, &transport).await?;
+            let subject = match known {
+                Some(s) => s,
+                None => resolve_by_digest_or_tag(&target, plan).await?,
+            };
+            publish::publish(plan, &subject, &opts, &target).await
+        }
+    }
+}
+
+/// Without a full subject descriptor, the app image is read from the registry (R-PUSH-3): by
+/// the tag of the reference; a digest given alone must match what the tag holds.
+async fn resolve_by_digest_or_tag(target: &RegistryTarget, plan: &Plan) -> Result<Subject, PublishError> {
+    let found = publish::resolve_subject(target, &plan.context.image).await?;
+    if let Some(expected) = &plan.context.digest {
+        if expected != &found.digest {
+            return Err(PublishError::SubjectDigestMismatch {
+                reference: plan.context.image.to_string(),
+                expected: expected.clone(),
+                found: found.digest.to_string(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Problems with what the user gave (a digest that lies, a missing app image, foreign tags,
+/// an oversized manifest) exit 1 like any input error; the registry failing exits 3.
+fn exit_code(e: &PublishError) -> u8 {
+    match e {
+        PublishError::AppImageMissing { .. }
+        | PublishError::AppImageTagMissing { .. }
+        | PublishError::SubjectDigestMismatch { .. }
+        | PublishError::SubjectDescriptorMismatch { .. }
+        | PublishError::ForeignTags { .. }
+        | PublishError::ManifestBuild { .. }
+        | PublishError::ManifestTooLarge { .. } => exit::INPUT,
+        _ => exit::PUBLISH,
+    }
+}
