@@ -100,7 +100,8 @@ impl Generate {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Setup {
-    /// Images that are not artifacts of this spec, under tags the build will want.
+    /// Images that are not artifacts of this spec, under tags the build will want
+    /// (`@@REFERRERS_TAG@@` in a tag stands for the app image's fallback tag).
     #[serde(default)]
     pub foreign_images: Vec<ForeignImage>,
     /// Referrers of the app image written by another tool, in an existing fallback index.
@@ -155,8 +156,14 @@ pub enum Expect {
         #[serde(default)]
         manifests: Vec<ExpectedManifest>,
     },
-    /// Non-zero exit; nothing new in the registry. `rules` name the error expected.
-    Rejected { rules: Vec<String> },
+    /// Non-zero exit; no tag new, moved or gone. `rules` name the error expected.
+    Rejected {
+        rules: Vec<String>,
+        /// The failure comes after blobs may be pushed (R-PUSH-2 lets them remain): do not
+        /// check that no fixture file became a blob.
+        #[serde(default)]
+        blobs_may_remain: bool,
+    },
 }
 
 /// One artifact manifest the implementation must publish.
@@ -222,7 +229,7 @@ impl Case {
             problems.push(format!("id `{}` must be lowercase letters and digits joined by single `-`", self.id));
         }
         let expected_rules = match &self.expect {
-            Expect::Rejected { rules } => rules.as_slice(),
+            Expect::Rejected { rules, .. } => rules.as_slice(),
             Expect::Published { .. } => &[],
         };
         for rule in self.rules.iter().chain(expected_rules) {

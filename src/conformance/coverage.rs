@@ -62,7 +62,7 @@ pub fn compute(spec: Option<&str>, cases: &[&Case]) -> Coverage {
     let mut cited: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for case in cases {
         let error_rules = match &case.expect {
-            Expect::Rejected { rules } => rules.as_slice(),
+            Expect::Rejected { rules, .. } => rules.as_slice(),
             Expect::Published { .. } => &[],
         };
         for rule in case.rules.iter().chain(error_rules) {

@@ -47,6 +47,8 @@ pub fn unified(expected_name: &str, expected: &str, found_name: &str, found: &st
         let hunk = &ops[start..end];
         let a_len = hunk.iter().filter(|o| !matches!(o, Op::Added(_))).count();
         let b_len = hunk.iter().filter(|o| !matches!(o, Op::Removed(_))).count();
+        // An empty side starts at line 0, as in `diff -u`.
+        let (a_line, b_line) = (if a_len == 0 { a_line - 1 } else { a_line }, if b_len == 0 { b_line - 1 } else { b_line });
         out.push_str(&format!("@@ -{a_line},{a_len} +{b_line},{b_len} @@\n"));
         for op in hunk {
             let (sign, line) = match op {

@@ -217,7 +217,7 @@ fn toml_string(s: &str) -> String {
 
 /// How an invocation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Exit {
     Code(i32),
     Signal(i32),

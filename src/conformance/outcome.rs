@@ -138,7 +138,7 @@ impl CaseResult {
     /// A result with nothing run yet.
     pub fn new(case: &super::case::Case, status: Status) -> CaseResult {
         let expected_error_rules = match &case.expect {
-            super::case::Expect::Rejected { rules } => rules.clone(),
+            super::case::Expect::Rejected { rules, .. } => rules.clone(),
             super::case::Expect::Published { .. } => Vec::new(),
         };
         CaseResult {

@@ -211,10 +211,11 @@ async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<
     }
     result.fixture_listing = fixture::listing(&prepared[0].env.layers_dir);
     let rejected = matches!(case.expect, Expect::Rejected { .. });
+    let check_blobs = matches!(case.expect, Expect::Rejected { blobs_may_remain: false, .. });
     let mut blob_repos: Vec<String> = before.repos.keys().cloned().chain(known.iter().cloned()).collect();
     blob_repos.sort();
     blob_repos.dedup();
-    let file_digests = if rejected { fixture::file_digests(&prepared[0].env.layers_dir) } else { Vec::new() };
+    let file_digests = if check_blobs { fixture::file_digests(&prepared[0].env.layers_dir) } else { Vec::new() };
     let present_before = blobs_present(&ctx.view, &blob_repos, &file_digests).await.map_err(|e| registry_fault("checking blobs")(&e))?;
     let runs = futures_util::future::join_all(prepared.iter().map(|p| invoke(ctx, case, p))).await;
     let first_main = result.invocations.len();

@@ -10,12 +10,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::case::{Case, ForeignImage};
+use super::case::Case;
 use super::registry_view::{RegistryView, ViewError};
 use crate::manifest::canonical;
 use crate::manifest::media_types::{ANNOTATION_LAYER, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
 use crate::plan::Subject;
 use crate::reference::Digest;
+
+/// Stands for `sha256-<subject hex>` in a foreign image's tag.
+pub const REFERRERS_TAG_TOKEN: &str = "@@REFERRERS_TAG@@";
 
 const IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -26,8 +29,9 @@ pub async fn apply(view: &RegistryView, case: &Case, namespace: &str, subject: &
     let mut done = Vec::new();
     for image in &case.setup.foreign_images {
         let repo = format!("{namespace}/{}", case.repository(image.repository.as_deref()));
-        let digest = push_foreign_image(view, &repo, image).await?;
-        done.push(format!("foreign image {repo}:{} = {digest}", image.tag));
+        let tag = image.tag.replace(REFERRERS_TAG_TOKEN, &subject.digest.referrers_tag());
+        let digest = push_foreign_image(view, &repo, &tag, image.spec_artifact).await?;
+        done.push(format!("foreign image {repo}:{tag} = {digest}"));
     }
     let mut by_repo: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for r in &case.setup.foreign_referrers {
@@ -57,8 +61,8 @@ pub async fn apply(view: &RegistryView, case: &Case, namespace: &str, subject: &
 
 /// A small OCI image (not an artifact of this spec unless `spec_artifact`) whose content
 /// depends only on `tag`.
-async fn push_foreign_image(view: &RegistryView, repo: &str, image: &ForeignImage) -> Result<Digest, ViewError> {
-    let layer = format!("foreign image for tag {}\n", image.tag).into_bytes();
+async fn push_foreign_image(view: &RegistryView, repo: &str, tag: &str, spec_artifact: bool) -> Result<Digest, ViewError> {
+    let layer = format!("foreign image for tag {tag}\n").into_bytes();
     let layer_digest = view.push_blob(repo, &layer).await?;
     let config = canonical_bytes(&json!({
         "architecture": "amd64",
@@ -72,10 +76,10 @@ async fn push_foreign_image(view: &RegistryView, repo: &str, image: &ForeignImag
         "config": {"mediaType": IMAGE_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
         "layers": [{"mediaType": LAYER_TAR, "digest": layer_digest.to_string(), "size": layer.len()}],
     });
-    if image.spec_artifact {
+    if spec_artifact {
         manifest["annotations"] = json!({ ANNOTATION_LAYER: "earlier" });
     }
-    view.push_manifest(repo, &image.tag, OCI_MANIFEST, &canonical_bytes(&manifest)).await
+    view.push_manifest(repo, tag, OCI_MANIFEST, &canonical_bytes(&manifest)).await
 }
 
 /// An artifact of type `artifact_type` naming `subject`, pushed by digest; returns its

@@ -57,7 +57,7 @@ pub async fn push_all(target: &impl Target, plan: &Plan, built: &[BuiltArtifact]
                 repository: artifact.name(),
                 digest: blob.digest.clone(),
                 what: blob.what.clone(),
-                source,
+                source: Box::new(source),
             };
             let key = (repository.clone(), blob.digest.clone());
             if done.contains(&key) || target.blob_exists(repository, blob.digest).await.map_err(failed)? {

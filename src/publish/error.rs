@@ -131,9 +131,9 @@ pub enum PublishError {
     #[error("the app image {reference} is {found}, but the subject descriptor says {expected}")]
     SubjectDescriptorMismatch { reference: String, expected: String, found: String },
     #[error("cannot read the app image {reference}: {source}")]
-    AppImageUnreadable { reference: String, source: TargetError },
+    AppImageUnreadable { reference: String, source: Box<TargetError> },
     #[error("cannot check what tag {reference} holds: {source}")]
-    TagCheckFailed { reference: String, source: TargetError },
+    TagCheckFailed { reference: String, source: Box<TargetError> },
     #[error("{} tag(s) hold content this tool did not publish; nothing was pushed (pass --overwrite to replace them):{}", tags.len(), list_foreign(tags))]
     ForeignTags { tags: Vec<ForeignTag> },
     #[error("cannot build the manifest of {artifact}: {source}")]
@@ -141,11 +141,11 @@ pub enum PublishError {
     #[error("the manifest of {artifact} is {size} bytes, over the 4 MiB limit; nothing was pushed")]
     ManifestTooLarge { artifact: String, size: usize },
     #[error("cannot upload blob {digest} ({what}) of {artifact} to {repository}; nothing was tagged: {source}")]
-    BlobUpload { artifact: String, repository: String, digest: Digest, what: String, source: TargetError },
+    BlobUpload { artifact: String, repository: String, digest: Digest, what: String, source: Box<TargetError> },
     #[error("the registry rejected the manifest {digest} of {artifact} in {repository}; nothing was tagged: {source}")]
-    ManifestRejected { artifact: String, repository: String, digest: Digest, source: TargetError },
+    ManifestRejected { artifact: String, repository: String, digest: Digest, source: Box<TargetError> },
     #[error("cannot query the referrers API of {repository}; nothing was tagged: {source}")]
-    ReferrersProbeFailed { repository: String, source: TargetError },
+    ReferrersProbeFailed { repository: String, source: Box<TargetError> },
     #[error("the referrers API of {repository} answered {answer}, which is neither an OCI image index nor 404; nothing was tagged (use --referrers=fallback or --referrers=api to choose)")]
     ReferrersProbeUnexpected { repository: String, answer: String },
     #[error("the referrers fallback tag {reference} holds {found}, not an OCI image index; nothing was tagged")]
@@ -155,11 +155,11 @@ pub enum PublishError {
     #[error("the referrers fallback index {reference} would be {size} bytes, over the 4 MiB limit; nothing was tagged")]
     FallbackIndexTooLarge { reference: String, size: usize },
     #[error("cannot write the referrers fallback index {reference}; nothing was tagged: {source}")]
-    FallbackIndexWrite { reference: String, source: TargetError },
+    FallbackIndexWrite { reference: String, source: Box<TargetError> },
     #[error("the referrers fallback index {reference} kept losing our entries to concurrent writers after {attempts} attempts; nothing was tagged")]
     FallbackIndexContended { reference: String, attempts: u32 },
     #[error("the registry rejected tag {reference} of {artifact}: {source} (tags set before it: {})", if already_tagged.is_empty() { "none".to_string() } else { already_tagged.join(", ") })]
-    TagRejected { artifact: String, reference: String, source: TargetError, already_tagged: Vec<String> },
+    TagRejected { artifact: String, reference: String, source: Box<TargetError>, already_tagged: Vec<String> },
     #[error("cannot open the OCI image layout {}: {source}", path.display())]
-    LayoutUnusable { path: PathBuf, source: TargetError },
+    LayoutUnusable { path: PathBuf, source: Box<TargetError> },
 }

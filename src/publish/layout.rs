@@ -44,7 +44,7 @@ impl LayoutTarget {
     /// an existing layout must have a valid `oci-layout` and `index.json`.
     pub fn open(root: &Path, chunk_size: usize) -> Result<LayoutTarget, PublishError> {
         let target = LayoutTarget { root: root.to_path_buf(), chunk_size };
-        target.init().map_err(|source| PublishError::LayoutUnusable { path: root.to_path_buf(), source })?;
+        target.init().map_err(|source| PublishError::LayoutUnusable { path: root.to_path_buf(), source: Box::new(source) })?;
         Ok(target)
     }
 

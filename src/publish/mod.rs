@@ -82,7 +82,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
                 artifact: artifact.label(),
                 repository: artifact.name(),
                 digest: b.manifest_digest.clone(),
-                source,
+                source: Box::new(source),
             })?;
         tracing::info!("pushed manifest {}@{} ({})", artifact.name(), b.manifest_digest, artifact.label());
     }
@@ -110,7 +110,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
                 .map_err(|source| PublishError::TagRejected {
                     artifact: artifact.label(),
                     reference: reference.clone(),
-                    source,
+                    source: Box::new(source),
                     already_tagged: tagged.clone(),
                 })?;
             tracing::info!("tagged {reference}");

@@ -48,7 +48,7 @@ pub async fn resolve_subject(target: &impl Target, image: &ImageRef) -> Result<S
     let fetched = target
         .fetch_manifest(&image.repository, ManifestRef::Tag(tag))
         .await
-        .map_err(|source| PublishError::AppImageUnreadable { reference: reference.clone(), source })?;
+        .map_err(|source| PublishError::AppImageUnreadable { reference: reference.clone(), source: Box::new(source) })?;
     let Some(m) = fetched else {
         return Err(PublishError::AppImageTagMissing { reference });
     };
@@ -66,7 +66,7 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
     let by_digest = format!("{}@{}", image.name(), subject.digest);
     let unreadable = |reference: &str| {
         let reference = reference.to_string();
-        move |source| PublishError::AppImageUnreadable { reference, source }
+        move |source| PublishError::AppImageUnreadable { reference, source: Box::new(source) }
     };
     let fetched = target
         .fetch_manifest(&image.repository, ManifestRef::Digest(&subject.digest))
@@ -112,7 +112,7 @@ pub async fn check_tags(target: &impl Target, plan: &Plan, built: &[BuiltArtifac
             let existing = target
                 .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
                 .await
-                .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source })?;
+                .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source: Box::new(source) })?;
             let Some(m) = existing else { continue };
             if m.digest == b.manifest_digest {
                 tracing::info!("{reference} already holds {}", m.digest);

@@ -229,7 +229,7 @@ pub const FALLBACK_ATTEMPTS: u32 = 5;
 /// the write failed its precondition, start again, at most [`FALLBACK_ATTEMPTS`] times.
 /// Returns the digest of the index that holds our entries.
 pub async fn write_fallback(store: &impl IndexStore, reference: &str, ours: &[ReferrerEntry]) -> Result<Digest, PublishError> {
-    let write_err = |source: TargetError| PublishError::FallbackIndexWrite { reference: reference.to_string(), source };
+    let write_err = |source: TargetError| PublishError::FallbackIndexWrite { reference: reference.to_string(), source: Box::new(source) };
     for attempt in 1..=FALLBACK_ATTEMPTS {
         let current = store.read().await.map_err(write_err)?;
         let merged = merge_fallback(current.as_ref().map(|c| c.bytes.as_slice()), reference, ours)?;

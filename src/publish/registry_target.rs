@@ -254,7 +254,7 @@ impl Target for RegistryTarget {
         entries: &[ReferrerEntry],
         mode: ReferrersMode,
     ) -> Result<ReferrersOutcome, PublishError> {
-        let probe_failed = |source| PublishError::ReferrersProbeFailed { repository: repository.to_string(), source };
+        let probe_failed = |source| PublishError::ReferrersProbeFailed { repository: repository.to_string(), source: Box::new(source) };
         let use_api = match mode {
             ReferrersMode::Api => return Ok(ReferrersOutcome { used: ReferrersUsed::Api, fallback_index: None }),
             ReferrersMode::Fallback => false,

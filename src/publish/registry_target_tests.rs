@@ -234,3 +234,12 @@ async fn r_ref_1_basic_credentials_are_sent_only_after_a_challenge() {
     assert_eq!(probes[0].header("authorization"), None);
     assert_eq!(probes[1].header("authorization"), Some("Basic dXNlcjpwYXNz"));
 }
+
+/// Callers may run a publish on a multi-threaded runtime (`tokio::spawn`): its future is `Send`
+/// for both targets.
+#[allow(dead_code)]
+fn publish_futures_are_send(plan: &crate::plan::Plan, opts: &crate::publish::PublishOptions, r: &RegistryTarget, l: &crate::publish::LayoutTarget) {
+    fn send<T: Send>(_: T) {}
+    send(crate::publish::publish(plan, &subject(), opts, r));
+    send(crate::publish::publish(plan, &subject(), opts, l));
+}

@@ -102,10 +102,7 @@ pub enum RegistryError {
     UnknownProvider { given: String },
     #[error("invalid registry URL `{given}`: {reason}")]
     InvalidUrl { given: String, reason: String },
-    #[error(
-        "no registry available: {docker}; and {binary}. Install Docker, or the registry binary \
-         with `apt-get install -y docker-registry`, or name a running registry by URL"
-    )]
+    #[error("no registry available: {docker}; {binary}; or name a running registry by URL")]
     NoProviderAvailable { docker: String, binary: String },
     #[error("could not run `{command}`: {source}")]
     CommandNotRunnable { command: String, source: std::io::Error },

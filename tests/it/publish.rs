@@ -342,9 +342,8 @@ async fn r_push_2_changed_file_leaves_tags_unchanged() {
     changed[0] = b'X'; // same size, other bytes
     std::fs::write(&file, &changed).unwrap();
     let err = publish_with(&registry, &plan, &subject, &PublishOptions::default()).await.unwrap_err();
-    let PublishError::BlobUpload { source: TargetError::FileChanged { path, .. }, artifact, .. } = &err else {
-        panic!("expected a changed file, got {err}")
-    };
+    let PublishError::BlobUpload { source, artifact, .. } = &err else { panic!("expected a failed upload, got {err}") };
+    let TargetError::FileChanged { path, .. } = source.as_ref() else { panic!("expected a changed file, got {err}") };
     assert_eq!(path, &file);
     assert_eq!(artifact, "examples/wasm/wasm#0");
     assert_eq!(tags(&registry, APP).await, before);

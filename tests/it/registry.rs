@@ -48,7 +48,7 @@ fn process_exists(pid: u32) -> bool {
 #[rstest]
 #[case::container(Provider::Container)]
 #[case::process(Provider::Process)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn provider_starts_serves_and_cleans_up(#[case] provider: Provider) {
     let started = Instant::now();
     let registry = require_registry!(&provider);
@@ -75,6 +75,28 @@ async fn provider_starts_serves_and_cleans_up(#[case] provider: Provider) {
         }
         Provider::External(_) => unreachable!("only the two local providers are cases"),
     }
+}
+
+#[tokio::test]
+async fn default_registry_passes_health_check() {
+    // The provider `$CNB_ARTIFACTS_TEST_REGISTRY` names, or the detected default.
+    let registry = require_registry!();
+    registry.health_check().await.expect("health check");
+}
+
+#[test]
+fn container_registry_dropped_outside_any_runtime_is_removed() {
+    let provider = Provider::Container;
+    if let Err(reason) = provider.check_available() {
+        assert!(std::env::var_os("CI").is_none(), "no {provider} provider under CI: {reason}");
+        eprintln!("SKIPPED: no {provider} provider ({reason})");
+        return;
+    }
+    let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let registry = runtime().block_on(registry::start(&provider)).expect("starting a container registry");
+    let id = registry.container_id().unwrap().to_string();
+    drop(registry); // no runtime here: the guard makes one
+    assert!(runtime().block_on(containers_with_id(&id)).is_empty(), "container {id} still exists after drop");
 }
 
 #[tokio::test]
@@ -154,4 +176,79 @@ async fn kept_process_registry_keeps_running_and_its_directory() {
     // SAFETY: SIGKILL to the registry process this test started.
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Env variable that makes [`helper_hold_registry_until_killed`] do its work.
+const HELPER_ENV: &str = "CNB_ARTIFACTS_TEST_HOLD_REGISTRY";
+
+/// Not a test by itself: run by [`registry_of_a_killed_test_process_does_not_outlive_it`] in a
+/// child process, which it then kills. Starts a registry of the provider in `$HELPER_ENV`,
+/// prints `READY <pid or container id> <dir>`, and waits to be killed.
+#[tokio::test]
+#[ignore = "a helper run by another test in a child process"]
+async fn helper_hold_registry_until_killed() {
+    let Ok(provider) = std::env::var(HELPER_ENV) else { return };
+    let registry = registry::start(&provider.parse().unwrap()).await.expect("starting the registry");
+    match (registry.container_id(), registry.process()) {
+        (Some(id), _) => println!("READY {id} -"),
+        (_, Some((pid, dir))) => println!("READY {pid} {}", dir.display()),
+        _ => unreachable!("a started registry is a container or a process"),
+    }
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+}
+
+#[rstest]
+#[case::container(Provider::Container)]
+#[case::process(Provider::Process)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_of_a_killed_test_process_does_not_outlive_it(#[case] provider: Provider) {
+    use std::io::BufRead;
+    if let Err(reason) = provider.check_available() {
+        assert!(std::env::var_os("CI").is_none(), "no {provider} provider under CI: {reason}");
+        eprintln!("SKIPPED: no {provider} provider ({reason})");
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["registry::helper_hold_registry_until_killed", "--exact", "--ignored", "--nocapture"])
+        .env(HELPER_ENV, provider.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let ready = stdout.lines().map_while(Result::ok).find(|line| line.starts_with("READY "));
+    let ready = ready.unwrap_or_else(|| panic!("the helper never said READY: {:?}", child.wait()));
+    let fields: Vec<&str> = ready.split(' ').collect();
+    child.kill().unwrap(); // SIGKILL: no destructor runs in the helper
+    child.wait().unwrap();
+
+    match provider {
+        Provider::Container => {
+            let id = fields[1].to_string();
+            assert_eq!(containers_with_id(&id).await, vec![id.clone()], "the container should outlive the kill");
+            // The next start reaps it.
+            let next = require_registry!(&provider);
+            assert!(containers_with_id(&id).await.is_empty(), "container {id} of a killed owner was not reaped");
+            drop(next);
+        }
+        Provider::Process => {
+            let pid: u32 = fields[1].parse().unwrap();
+            let deadline = Instant::now() + std::time::Duration::from_secs(5);
+            // The registry becomes a zombie of init (or a subreaper) until reaped: "gone" means
+            // no longer running, read from /proc.
+            let running = |pid: u32| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+                    .unwrap_or(false)
+            };
+            while running(pid) && Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            assert!(!running(pid), "registry process {pid} survived the SIGKILL of its parent");
+            // Its temp dir cannot be removed by a killed parent: clean up after the helper.
+            std::fs::remove_dir_all(fields[2]).unwrap();
+        }
+        Provider::External(_) => unreachable!("only the two local providers are cases"),
+    }
 }

@@ -2,12 +2,21 @@
 //!
 //! `helm push` writes the config as the JSON of Helm's `chart.Metadata` Go struct, whose
 //! fields all carry `omitempty`. This module does the same, with a member list fixed by this
-//! spec so that digests do not change with Helm releases: the keys of [`METADATA`] are copied
-//! (other keys are dropped), values are converted by the [`Kind`] of the key, empty and null
-//! values are omitted, and the result is serialised as canonical JSON (R-MAN-2). Chart.yaml is
-//! parsed as YAML 1.2 (core schema), with merge keys (`<<`) applied.
+//! spec so that digests do not change with Helm releases: only the keys of [`Metadata`],
+//! [`Maintainer`] and [`Dependency`] are read (other keys are dropped), empty and null values
+//! are omitted, and the result is written as canonical JSON (R-MAN-2).
+//!
+//! Scalars are taken as their *text*, never resolved to numbers: `appVersion: 1.10` is the
+//! string `1.10` (Helm itself would read `1.1`). A plain scalar that is empty, `~`, `null`,
+//! `Null` or `NULL` is *no value*. Booleans are the plain scalars `true`/`True`/`TRUE` and
+//! `false`/`False`/`FALSE`. The one exception is `import-values`, whose items Helm reads as
+//! arbitrary YAML: they are resolved (YAML 1.2 core schema) and written structurally. A leading
+//! UTF-8 byte order mark is ignored.
 
-use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
 use super::ChartInfo;
@@ -26,188 +35,149 @@ fn invalid(reason: impl Into<String>) -> MetadataError {
     MetadataError::Invalid { reason: reason.into() }
 }
 
-/// How a Chart.yaml value is converted to its JSON member.
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    /// A string; omitted when null or empty.
-    Str,
-    /// A string written even when null or empty (as `""`): a dependency's `name`, `repository`.
-    StrAlways,
-    /// A boolean; `true` is written, `false` and null are omitted.
-    Bool,
-    /// A sequence of strings; omitted when null or empty.
-    StrList,
-    /// A mapping of strings to strings; omitted when null or empty.
-    StrMap,
-    /// A sequence of mappings with the given members; omitted when null or empty.
-    Objects(&'static [(&'static str, Kind)]),
-    /// A sequence of any values, converted structurally; omitted when null or empty.
-    AnyList,
+/// A string member: the scalar's text; `None` for no value (and, after [`normalise`], for `""`).
+type Text = Option<String>;
+
+/// A string-list member: items with no value become `""`.
+type TextList = Option<Vec<Text>>;
+
+fn skip_text(v: &Text) -> bool {
+    v.as_deref().is_none_or(str::is_empty)
 }
 
-/// Members of a `maintainers` entry (Helm's `chart.Maintainer`).
-pub const MAINTAINER: &[(&str, Kind)] = &[("name", Kind::Str), ("email", Kind::Str), ("url", Kind::Str)];
-
-/// Members of a `dependencies` entry (Helm 3's `chart.Dependency`).
-pub const DEPENDENCY: &[(&str, Kind)] = &[
-    ("name", Kind::StrAlways),
-    ("version", Kind::Str),
-    ("repository", Kind::StrAlways),
-    ("condition", Kind::Str),
-    ("tags", Kind::StrList),
-    ("enabled", Kind::Bool),
-    ("import-values", Kind::AnyList),
-    ("alias", Kind::Str),
-];
-
-/// Members of the config (Helm's `chart.Metadata`), in Helm's field order.
-pub const METADATA: &[(&str, Kind)] = &[
-    ("name", Kind::Str),
-    ("home", Kind::Str),
-    ("sources", Kind::StrList),
-    ("version", Kind::Str),
-    ("description", Kind::Str),
-    ("keywords", Kind::StrList),
-    ("maintainers", Kind::Objects(MAINTAINER)),
-    ("icon", Kind::Str),
-    ("apiVersion", Kind::Str),
-    ("condition", Kind::Str),
-    ("tags", Kind::Str),
-    ("appVersion", Kind::Str),
-    ("deprecated", Kind::Bool),
-    ("annotations", Kind::StrMap),
-    ("kubeVersion", Kind::Str),
-    ("dependencies", Kind::Objects(DEPENDENCY)),
-    ("type", Kind::Str),
-];
-
-/// The Helm config bytes of a Chart.yaml and the chart's name and version.
-pub fn from_yaml(chart_yaml: &[u8]) -> Result<(Vec<u8>, ChartInfo), MetadataError> {
-    let mut doc: Yaml = serde_yaml_ng::from_slice(chart_yaml).map_err(|e| invalid(e.to_string()))?;
-    doc.apply_merge().map_err(|e| invalid(e.to_string()))?;
-    let mapping = match doc {
-        Yaml::Null => serde_yaml_ng::Mapping::new(),
-        Yaml::Mapping(m) => m,
-        _ => return Err(invalid("the document is not a mapping")),
-    };
-    let metadata = members(&mapping, METADATA, "")?;
-    let required = |field: &'static str| match metadata.get(field) {
-        Some(Json::String(s)) => Ok(s.clone()),
-        _ => Err(MetadataError::FieldMissing { field }),
-    };
-    let chart = ChartInfo { name: required("name")?, version: required("version")? };
-    let bytes = canonical::to_vec(&Json::Object(metadata)).map_err(|e| invalid(e.to_string()))?;
-    Ok((bytes, chart))
+fn skip_list<T>(v: &Option<Vec<T>>) -> bool {
+    v.as_ref().is_none_or(Vec::is_empty)
 }
 
-/// The members `fields` of `mapping`; `prefix` names the mapping in messages (`dependencies[0].`).
-fn members(
-    mapping: &serde_yaml_ng::Mapping,
-    fields: &[(&str, Kind)],
-    prefix: &str,
-) -> Result<Map<String, Json>, MetadataError> {
-    let mut out = Map::new();
-    for (name, kind) in fields {
-        let value = mapping.get(*name).unwrap_or(&Yaml::Null);
-        if let Some(json) = convert(value, *kind, &format!("{prefix}{name}"))? {
-            out.insert((*name).to_string(), json);
-        }
-    }
-    Ok(out)
+fn skip_bool(v: &Option<bool>) -> bool {
+    *v != Some(true)
 }
 
-fn convert(value: &Yaml, kind: Kind, at: &str) -> Result<Option<Json>, MetadataError> {
-    let non_empty = |json: Json| match &json {
-        Json::String(s) if s.is_empty() => None,
-        Json::Array(a) if a.is_empty() => None,
-        Json::Object(o) if o.is_empty() => None,
-        _ => Some(json),
-    };
-    match kind {
-        Kind::Str => Ok(scalar_string(value, at)?.map(Json::String).and_then(non_empty)),
-        Kind::StrAlways => Ok(Some(Json::String(scalar_string(value, at)?.unwrap_or_default()))),
-        Kind::Bool => match value {
-            Yaml::Null | Yaml::Bool(false) => Ok(None),
-            Yaml::Bool(true) => Ok(Some(Json::Bool(true))),
-            _ => Err(invalid(format!("`{at}` must be true or false"))),
-        },
-        Kind::StrList => {
-            let items = sequence(value, at, |item, at| Ok(Json::String(scalar_string(item, at)?.unwrap_or_default())))?;
-            Ok(items.map(Json::Array).and_then(non_empty))
-        }
-        Kind::StrMap => {
-            let object = mapping_of(value, at, |v, at| Ok(Json::String(scalar_string(v, at)?.unwrap_or_default())))?;
-            Ok(object.map(Json::Object).and_then(non_empty))
-        }
-        Kind::Objects(fields) => {
-            let items = sequence(value, at, |item, at| match item {
-                Yaml::Mapping(m) => Ok(Json::Object(members(m, fields, &format!("{at}."))?)),
-                Yaml::Null => Err(invalid(format!("`{at}` is empty"))),
-                _ => Err(invalid(format!("`{at}` must be a mapping"))),
-            })?;
-            Ok(items.map(Json::Array).and_then(non_empty))
-        }
-        Kind::AnyList => Ok(sequence(value, at, any_json)?.map(Json::Array).and_then(non_empty)),
+/// Helm's `chart.Metadata`: the members of the config.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    #[serde(skip_serializing_if = "skip_text")]
+    name: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    home: Text,
+    #[serde(skip_serializing_if = "skip_list")]
+    sources: TextList,
+    #[serde(skip_serializing_if = "skip_text")]
+    version: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    description: Text,
+    #[serde(skip_serializing_if = "skip_list")]
+    keywords: TextList,
+    #[serde(skip_serializing_if = "skip_list")]
+    maintainers: Option<Vec<Option<Maintainer>>>,
+    #[serde(skip_serializing_if = "skip_text")]
+    icon: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    api_version: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    condition: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    tags: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    app_version: Text,
+    #[serde(skip_serializing_if = "skip_bool")]
+    deprecated: Option<bool>,
+    #[serde(skip_serializing_if = "TextMap::is_empty")]
+    annotations: TextMap,
+    #[serde(skip_serializing_if = "skip_text")]
+    kube_version: Text,
+    #[serde(skip_serializing_if = "skip_list")]
+    dependencies: Option<Vec<Option<Dependency>>>,
+    #[serde(rename = "type", skip_serializing_if = "skip_text")]
+    chart_type: Text,
+}
+
+/// Helm's `chart.Maintainer`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Maintainer {
+    #[serde(skip_serializing_if = "skip_text")]
+    name: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    email: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    url: Text,
+}
+
+/// Helm 3's `chart.Dependency`; `name` and `repository` are written even when empty.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Dependency {
+    name: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    version: Text,
+    repository: Text,
+    #[serde(skip_serializing_if = "skip_text")]
+    condition: Text,
+    #[serde(skip_serializing_if = "skip_list")]
+    tags: TextList,
+    #[serde(skip_serializing_if = "skip_bool")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "skip_list")]
+    import_values: Option<Vec<AnyValue>>,
+    #[serde(skip_serializing_if = "skip_text")]
+    alias: Text,
+}
+
+/// A string map: keys and values as text, a value with no value as `""`, no key twice.
+#[derive(Debug, Default, Serialize)]
+pub struct TextMap(Option<BTreeMap<String, String>>);
+
+impl TextMap {
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(BTreeMap::is_empty)
     }
 }
 
-/// A YAML sequence converted item by item; `None` for null.
-fn sequence(
-    value: &Yaml,
-    at: &str,
-    item: impl Fn(&Yaml, &str) -> Result<Json, MetadataError>,
-) -> Result<Option<Vec<Json>>, MetadataError> {
-    match value {
-        Yaml::Null => Ok(None),
-        Yaml::Sequence(items) => {
-            items.iter().enumerate().map(|(i, v)| item(v, &format!("{at}[{i}]"))).collect::<Result<_, _>>().map(Some)
+impl<'de> Deserialize<'de> for TextMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(TextMap(Option::<UniqueEntries>::deserialize(deserializer)?.map(|e| e.0)))
+    }
+}
+
+/// The entries of a mapping read as text, refusing a key seen twice.
+struct UniqueEntries(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for UniqueEntries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = UniqueEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueEntries, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, Text>()? {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("the key `{key}` appears twice")));
+                    }
+                    out.insert(key, value.unwrap_or_default());
+                }
+                Ok(UniqueEntries(out))
+            }
         }
-        _ => Err(invalid(format!("`{at}` must be a list"))),
+        deserializer.deserialize_map(Entries)
     }
 }
 
-/// A YAML mapping converted entry by entry (keys as strings); `None` for null.
-fn mapping_of(
-    value: &Yaml,
-    at: &str,
-    entry: impl Fn(&Yaml, &str) -> Result<Json, MetadataError>,
-) -> Result<Option<Map<String, Json>>, MetadataError> {
-    let Yaml::Mapping(mapping) = value else {
-        return match value {
-            Yaml::Null => Ok(None),
-            _ => Err(invalid(format!("`{at}` must be a mapping"))),
-        };
-    };
-    let mut out = Map::new();
-    for (k, v) in mapping {
-        let key =
-            scalar_string(k, &format!("a key of `{at}`"))?.ok_or_else(|| invalid(format!("`{at}` has a null key")))?;
-        let json = entry(v, &format!("{at}.{key}"))?;
-        if out.insert(key.clone(), json).is_some() {
-            return Err(invalid(format!("`{at}` has the key `{key}` twice")));
-        }
-    }
-    Ok(Some(out))
-}
+/// An `import-values` item: any YAML value, written structurally.
+#[derive(Debug, Serialize)]
+pub struct AnyValue(Json);
 
-/// A scalar as a string: strings as written, integers in decimal, booleans as `true`/`false`;
-/// `None` for null. Floats are refused: their text is lost (`1.10` would become `1.1`).
-fn scalar_string(value: &Yaml, at: &str) -> Result<Option<String>, MetadataError> {
-    match value {
-        Yaml::Null => Ok(None),
-        Yaml::String(s) => Ok(Some(s.clone())),
-        Yaml::Bool(b) => Ok(Some(b.to_string())),
-        Yaml::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
-        Yaml::Number(n) => Err(invalid(format!(
-            "`{at}` is the YAML number {n}, not a string; quote it (`\"{n}\"`) so its text is kept"
-        ))),
-        Yaml::Tagged(t) => Err(invalid(format!("`{at}` has the YAML tag `{}`, which is not supported", t.tag))),
-        Yaml::Sequence(_) | Yaml::Mapping(_) => Err(invalid(format!("`{at}` must be a string"))),
+impl<'de> Deserialize<'de> for AnyValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        any_json(&Yaml::deserialize(deserializer)?).map(AnyValue).map_err(serde::de::Error::custom)
     }
 }
 
-/// Any YAML value as JSON (for `import-values`): numbers stay numbers, mapping keys become strings.
-fn any_json(value: &Yaml, at: &str) -> Result<Json, MetadataError> {
+/// Any YAML value as JSON: numbers stay numbers, mapping keys become strings.
+fn any_json(value: &Yaml) -> Result<Json, String> {
     match value {
         Yaml::Null => Ok(Json::Null),
         Yaml::Bool(b) => Ok(Json::Bool(*b)),
@@ -215,14 +185,73 @@ fn any_json(value: &Yaml, at: &str) -> Result<Json, MetadataError> {
         Yaml::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Ok(Json::from(i)),
             (None, Some(u), _) => Ok(Json::from(u)),
-            (None, None, Some(f)) => serde_json::Number::from_f64(f)
-                .map(Json::Number)
-                .ok_or_else(|| invalid(format!("`{at}` is not a finite number"))),
-            (None, None, None) => Err(invalid(format!("`{at}` is not a number"))),
+            (None, None, Some(f)) => {
+                serde_json::Number::from_f64(f).map(Json::Number).ok_or_else(|| format!("{n} is not a finite number"))
+            }
+            (None, None, None) => Err(format!("{n} is not a number")),
         },
-        Yaml::Sequence(_) => Ok(Json::Array(sequence(value, at, any_json)?.unwrap_or_default())),
-        Yaml::Mapping(_) => Ok(Json::Object(mapping_of(value, at, any_json)?.unwrap_or_default())),
-        Yaml::Tagged(t) => Err(invalid(format!("`{at}` has the YAML tag `{}`, which is not supported", t.tag))),
+        Yaml::Sequence(items) => items.iter().map(any_json).collect::<Result<_, _>>().map(Json::Array),
+        Yaml::Mapping(mapping) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in mapping {
+                let key = match k {
+                    Yaml::String(s) => s.clone(),
+                    Yaml::Bool(b) => b.to_string(),
+                    Yaml::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                    _ => return Err("a mapping key is not a string, an integer or a boolean".to_string()),
+                };
+                if out.insert(key.clone(), any_json(v)?).is_some() {
+                    return Err(format!("the key `{key}` appears twice"));
+                }
+            }
+            Ok(Json::Object(out))
+        }
+        Yaml::Tagged(t) => Err(format!("the YAML tag `{}` is not supported", t.tag)),
+    }
+}
+
+/// The Helm config bytes of a Chart.yaml and the chart's name and version.
+pub fn from_yaml(chart_yaml: &[u8]) -> Result<(Vec<u8>, ChartInfo), MetadataError> {
+    let chart_yaml = chart_yaml.strip_prefix(b"\xef\xbb\xbf").unwrap_or(chart_yaml);
+    let mut metadata: Metadata = serde_yaml_ng::from_slice(chart_yaml).map_err(|e| invalid(e.to_string()))?;
+    metadata.normalise()?;
+    let required = |value: &Text, field: &'static str| {
+        value.clone().filter(|v| !v.is_empty()).ok_or(MetadataError::FieldMissing { field })
+    };
+    let chart = ChartInfo { name: required(&metadata.name, "name")?, version: required(&metadata.version, "version")? };
+    let bytes = canonical::to_vec(&metadata).map_err(|e| invalid(e.to_string()))?;
+    Ok((bytes, chart))
+}
+
+/// List items with no value become `""`.
+fn fill(list: &mut TextList) {
+    for item in list.iter_mut().flatten() {
+        item.get_or_insert_with(String::new);
+    }
+}
+
+/// The items of a list of mappings; a null item is an error.
+fn items<'a, T>(list: &'a mut Option<Vec<Option<T>>>, at: &str) -> Result<Vec<&'a mut T>, MetadataError> {
+    list.iter_mut()
+        .flatten()
+        .enumerate()
+        .map(|(i, item)| item.as_mut().ok_or_else(|| invalid(format!("{at}[{i}]: an entry is empty"))))
+        .collect()
+}
+
+impl Metadata {
+    /// Applies the conversions serde cannot express: empty list items, required-but-empty
+    /// dependency members, null entries.
+    fn normalise(&mut self) -> Result<(), MetadataError> {
+        fill(&mut self.sources);
+        fill(&mut self.keywords);
+        items(&mut self.maintainers, "maintainers")?;
+        for dependency in items(&mut self.dependencies, "dependencies")? {
+            fill(&mut dependency.tags);
+            dependency.name.get_or_insert_with(String::new);
+            dependency.repository.get_or_insert_with(String::new);
+        }
+        Ok(())
     }
 }
 
@@ -297,16 +326,37 @@ x-custom: dropped
         "name: a\nversion: '1'\ndescription: ''\nkeywords: []\nannotations: {}\ndeprecated: false\nmaintainers: []\n",
         r#"{"name":"a","version":"1"}"#
     )]
-    #[case::nulls("name: a\nversion: '1'\nhome: ~\nsources: null\ndependencies:\n", r#"{"name":"a","version":"1"}"#)]
-    #[case::integer_version("name: a\nversion: 2\n", r#"{"name":"a","version":"2"}"#)]
-    #[case::merge_keys(
-        "base: &b {description: shared}\n<<: *b\nname: a\nversion: '1'\n",
-        r#"{"description":"shared","name":"a","version":"1"}"#
+    #[case::nulls(
+        "name: a\nversion: '1'\nhome: ~\nsources: null\ndependencies:\nicon: NULL\n",
+        r#"{"name":"a","version":"1"}"#
     )]
+    #[case::quoted_null_is_text("name: a\nversion: '1'\nhome: 'null'\n", r#"{"home":"null","name":"a","version":"1"}"#)]
+    #[case::integer_is_text("name: a\nversion: 2\n", r#"{"name":"a","version":"2"}"#)]
+    #[case::float_is_text(
+        "name: a\nversion: 1.10\nappVersion: 1.0e3\n",
+        r#"{"appVersion":"1.0e3","name":"a","version":"1.10"}"#
+    )]
+    #[case::radix_is_text("name: a\nversion: 0x10\ntags: 0777\n", r#"{"name":"a","tags":"0777","version":"0x10"}"#)]
+    #[case::boolean_is_text("name: true\nversion: '1'\n", r#"{"name":"true","version":"1"}"#)]
+    #[case::tag_is_ignored("name: !custom a\nversion: !!str 1.10\n", r#"{"name":"a","version":"1.10"}"#)]
+    #[case::block_scalar(
+        "name: a\nversion: '1'\ndescription: |\n  two\n  lines\n",
+        r#"{"description":"two\nlines\n","name":"a","version":"1"}"#
+    )]
+    #[case::boolean_spellings(
+        "name: a\nversion: '1'\ndeprecated: True\n",
+        r#"{"deprecated":true,"name":"a","version":"1"}"#
+    )]
+    #[case::merge_key_not_applied(
+        "base: &b {description: shared}\n<<: *b\nname: a\nversion: '1'\n",
+        r#"{"name":"a","version":"1"}"#
+    )]
+    #[case::alias("name: &n a\nversion: '1'\ndescription: *n\n", r#"{"description":"a","name":"a","version":"1"}"#)]
     #[case::non_ascii(
         "name: a\nversion: '1'\ndescription: \"caf\u{e9} \u{2603}\"\n",
         "{\"description\":\"caf\u{e9} \u{2603}\",\"name\":\"a\",\"version\":\"1\"}"
     )]
+    #[case::byte_order_mark("\u{feff}name: a\nversion: '1'\n", r#"{"name":"a","version":"1"}"#)]
     fn r_preset_3_conversion(#[case] yaml: &str, #[case] expected: &str) {
         assert_eq!(config(yaml).expect("chart"), expected);
     }
@@ -314,46 +364,41 @@ x-custom: dropped
     #[rstest]
     #[case::no_name("version: 1.0.0\n", "name")]
     #[case::empty_name("name: ''\nversion: 1.0.0\n", "name")]
+    #[case::null_name("name: ~\nversion: 1.0.0\n", "name")]
     #[case::no_version("name: a\n", "version")]
     #[case::empty_document("", "name")]
+    #[case::comments_only("# nothing\n", "name")]
     fn r_preset_3_name_and_version_are_required(#[case] yaml: &str, #[case] field: &'static str) {
         assert_eq!(config(yaml), Err(MetadataError::FieldMissing { field }));
     }
 
     #[rstest]
-    #[case::float_version("name: a\nversion: 1.10\n", "`version` is the YAML number 1.1")]
-    #[case::float_app_version("name: a\nversion: '1'\nappVersion: 2.0\n", "`appVersion` is the YAML number")]
-    #[case::list_as_string("name: [a]\nversion: '1'\n", "`name` must be a string")]
-    #[case::string_as_bool("name: a\nversion: '1'\ndeprecated: 'yes'\n", "`deprecated` must be true or false")]
-    #[case::scalar_list("name: a\nversion: '1'\nkeywords: web\n", "`keywords` must be a list")]
-    #[case::null_maintainer("name: a\nversion: '1'\nmaintainers: [~]\n", "`maintainers[0]` is empty")]
-    #[case::bad_dependency("name: a\nversion: '1'\ndependencies: [x]\n", "`dependencies[0]` must be a mapping")]
+    #[case::list_as_string("name: [a]\nversion: '1'\n", "name: invalid type: sequence")]
+    #[case::quoted_bool("name: a\nversion: '1'\ndeprecated: 'true'\n", "deprecated: invalid type")]
+    #[case::yes_is_not_a_bool("name: a\nversion: '1'\ndeprecated: yes\n", "deprecated: invalid type")]
+    #[case::scalar_list("name: a\nversion: '1'\nkeywords: web\n", "keywords: invalid type")]
+    #[case::nested_list("name: a\nversion: '1'\nsources: [[a]]\n", "sources[0]: invalid type")]
+    #[case::null_maintainer("name: a\nversion: '1'\nmaintainers: [~]\n", "maintainers[0]: an entry is empty")]
+    #[case::bad_dependency("name: a\nversion: '1'\ndependencies: [x]\n", "dependencies[0]: invalid type")]
     #[case::bad_nested(
         "name: a\nversion: '1'\ndependencies: [{name: x, enabled: 1}]\n",
-        "`dependencies[0].enabled` must be true or false"
+        "dependencies[0].enabled: invalid type"
     )]
-    #[case::clashing_keys(
-        "name: a\nversion: '1'\nannotations: {1: x, '1': y}\n",
-        "`annotations` has the key `1` twice"
+    #[case::clashing_keys("name: a\nversion: '1'\nannotations: {1: x, '1': y}\n", "the key `1` appears twice")]
+    #[case::map_as_string("name: a\nversion: '1'\nannotations: {a: [x]}\n", "annotations.a: invalid type")]
+    #[case::tagged_import_value("name: a\nversion: '1'\ndependencies: [{name: x, import-values: [!t y]}]\n", "tag")]
+    #[case::infinite_import_value(
+        "name: a\nversion: '1'\ndependencies: [{name: x, import-values: [.inf]}]\n",
+        "not a finite number"
     )]
-    #[case::tagged("name: !custom a\nversion: '1'\n", "`name` has the YAML tag")]
-    #[case::not_a_mapping("- name\n", "the document is not a mapping")]
+    #[case::not_a_mapping("- name\n", "invalid type: sequence")]
     #[case::syntax("name: [a\n", "")]
-    #[case::duplicate_key("name: a\nname: b\nversion: '1'\n", "duplicate")]
+    #[case::duplicate_key("name: a\nname: b\nversion: '1'\n", "duplicate field `name`")]
+    #[case::two_documents("name: a\n---\nname: b\n", "more than one document")]
     fn r_preset_3_invalid_chart_yaml(#[case] yaml: &str, #[case] reason_contains: &str) {
         match config(yaml) {
             Err(MetadataError::Invalid { reason }) => assert!(reason.contains(reason_contains), "{reason}"),
             other => panic!("expected Invalid, got {other:?}"),
-        }
-    }
-}
-#[cfg(test)]
-mod probe {
-    #[test]
-    fn probe_yaml() {
-        for y in ["a: !!str 1.10", "a: !!int '3'", "a: !foo x", "a: 0x10", "a: 0o17", "a: 1_000", "a: +5", "a: yes", "a: .inf", "a: 1e3", "a: 12345678901234567890123", "a: -0", "\u{feff}a: b"] {
-            let v: Result<serde_yaml_ng::Value, _> = serde_yaml_ng::from_str(y);
-            println!("{y:?} => {v:?}");
         }
     }
 }

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -59,7 +60,8 @@ fn skip(test: &str, reason: &dyn std::fmt::Display) -> Option<Registry> {
     if std::env::var_os("CI").is_some() {
         panic!("{test}: no registry under CI, where tests must never be skipped: {reason}");
     }
-    eprintln!("SKIPPED: {test}: no registry ({reason})");
+    // Straight to stderr, past the test harness's capture, so a skip is always seen.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: no registry ({reason})");
     None
 }
 
