@@ -12,6 +12,9 @@ use oci_client::Reference;
 /// The longest tag the distribution spec allows.
 pub const MAX_TAG_LEN: usize = 128;
 
+/// The longest repository path (without host) the distribution spec allows (R-REPO-1).
+pub const MAX_REPOSITORY_LEN: usize = 255;
+
 /// Why a string is not a valid tag.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TagError {
@@ -71,6 +74,8 @@ pub enum RepositoryError {
     Empty,
     #[error("repository `{0}` is not a valid repository path")]
     Invalid(String),
+    #[error("repository `{repo}` is {len} characters long, over the limit of {MAX_REPOSITORY_LEN}")]
+    TooLong { repo: String, len: usize },
     #[error("repository `{repo}` names registry `{host}`, which is not the app image's registry `{expected}`")]
     ForeignRegistry { repo: String, host: String, expected: String },
 }
@@ -78,7 +83,8 @@ pub enum RepositoryError {
 impl RepositoryError {
     pub fn help(&self) -> &'static str {
         match self {
-            RepositoryError::Empty => "a template variable expanded to nothing",
+            RepositoryError::Empty => "write a repository path such as `team/app-wasm`; a template variable may have expanded to nothing",
+            RepositoryError::TooLong { .. } => "shorten the repository template; repository paths are at most 255 characters",
             RepositoryError::Invalid(_) => "repository paths are lowercase components [a-z0-9]+ joined by `.`, `_`, `__` or `-`, separated by `/`",
             RepositoryError::ForeignRegistry { .. } => "artifacts are published to the app image's registry; write the repository path without a host",
         }
@@ -91,14 +97,14 @@ pub fn validate_repository_path(path: &str) -> Result<(), RepositoryError> {
     if path.is_empty() {
         return Err(RepositoryError::Empty);
     }
-    let invalid = || RepositoryError::Invalid(path.to_string());
-    if path.len() > 255 {
-        return Err(invalid());
-    }
     for component in path.split('/') {
         if !valid_path_component(component) {
-            return Err(invalid());
+            return Err(RepositoryError::Invalid(path.to_string()));
         }
+    }
+    // Valid components are ASCII, so bytes count characters.
+    if path.len() > MAX_REPOSITORY_LEN {
+        return Err(RepositoryError::TooLong { repo: path.to_string(), len: path.len() });
     }
     Ok(())
 }
@@ -226,11 +232,24 @@ impl FromStr for ImageRef {
         if s.trim() != s || s.is_empty() {
             return Err(format!("image reference `{s}` is empty or has surrounding white space"));
         }
+        // The tag and digest as written, checked first so that the error says what is wrong
+        // with them rather than the parser's `invalid reference format`.
+        let (name, written_digest) = match s.split_once('@') {
+            Some((name, digest)) => (name, Some(digest)),
+            None => (s, None),
+        };
+        let context = |e: &dyn fmt::Display| format!("image reference `{s}`: {e}");
+        if let Some(d) = written_digest {
+            d.parse::<Digest>().map_err(|e| context(&e))?;
+        }
+        if let Some((_, tag)) = name.rsplit('/').next().and_then(|last| last.split_once(':')) {
+            validate_tag(tag).map_err(|e| context(&e))?;
+        }
         let r = Reference::try_from(s).map_err(|e| format!("image reference `{s}` is invalid: {e}"))?;
         // oci-client fills in docker.io defaults; keep what the user wrote where it named a host.
         let registry = r.registry().to_string();
         let digest = match r.digest() {
-            Some(d) => Some(d.parse::<Digest>()?),
+            Some(d) => Some(d.parse::<Digest>().map_err(|e| context(&e))?),
             None => None,
         };
         validate_repository_path(r.repository()).map_err(|e| format!("image reference `{s}`: {e}"))?;
@@ -298,6 +317,13 @@ mod tests {
         assert_eq!(validate_repository_path(path).is_ok(), ok, "{path}");
     }
 
+    #[test]
+    fn r_repo_1_length_limit_has_its_own_error() {
+        assert_eq!(validate_repository_path(&"a".repeat(MAX_REPOSITORY_LEN)), Ok(()));
+        let long = format!("a/{}", "b".repeat(MAX_REPOSITORY_LEN - 1));
+        assert_eq!(validate_repository_path(&long), Err(RepositoryError::TooLong { repo: long.clone(), len: 256 }));
+    }
+
     #[rstest]
     #[case(&format!("sha256-{}", "a".repeat(64)), true)]
     #[case(&format!("sha256-{}", "A".repeat(64)), false)]
@@ -323,6 +349,16 @@ mod tests {
         let r: ImageRef = format!("localhost:5000/app@sha256:{}", "a".repeat(64)).parse().unwrap();
         assert_eq!(r.tag, None);
         assert!(r.digest.is_some());
+    }
+
+    #[rstest]
+    #[case::r_ctx_2_tag_with_plus("localhost:5000/app:1.0.0+build.5", "image reference `localhost:5000/app:1.0.0+build.5`: tag `1.0.0+build.5` contains `+`, which tags may not contain")]
+    #[case::r_ctx_2_empty_tag("localhost:5000/app:", "image reference `localhost:5000/app:`: tag is empty")]
+    #[case::r_ctx_2_short_digest("localhost:5000/app@sha256:abc", "image reference `localhost:5000/app@sha256:abc`: digest `sha256:abc` must be `sha256:` followed by 64 lowercase hex digits")]
+    #[case::r_ctx_2_uppercase_digest(&format!("r.io/app@sha256:{}", "A".repeat(64)), &format!("image reference `r.io/app@sha256:{0}`: digest `sha256:{0}` must be `sha256:` followed by 64 lowercase hex digits", "A".repeat(64)))]
+    #[case::r_ctx_2_uppercase_repository("localhost:5000/App:1.0", "image reference `localhost:5000/App:1.0` is invalid: invalid reference format")]
+    fn r_ctx_2_image_reference_errors_say_what_is_wrong(#[case] reference: &str, #[case] message: &str) {
+        assert_eq!(reference.parse::<ImageRef>().unwrap_err(), message);
     }
 
     #[test]

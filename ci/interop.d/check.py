@@ -11,6 +11,7 @@ the run, so the list never goes stale. Exit status: 0 when nothing failed, 1 oth
 """
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import os
@@ -80,7 +81,7 @@ class Results:
 
     def check(self, client: str, what: str, fn) -> bool:
         key = f"{client}: {what}"
-        known = next((reason for pattern, reason in self.known.items() if pattern in key), None)
+        known = next((reason for pattern, reason in self.known.items() if fnmatch.fnmatchcase(key, f"*{pattern}*")), None)
         try:
             fn()
         except CheckFailed as e:
@@ -115,7 +116,8 @@ class Results:
 
 
 def load_known_failures(path: Path) -> dict:
-    """`<substring of 'client: what'> | <reason>` per line; `#` starts a comment."""
+    """`<pattern> | <reason>` per line, the pattern matching part of `client: what` (`*` is any
+    text); `#` starts a comment line."""
     known = {}
     for line in path.read_text().splitlines() if path.exists() else []:
         line = line.strip()
@@ -137,6 +139,9 @@ class Interop:
         self.helms = [(name, Tool(spec)) for name, spec in (("helm 3", args.helm3), ("helm 4", args.helm4))]
         self.results = Results(load_known_failures(Path(args.known_failures)))
         self.image = f"{self.registry}/app:1.0"
+        # An app image named like the chart, so that a chart can live in the app image's own
+        # repository (R-PRESET-4 wants the repository to end in the chart name).
+        self.chart_image = f"{self.registry}/hello:1.0"
         self.published = []  # (layers dir, artifact report dict, layout dir)
 
     # -- helpers --------------------------------------------------------------------------
@@ -167,7 +172,8 @@ class Interop:
     def seed(self) -> None:
         app = self.work / "app-layout"
         run([sys.executable, Path(__file__).with_name("app_layout.py"), app])
-        self.sk("copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", f"oci:{app}:app", f"docker://{self.image}")
+        for image in (self.image, self.chart_image):
+            self.sk("copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", f"oci:{app}:app", f"docker://{image}")
         self.app_manifest = self.raw_manifest(self.image)
         index = json.loads((app / "index.json").read_bytes())
         want = index["manifests"][0]["digest"]
@@ -194,9 +200,19 @@ class Interop:
         )
         return layers
 
-    def publish(self, name: str, layers: Path) -> None:
+    def chart_beside_app_layers(self) -> Path:
+        """A layers dir with one Helm chart published into the app image's own repository."""
+        layers = self.fresh_dir("chart-beside-app-layers")
+        bp = layers / "interop_beside"
+        (bp / "chart").mkdir(parents=True)
+        (layers / "group.toml").write_text('[[group]]\nid = "interop/beside"\nversion = "0.0.1"\napi = "0.12"\n')
+        shutil.copy(Path(self.args.repo) / "fixtures" / "charts" / "hello-0.1.0.tgz", bp / "chart" / "hello-0.1.0.tgz")
+        (bp / "chart.toml").write_text('[additionalArtifact]\nfile = "hello-0.1.0.tgz"\ntype = "helm"\nrepository = "hello"\n')
+        return layers
+
+    def publish(self, name: str, layers: Path, image: str) -> None:
         report_path = self.work / f"report-{name}.toml"
-        run([self.bin, "publish", "--layers-dir", layers, "--image", self.image, "--report-out", report_path])
+        run([self.bin, "publish", "--layers-dir", layers, "--image", image, "--report-out", report_path])
         report = tomllib.loads(report_path.read_text())
         subject = report["subject"]
         if subject["digest"] != sha256(self.app_manifest):
@@ -204,7 +220,7 @@ class Interop:
         # The same plan written as an OCI layout: our manifest bytes, computed without the registry.
         layout = self.fresh_dir(f"layout-{name}")
         shutil.rmtree(layout)
-        run([self.bin, "publish", "--layers-dir", layers, "--image", self.image, "--layout", layout,
+        run([self.bin, "publish", "--layers-dir", layers, "--image", image, "--layout", layout,
              "--digest", subject["digest"], "--manifest-size", str(subject["size"])])
         if not report["artifacts"]:
             raise CheckFailed("published no artifact")
@@ -292,15 +308,15 @@ class Interop:
 
     def check_app_copy_all(self):
         out = self.fresh_dir("skopeo-app-all")
-        self.sk("copy", "--all", "--quiet", "--src-tls-verify=false", f"docker://{self.image}", f"oci:{out}:app")
+        self.sk("copy", "--all", "--preserve-digests", "--quiet", "--src-tls-verify=false", f"docker://{self.image}", f"oci:{out}:app")
         index = json.loads((out / "index.json").read_bytes())
         got = index["manifests"][0]["digest"]
         if got != sha256(self.app_manifest):
             raise CheckFailed(f"copied {got}, the app image is {sha256(self.app_manifest)}")
 
-    def check_republish(self, name, layers):
+    def check_republish(self, name, layers, image):
         report_path = self.work / f"report-{name}-again.toml"
-        run([self.bin, "publish", "--layers-dir", layers, "--image", self.image, "--report-out", report_path])
+        run([self.bin, "publish", "--layers-dir", layers, "--image", image, "--report-out", report_path])
         report = tomllib.loads(report_path.read_text())
         uploaded = {a["label"]: a["bytes_uploaded"] for a in report["artifacts"] if a["bytes_uploaded"]}
         if uploaded:
@@ -315,12 +331,13 @@ class Interop:
             return 1
         root = Path(self.args.repo)
         fixtures = [
-            ("rfc-example", root / "fixtures" / "cli" / "rfc-example" / "layers"),
-            ("multi", root / "fixtures" / "cli" / "multi" / "layers"),
-            ("extra", self.extra_layers()),
+            ("rfc-example", root / "fixtures" / "cli" / "rfc-example" / "layers", self.image),
+            ("multi", root / "fixtures" / "cli" / "multi" / "layers", self.image),
+            ("extra", self.extra_layers(), self.image),
+            ("chart-beside-app", self.chart_beside_app_layers(), self.chart_image),
         ]
-        for name, layers in fixtures:
-            r.check("cnb-artifacts", f"publish {name}", lambda n=name, l=layers: self.publish(n, l))
+        for name, layers, image in fixtures:
+            r.check("cnb-artifacts", f"publish {name} (app image {image})", lambda: self.publish(name, layers, image))
 
         for layers, a, layout in self.published:
             ref = self.refs(a)[0]
@@ -339,9 +356,9 @@ class Interop:
                             lambda: self.check_helm(helm, tool, layers, a, layout))
         r.check("skopeo", "referrers fallback index of each repository lists its artifacts", self.check_referrers)
         r.check("skopeo", f"app image {self.image} manifest byte-unchanged after publishing", self.check_app_unchanged)
-        r.check("skopeo", f"copy --all {self.image} still works", self.check_app_copy_all)
-        for name, layers in fixtures:
-            r.check("cnb-artifacts", f"re-publish {name} uploads 0 bytes", lambda n=name, l=layers: self.check_republish(n, l))
+        r.check("skopeo", f"copy --all --preserve-digests {self.image} still works", self.check_app_copy_all)
+        for name, layers, image in fixtures:
+            r.check("cnb-artifacts", f"re-publish {name} uploads 0 bytes", lambda: self.check_republish(name, layers, image))
         r.summary()
         return 1 if r.failed else 0
 

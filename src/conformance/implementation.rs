@@ -59,7 +59,13 @@ impl Implementation {
     pub fn parse(command: &str) -> Result<Implementation, ImplementationError> {
         let words = shlex::split(command).ok_or_else(|| ImplementationError::Unsplittable { given: command.to_string() })?;
         let (program, args) = words.split_first().ok_or(ImplementationError::Empty)?;
-        Ok(Implementation { program: program.clone(), args: args.to_vec(), display: command.to_string() })
+        // The command runs in a temporary directory: a relative path with a `/` is resolved
+        // against the directory the runner was started in; a bare name is looked up in PATH.
+        let program = match std::env::current_dir() {
+            Ok(cwd) if program.contains('/') && Path::new(program).is_relative() => cwd.join(program).display().to_string(),
+            _ => program.clone(),
+        };
+        Ok(Implementation { program, args: args.to_vec(), display: command.to_string() })
     }
 
     /// Checks that the command can be started, and returns the first line of its
@@ -278,6 +284,7 @@ mod tests {
     #[rstest]
     #[case("impl.sh", "impl.sh", &[])]
     #[case("/bin/lifecycle publish --flag", "/bin/lifecycle", &["publish", "--flag"])]
+    #[case("lifecycle", "lifecycle", &[])]
     #[case("run 'two words' \"and more\"", "run", &["two words", "and more"])]
     #[case("a\\ b c", "a b", &["c"])]
     fn commands_split_like_a_shell(#[case] given: &str, #[case] program: &str, #[case] args: &[&str]) {
@@ -285,6 +292,14 @@ mod tests {
         assert_eq!(i.program, program);
         assert_eq!(i.args, args);
         assert_eq!(i.display, given);
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_runner_directory() {
+        let i = Implementation::parse("adapters/impl.sh --x").expect("splits");
+        assert!(Path::new(&i.program).is_absolute(), "{}", i.program);
+        assert!(i.program.ends_with("/adapters/impl.sh"));
+        assert_eq!(i.display, "adapters/impl.sh --x");
     }
 
     #[rstest]

@@ -23,8 +23,8 @@ pub enum ConfineError {
     ParentComponent(String),
     #[error("file `{path}` does not exist in layer directory `{layer_dir}`")]
     Missing { path: String, layer_dir: String },
-    #[error("file `{path}` resolves to `{target}` (relative to the layer directory), outside layer directory `{layer_dir}`")]
-    Escapes { path: String, target: String, layer_dir: String },
+    #[error("file `{path}` resolves to {target}, outside layer directory `{layer_dir}`")]
+    Escapes { path: String, target: EscapedTarget, layer_dir: String },
     #[error("file `{path}` cannot be resolved: {reason}")]
     Unresolvable { path: String, reason: String },
     #[error("file `{path}` is a {kind}, not a regular file")]
@@ -55,6 +55,24 @@ impl ConfineError {
             }
             ConfineError::Escapes { .. } => Some("copy the file into the layer directory instead of linking to it"),
             _ => None,
+        }
+    }
+}
+
+/// Where a file that escapes its layer directory resolves to (R-CONF-3): relative to the layer
+/// directory when the two share more than the root (`../secret`), else absolute (`/dev/null`),
+/// so the message does not depend on how deep the layers dir lies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EscapedTarget {
+    Relative(String),
+    Absolute(String),
+}
+
+impl std::fmt::Display for EscapedTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EscapedTarget::Relative(p) => write!(f, "`{p}` (relative to the layer directory)"),
+            EscapedTarget::Absolute(p) => write!(f, "`{p}`"),
         }
     }
 }
@@ -133,13 +151,17 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
     Ok(ConfinedFile { path, source: target, size: meta.len() })
 }
 
-/// `target` as a relative path from `root` (both absolute and resolved), e.g. `../secret`.
-fn relative_to(root: &Path, target: &Path) -> String {
+/// `target` as a relative path from `root` (both absolute and resolved), e.g. `../secret`; or
+/// absolute when the two have nothing but the root in common (e.g. `/dev/null`).
+fn relative_to(root: &Path, target: &Path) -> EscapedTarget {
     let common = root.components().zip(target.components()).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return EscapedTarget::Absolute(target.to_string_lossy().into_owned());
+    }
     let ups = root.components().count() - common;
     let mut parts: Vec<String> = vec!["..".to_string(); ups];
     parts.extend(target.components().skip(common).map(|c| c.as_os_str().to_string_lossy().into_owned()));
-    parts.join("/")
+    EscapedTarget::Relative(parts.join("/"))
 }
 
 fn file_kind(meta: &std::fs::Metadata) -> &'static str {
@@ -225,6 +247,19 @@ mod tests {
         symlink("/dev/null", tmp.path().join("null")).unwrap();
         // /dev/null is outside the layer: the escape is reported first.
         assert_eq!(confine(tmp.path(), "null").unwrap_err().rule(), "R-CONF-3");
+    }
+
+    #[test]
+    fn r_conf_3_targets_outside_every_shared_directory_are_named_absolutely() {
+        let tmp = tempfile::tempdir().unwrap();
+        symlink("/dev/null", tmp.path().join("null")).unwrap();
+        let err = confine(tmp.path(), "null").unwrap_err();
+        let ConfineError::Escapes { target, .. } = &err else { panic!("{err}") };
+        assert_eq!(target, &EscapedTarget::Absolute("/dev/null".into()));
+        assert!(err.to_string().contains("resolves to `/dev/null`, outside"), "{err}");
+        let (_tmp, dir) = layer();
+        let err = confine(&dir, "outside-link").unwrap_err();
+        assert!(err.to_string().contains("resolves to `../secret` (relative to the layer directory), outside"), "{err}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ fn invalid(reason: impl Into<String>) -> MetadataError {
     MetadataError::Invalid { reason: reason.into() }
 }
 
-/// A string member: the scalar's text; `None` for no value (and, after [`normalise`], for `""`).
+/// A string member: the scalar's text, `None` for no value.
 type Text = Option<String>;
 
 /// A string-list member: items with no value become `""`.
@@ -83,7 +83,7 @@ pub struct Metadata {
     app_version: Text,
     #[serde(skip_serializing_if = "skip_bool")]
     deprecated: Option<bool>,
-    #[serde(skip_serializing_if = "TextMap::is_empty")]
+    #[serde(default, skip_serializing_if = "TextMap::is_empty")]
     annotations: TextMap,
     #[serde(skip_serializing_if = "skip_text")]
     kube_version: Text,
@@ -356,6 +356,8 @@ x-custom: dropped
         "name: a\nversion: '1'\ndescription: \"caf\u{e9} \u{2603}\"\n",
         "{\"description\":\"caf\u{e9} \u{2603}\",\"name\":\"a\",\"version\":\"1\"}"
     )]
+    #[case::import_value_keys("name: a\nversion: '1'\ndependencies: [{name: x, import-values: [{1: a, true: [b, ~]}]}]\n",
+        r#"{"dependencies":[{"import-values":[{"1":"a","true":["b",null]}],"name":"x","repository":""}],"name":"a","version":"1"}"#)]
     #[case::byte_order_mark("\u{feff}name: a\nversion: '1'\n", r#"{"name":"a","version":"1"}"#)]
     fn r_preset_3_conversion(#[case] yaml: &str, #[case] expected: &str) {
         assert_eq!(config(yaml).expect("chart"), expected);
@@ -390,6 +392,10 @@ x-custom: dropped
     #[case::infinite_import_value(
         "name: a\nversion: '1'\ndependencies: [{name: x, import-values: [.inf]}]\n",
         "not a finite number"
+    )]
+    #[case::float_import_value_key(
+        "name: a\nversion: '1'\ndependencies: [{name: x, import-values: [{1.5: a}]}]\n",
+        "not a string, an integer or a boolean"
     )]
     #[case::not_a_mapping("- name\n", "invalid type: sequence")]
     #[case::syntax("name: [a\n", "")]

@@ -60,7 +60,7 @@ fn read_chart_yaml(file: &PlannedFile) -> Result<(String, Vec<u8>), PresetError>
     if magic != GZIP_MAGIC {
         return Err(not_archive("it does not start with the gzip magic bytes 1f 8b".to_string()));
     }
-    let gzip = flate2::read::GzDecoder::new(std::io::Cursor::new(magic).chain(reader));
+    let gzip = flate2::read::MultiGzDecoder::new(std::io::Cursor::new(magic).chain(reader));
     let mut archive = tar::Archive::new(gzip);
     let entries = archive.entries().map_err(|e| not_archive(e.to_string()))?;
     for entry in entries {
@@ -143,6 +143,25 @@ mod tests {
             ("hello/Chart.yaml", CHART_YAML),
             ("other/Chart.yaml", b"name: other\nversion: 1.0.0\n"),
         ]);
+        let files = [dir.add("c.tgz", &bytes)];
+        let chart = apply(&input(Preset::Helm, &files)).expect("helm").chart;
+        assert_eq!(chart, Some(ChartInfo { name: "hello".into(), version: "0.1.0".into() }));
+    }
+
+    /// A gzip file of several members (RFC 1952) is read as one stream, as Go's reader does.
+    #[test]
+    fn r_preset_3_reads_every_gzip_member() {
+        let dir = LayerDir::new();
+        let tar = {
+            let mut builder = tar::Builder::new(Vec::new());
+            let mut header = tar::Header::new_ustar();
+            header.set_size(CHART_YAML.len() as u64);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut header, "hello/Chart.yaml", CHART_YAML).expect("tar");
+            builder.into_inner().expect("tar")
+        };
+        let (first, second) = tar.split_at(512);
+        let bytes = [gzip(first), gzip(second)].concat();
         let files = [dir.add("c.tgz", &bytes)];
         let chart = apply(&input(Preset::Helm, &files)).expect("helm").chart;
         assert_eq!(chart, Some(ChartInfo { name: "hello".into(), version: "0.1.0".into() }));

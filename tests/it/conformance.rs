@@ -1,0 +1,193 @@
+//! The conformance runner end to end, through the built binary: the whole suite passes against
+//! the reference implementation on both registry providers (and the registry is gone
+//! afterwards); a wrong implementation fails; `--filter`, JUnit and JSON output, baselines and
+//! `--rerun-failed` behave as `docs/conformance.md` says; `regen --check` finds the checked-in
+//! expectations in sync with the reference planner.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use cnb_artifacts::registry::Provider;
+use serde_json::Value;
+
+use crate::support::{bin, report};
+
+/// `cnb-artifacts conformance <args>` from the repository root, with the reference binary.
+fn conformance(args: &[&str]) -> (Command, Output) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("conformance").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env("CNB_ARTIFACTS_BIN", bin());
+    cmd.env_remove("CNB_CONFORMANCE_IMPLEMENTATION");
+    let output = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    (cmd, output)
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn statuses(results: &Value) -> Vec<(String, String)> {
+    results["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// `None` (after saying so) when `provider` is unavailable here, except under CI.
+fn available(provider: &Provider) -> bool {
+    match provider.check_available() {
+        Ok(()) => true,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("{provider} registry unavailable under CI: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: conformance on the {provider} provider: {e}");
+            false
+        }
+    }
+}
+
+/// The registry a run used no longer answers.
+async fn registry_is_gone(results: &Value) {
+    let host = results["provenance"]["registry_host"].as_str().expect("registry_host");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap();
+    let answer = http.get(format!("http://{host}/v2/")).send().await;
+    assert!(answer.is_err(), "the registry at {host} still answers after the run: {answer:?}");
+}
+
+async fn whole_suite_passes(provider: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (json_path, junit_path) = (dir.path().join("results.json"), dir.path().join("junit.xml"));
+    let (cmd, output) = conformance(&[
+        "run",
+        "--registry-provider",
+        provider,
+        "--json",
+        json_path.to_str().unwrap(),
+        "--junit",
+        junit_path.to_str().unwrap(),
+        "--require-coverage",
+    ]);
+    let results = json(&json_path);
+    let uncovered = results["coverage"]["uncovered"].as_array().cloned().unwrap_or_default();
+    assert_eq!(code(&output), 0, "uncovered MUST rules: {uncovered:?}\n{}", report(&cmd, &output));
+    let all = statuses(&results);
+    assert!(all.len() >= 40, "only {} cases", all.len());
+    assert!(all.iter().all(|(_, s)| s == "pass"), "{all:?}");
+    assert_eq!(results["summary"]["passed"].as_u64(), Some(all.len() as u64));
+    assert_eq!(results["provenance"]["registry_provider"], provider);
+    let junit = quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit_path).unwrap()).expect("JUnit parses");
+    let suite = &junit.test_suites[0];
+    assert_eq!(suite.test_cases.len(), all.len());
+    assert_eq!(suite.failures + suite.errors, 0);
+    registry_is_gone(&results).await;
+}
+
+#[tokio::test]
+async fn suite_passes_against_the_reference_on_the_process_provider() {
+    if available(&Provider::Process) {
+        whole_suite_passes("process").await;
+    }
+}
+
+#[tokio::test]
+async fn suite_passes_against_the_reference_on_the_container_provider() {
+    if available(&Provider::Container) {
+        whole_suite_passes("container").await;
+    }
+}
+
+#[test]
+fn a_filter_that_matches_nothing_is_a_usage_error() {
+    let (cmd, output) = conformance(&["run", "--filter", "rfc-*", "--filter", "no-such-case-*"]);
+    assert_eq!(code(&output), 2, "{}", report(&cmd, &output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-case-*"), "{}", report(&cmd, &output));
+}
+
+#[test]
+fn list_names_every_case_with_its_rules() {
+    let (cmd, output) = conformance(&["list"]);
+    assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rfc = text.lines().find(|l| l.starts_with("rfc-example ")).unwrap_or_else(|| panic!("no rfc-example in\n{text}"));
+    assert!(rfc.contains("R-LABEL-1") && rfc.contains("RFC"), "{rfc}");
+    assert!(text.lines().count() >= 40);
+}
+
+#[test]
+fn regen_finds_the_expectations_in_sync() {
+    let (cmd, output) = conformance(&["regen", "--check"]);
+    assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
+}
+
+/// An implementation that publishes nothing and exits 0 fails every case that expects a
+/// publish or a rejection; the report says why, and `--rerun-failed` picks those cases.
+#[test]
+fn a_wrong_implementation_fails_and_rerun_failed_selects_the_failures() {
+    if !available(&Provider::Process) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("results.json");
+    let args = ["run", "--registry-provider", "process", "--implementation", "true", "--json", json_path.to_str().unwrap()];
+    let filters = ["--filter", "rfc-example", "--filter", "coll-same-tag", "--filter", "no-artifact-current-form"];
+    let (cmd, output) = conformance(&[&args[..], &filters[..]].concat());
+    assert_eq!(code(&output), 4, "{}", report(&cmd, &output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("rfc-example/app:wasm does not exist"), "{stdout}");
+    assert!(stdout.contains("the build must be rejected, but the implementation exited 0"), "{stdout}");
+    let results = json(&json_path);
+    assert_eq!(
+        statuses(&results),
+        [
+            ("coll-same-tag".to_string(), "fail".to_string()),
+            ("no-artifact-current-form".to_string(), "pass".to_string()),
+            ("rfc-example".to_string(), "fail".to_string())
+        ]
+    );
+    let rerun_json = dir.path().join("rerun.json");
+    let (cmd, output) = conformance(&[
+        "run",
+        "--registry-provider",
+        "process",
+        "--implementation",
+        "false",
+        "--rerun-failed",
+        json_path.to_str().unwrap(),
+        "--json",
+        rerun_json.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&output), 4, "{}", report(&cmd, &output));
+    assert_eq!(
+        statuses(&json(&rerun_json)),
+        [("coll-same-tag".to_string(), "pass".to_string()), ("rfc-example".to_string(), "fail".to_string())]
+    );
+}
+
+/// Listed failures are expected; a listed case that passes is stale and fails the run;
+/// `--update-baseline` drops it and keeps the real failure.
+#[test]
+fn a_baseline_expects_failures_and_catches_stale_entries() {
+    if !available(&Provider::Process) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.toml");
+    std::fs::write(&baseline, "[expected-failures]\nrfc-example = \"does not publish\"\n").unwrap();
+    let base = ["run", "--registry-provider", "process", "--implementation", "false", "--baseline", baseline.to_str().unwrap()];
+    let (cmd, output) = conformance(&[&base[..], &["--filter", "rfc-example"]].concat());
+    assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("expected failure"), "{}", report(&cmd, &output));
+    std::fs::write(&baseline, "[expected-failures]\nrfc-example = \"does not publish\"\ncoll-same-tag = \"old\"\n").unwrap();
+    let (cmd, output) =
+        conformance(&[&base[..], &["--filter", "rfc-example", "--filter", "coll-same-tag", "--update-baseline"]].concat());
+    assert_eq!(code(&output), 4, "{}", report(&cmd, &output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("STALE"), "{}", report(&cmd, &output));
+    let rewritten = std::fs::read_to_string(&baseline).unwrap();
+    assert!(rewritten.contains("rfc-example = \"does not publish\"") && !rewritten.contains("coll-same-tag"), "{rewritten}");
+}
