@@ -58,6 +58,10 @@ pub struct Build {
     /// Sets `CNB_ARTIFACTS_OVERWRITE=true`: the user allows overwriting foreign tags.
     #[serde(default)]
     pub overwrite: bool,
+    /// A digest handed to the implementation instead of the app image's (R-PUSH-3: the
+    /// implementation must notice that the tag does not resolve to it).
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 fn default_tags() -> Vec<String> {
@@ -70,7 +74,7 @@ fn default_repository() -> String {
 
 impl Default for Build {
     fn default() -> Self {
-        Build { tags: default_tags(), repository: default_repository(), source_date_epoch: None, overwrite: false }
+        Build { tags: default_tags(), repository: default_repository(), source_date_epoch: None, overwrite: false, digest: None }
     }
 }
 
@@ -78,8 +82,18 @@ impl Default for Build {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Generate {
-    /// A regular file of `size` bytes, each `byte` (default 0).
-    File { path: String, size: u64, #[serde(default)] byte: u8 },
+    /// A regular file: `prefix`, then `size` bytes each `byte` (default 0), then `suffix`
+    /// (e.g. a layer TOML with a 4 MiB label value).
+    File {
+        path: String,
+        size: u64,
+        #[serde(default)]
+        byte: u8,
+        #[serde(default)]
+        prefix: String,
+        #[serde(default)]
+        suffix: String,
+    },
     /// A named pipe (FIFO).
     Fifo { path: String },
     /// A symbolic link to `target` (used verbatim, may be absolute or dangling).
@@ -239,6 +253,11 @@ impl Case {
         }
         if self.rules.is_empty() {
             problems.push("`rules` is empty: name the spec rules the case checks".to_string());
+        }
+        if let Some(d) = &self.build.digest {
+            if d.parse::<crate::reference::Digest>().is_err() {
+                problems.push(format!("[build] digest `{d}` is not a sha256 digest"));
+            }
         }
         if self.build.tags.iter().any(|t| crate::reference::validate_tag(t).is_err()) {
             problems.push(format!("[build] tags {:?} holds an invalid tag", self.build.tags));
@@ -402,6 +421,6 @@ mod tests {
         "#;
         let case = parse(Path::new("x.toml"), text).expect("parses");
         assert_eq!(case.generate[0], Generate::Fifo { path: "a/b/pipe".into() });
-        assert_eq!(case.generate[1], Generate::File { path: "a/b/big".into(), size: 10, byte: 0 });
+        assert_eq!(case.generate[1], Generate::File { path: "a/b/big".into(), size: 10, byte: 0, prefix: String::new(), suffix: String::new() });
     }
 }

@@ -1,6 +1,8 @@
 //! Rule coverage: every MUST rule of `docs/spec.md` (a bullet `- **R-XXX-n** — …` whose text
 //! says MUST) with the cases that cite it, and the rules no case cites. With
-//! `--require-coverage` an uncovered MUST rule fails the run.
+//! `--require-coverage` an uncovered MUST rule fails the run. Rules that the registry-facing
+//! contract cannot check (an OCI layout on disk, credentials) are listed with the reason in
+//! `conformance/coverage.toml` (`[not-applicable]`) and are not counted as uncovered.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,27 @@ pub struct Coverage {
     pub uncovered: Vec<String>,
     /// Rules the cases cite that the spec does not define.
     pub unknown: Vec<String>,
+    /// MUST rules the suite does not check, with the reason (`conformance/coverage.toml`).
+    pub not_applicable: BTreeMap<String, String>,
+}
+
+/// `conformance/coverage.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemptions {
+    #[serde(rename = "not-applicable", default)]
+    pub not_applicable: BTreeMap<String, String>,
+}
+
+impl Exemptions {
+    /// Reads `path`; a missing file exempts nothing.
+    pub fn load(path: &std::path::Path) -> Result<Exemptions, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Exemptions::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
 }
 
 /// The IDs of the MUST rules of a spec text, in order of appearance. A rule is a Markdown
@@ -58,7 +81,7 @@ fn rule_bullet(line: &str) -> Option<String> {
 }
 
 /// Which MUST rules of `spec` the `cases` cite (in `rules` or as the expected error).
-pub fn compute(spec: Option<&str>, cases: &[&Case]) -> Coverage {
+pub fn compute(spec: Option<&str>, cases: &[&Case], exemptions: &Exemptions) -> Coverage {
     let mut cited: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for case in cases {
         let error_rules = match &case.expect {
@@ -80,7 +103,9 @@ pub fn compute(spec: Option<&str>, cases: &[&Case]) -> Coverage {
     let mut coverage = Coverage { spec_found: true, ..Coverage::default() };
     for rule in &must {
         let cases = cited.get(rule).cloned().unwrap_or_default();
-        if cases.is_empty() {
+        if let Some(reason) = exemptions.not_applicable.get(rule) {
+            coverage.not_applicable.insert(rule.clone(), reason.clone());
+        } else if cases.is_empty() {
             coverage.uncovered.push(rule.clone());
         }
         coverage.rules.insert(rule.clone(), cases);
@@ -110,11 +135,16 @@ mod tests {
             "id = \"c\"\ntitle = \"t\"\nrules = [\"R-TAG-1\", \"R-NOPE-1\"]\nfixture = \"f\"\n[expect]\noutcome = \"rejected\"\nrules = [\"R-COLL-1\"]\n",
         )
         .unwrap();
-        let c = compute(Some(SPEC), &[&case]);
+        let none = Exemptions::default();
+        let c = compute(Some(SPEC), &[&case], &none);
         assert_eq!(c.rules["R-TAG-1"], ["c"]);
         assert_eq!(c.rules["R-COLL-1"], ["c"]);
         assert_eq!(c.uncovered, ["R-TAG-3"]);
         assert_eq!(c.unknown, ["R-NOPE-1"]);
-        assert!(!compute(None, &[&case]).spec_found);
+        assert!(!compute(None, &[&case], &none).spec_found);
+        let exempt: Exemptions = toml::from_str("[not-applicable]\n\"R-TAG-3\" = \"not observable\"\n").unwrap();
+        let c = compute(Some(SPEC), &[&case], &exempt);
+        assert!(c.uncovered.is_empty());
+        assert_eq!(c.not_applicable["R-TAG-3"], "not observable");
     }
 }

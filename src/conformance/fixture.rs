@@ -82,8 +82,9 @@ fn generate(layers: &Path, entry: &Generate) -> Result<(), FixtureError> {
         fs::create_dir_all(parent).map_err(io)?;
     }
     match entry {
-        Generate::File { size, byte, .. } => {
+        Generate::File { size, byte, prefix, suffix, .. } => {
             let mut file = fs::File::create(&path).map_err(io)?;
+            file.write_all(prefix.as_bytes()).map_err(io)?;
             let chunk = vec![*byte; 64 * 1024];
             let mut left = *size;
             while left > 0 {
@@ -91,6 +92,7 @@ fn generate(layers: &Path, entry: &Generate) -> Result<(), FixtureError> {
                 file.write_all(&chunk[..n]).map_err(io)?;
                 left -= n as u64;
             }
+            file.write_all(suffix.as_bytes()).map_err(io)?;
             file.flush().map_err(io)
         }
         Generate::Fifo { .. } => {
@@ -252,7 +254,8 @@ mod tests {
         let case = case_with(
             "[[generate]]\nkind = \"fifo\"\npath = \"acme_a/one/pipe\"\n\
              [[generate]]\nkind = \"file\"\npath = \"acme_a/one/big\"\nsize = 70000\nbyte = 7\n\
-             [[generate]]\nkind = \"dir\"\npath = \"acme_a/one/empty\"\n",
+             [[generate]]\nkind = \"dir\"\npath = \"acme_a/one/empty\"\n\
+             [[generate]]\nkind = \"file\"\npath = \"acme_a/one/framed\"\nsize = 3\nbyte = 97\nprefix = \"<\"\nsuffix = \">\"\n",
         );
         let dest = tempfile::tempdir().unwrap();
         let layers = materialise(&case, &suite, "f", dest.path(), "ns").expect("generated");
@@ -262,6 +265,7 @@ mod tests {
         assert_eq!(big.len(), 70000);
         assert!(big.iter().all(|b| *b == 7));
         assert!(layers.join("acme_a/one/empty").is_dir());
+        assert_eq!(fs::read(layers.join("acme_a/one/framed")).unwrap(), b"<aaa>");
         let listing = listing(&layers);
         assert!(listing.contains(&"acme_a/one/pipe (special file)".to_string()), "{listing:?}");
         assert!(listing.contains(&"acme_a/one/big (70000 bytes)".to_string()), "{listing:?}");

@@ -80,6 +80,10 @@ impl SuiteDir {
     pub fn spec_path(&self) -> PathBuf {
         self.root.join("docs/spec.md")
     }
+    /// `conformance/coverage.toml`: MUST rules the suite does not check, with reasons.
+    pub fn coverage_exemptions_path(&self) -> PathBuf {
+        self.root.join("conformance/coverage.toml")
+    }
     pub fn mutants_dir(&self) -> PathBuf {
         self.root.join("conformance/mutants")
     }

@@ -63,6 +63,8 @@ pub enum RunError {
     WorkDir(std::io::Error),
     #[error("cannot read the registry: {0}")]
     View(#[from] ViewError),
+    #[error("invalid coverage exemptions: {0}")]
+    Coverage(String),
 }
 
 /// Shared by every case of a run.
@@ -137,7 +139,8 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
     };
     let spec = std::fs::read_to_string(suite.spec_path()).ok();
     let ran: Vec<&Case> = selected.iter().filter(|s| !s.disabled).map(|s| &s.case).collect();
-    let coverage = coverage::compute(spec.as_deref(), &ran);
+    let exemptions = coverage::Exemptions::load(&suite.coverage_exemptions_path()).map_err(RunError::Coverage)?;
+    let coverage = coverage::compute(spec.as_deref(), &ran, &exemptions);
     let mut kept = Vec::new();
     if opts.keep {
         let dir = work.keep();
@@ -267,7 +270,7 @@ fn prepare(ctx: &Ctx<'_>, case: &Case, fixture: &str, dir: &Path, ns: &str, subj
             None => name,
         },
         tags: case.build.tags.clone(),
-        digest: subject.digest.to_string(),
+        digest: case.build.digest.clone().unwrap_or_else(|| subject.digest.to_string()),
         manifest_size: subject.size,
         manifest_media_type: subject.media_type.clone(),
         report: dir.join("report.toml"),

@@ -151,13 +151,21 @@ fn coverage(results: &RunResults) -> String {
     if !c.spec_found {
         return "rule coverage: docs/spec.md not found\n".to_string();
     }
-    let covered = c.rules.len() - c.uncovered.len();
-    let mut out = format!("rule coverage: {covered} of {} MUST rules cited by the cases run", c.rules.len());
+    let covered = c.rules.len() - c.uncovered.len() - c.not_applicable.len();
+    let mut out = format!(
+        "rule coverage: {covered} of {} MUST rules cited by the cases run ({} not applicable)",
+        c.rules.len(),
+        c.not_applicable.len()
+    );
     if c.uncovered.is_empty() {
         out.push('\n');
     } else {
         let flag = if results.require_coverage { " (fails the run: --require-coverage)" } else { "" };
         let _ = writeln!(out, "; uncovered{flag}: {}", c.uncovered.join(" "));
+    }
+    if !c.not_applicable.is_empty() {
+        let ids: Vec<&str> = c.not_applicable.keys().map(String::as_str).collect();
+        let _ = writeln!(out, "not checked by this suite (conformance/coverage.toml): {}", ids.join(" "));
     }
     if !c.unknown.is_empty() {
         let _ = writeln!(out, "rules cited by cases but not defined in the spec: {}", c.unknown.join(" "));
