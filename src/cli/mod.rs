@@ -5,6 +5,7 @@
 //! I/O failure while publishing (tags unchanged), 4 conformance cases failed, 5 the conformance
 //! runner or its registry broke.
 
+pub mod conformance_cmd;
 mod context;
 mod plan_cmd;
 mod publish_cmd;
@@ -56,6 +57,11 @@ pub enum Command {
     },
     /// Publish every declared artifact beside the app image (or into an OCI image layout).
     Publish(Box<publish_cmd::PublishArgs>),
+    /// The conformance suite: list, run against an implementation, regenerate expectations.
+    Conformance {
+        #[command(subcommand)]
+        cmd: conformance_cmd::ConformanceCommand,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -82,6 +88,7 @@ fn run(cli: Cli) -> u8 {
         Command::Validate { layers_dir } => plan_cmd::validate(&layers_dir),
         Command::Plan { layers_dir, context, format } => plan_cmd::plan(&layers_dir, &context, format),
         Command::Publish(args) => publish_cmd::publish(&args),
+        Command::Conformance { cmd } => conformance_cmd::run(cmd),
     }
 }
 
