@@ -110,7 +110,7 @@ class Results:
         print("\nsummary per client:")
         for client, outcomes in self.by_client.items():
             counts = {o: outcomes.count(o) for o in ("PASS", "FAIL", "XFAIL", "XPASS")}
-            verdict = "FAIL" if counts["FAIL"] or counts["XPASS"] else "PASS"
+            verdict = "FAIL" if counts["FAIL"] or counts["XPASS"] else "XFAIL" if counts["XFAIL"] else "PASS"
             detail = ", ".join(f"{n} {o.lower()}" for o, n in counts.items() if n)
             print(f"{verdict} {client} ({detail})")
 

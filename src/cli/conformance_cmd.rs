@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::exit;
+use super::exit;
 use crate::conformance::baseline::Baseline;
 use crate::conformance::implementation::Implementation;
 use crate::conformance::outcome::RunResults;

@@ -169,6 +169,9 @@ pub enum Expect {
     Published {
         #[serde(default)]
         manifests: Vec<ExpectedManifest>,
+        /// How the fallback indexes are judged (default: exactly).
+        #[serde(default)]
+        fallback_index: IndexCheck,
     },
     /// Non-zero exit; no tag new, moved or gone. `rules` name the error expected.
     Rejected {
@@ -178,6 +181,19 @@ pub enum Expect {
         #[serde(default)]
         blobs_may_remain: bool,
     },
+}
+
+/// How strictly a fallback index is compared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IndexCheck {
+    /// Exactly the merge of what was there before with every expected manifest (R-REF-3, R-REF-4).
+    #[default]
+    Exact,
+    /// Concurrent publishers on a registry that ignores `If-Match` may lose each other's
+    /// entries (R-REF-5): the index must be exactly the merge of what was there before with
+    /// the expected manifests it lists, and list at least one of them.
+    AllowLostEntries,
 }
 
 /// One artifact manifest the implementation must publish.
@@ -267,7 +283,7 @@ impl Case {
                 problems.push(format!("fixture `{fixture}` has no directory {}", self.layers_source(suite, fixture).display()));
             }
         }
-        if let Expect::Published { manifests } = &self.expect {
+        if let Expect::Published { manifests, .. } = &self.expect {
             for m in manifests {
                 let file = self.expected_dir(suite).join(&m.file);
                 if !file.is_file() {
@@ -390,7 +406,8 @@ mod tests {
         let case = parse(Path::new("x.toml"), text).expect("parses");
         assert_eq!(case.build, Build::default());
         assert_eq!(case.build.tags, ["1.0"]);
-        let Expect::Published { manifests } = &case.expect else { panic!("published") };
+        let Expect::Published { manifests, fallback_index } = &case.expect else { panic!("published") };
+        assert_eq!(*fallback_index, IndexCheck::Exact);
         assert_eq!(manifests[0].tags, ["wasm"]);
         assert_eq!(case.repository(manifests[0].repository.as_deref()), "app");
     }

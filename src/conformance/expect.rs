@@ -70,7 +70,7 @@ pub fn substitute(text: &str, registry: &str, namespace: &str) -> String {
 
 /// The expected manifests of `case` for this run (none for a rejected case).
 pub fn load_manifests(case: &Case, suite: &SuiteDir, registry: &str, namespace: &str) -> Result<Vec<ExpectedArtifact>, ExpectError> {
-    let Expect::Published { manifests } = &case.expect else { return Ok(Vec::new()) };
+    let Expect::Published { manifests, .. } = &case.expect else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for m in manifests {
         let path = case.expected_dir(suite).join(&m.file);

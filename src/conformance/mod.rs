@@ -95,29 +95,3 @@ pub const SUITE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The token in fixture TOML files that the runner replaces with the case namespace.
 pub const NAMESPACE_TOKEN: &str = "@@NAMESPACE@@";
 
-// Until `cli/mod.rs` declares `conformance_cmd`, compile it here so it stays checked.
-#[cfg(test)]
-#[path = "../cli/conformance_cmd.rs"]
-#[allow(dead_code)]
-mod cli_compile_check;
-
-// Temporary driver until the lead wires `conformance` into the CLI:
-// CNB_DEV_ARGS="regen --write" cargo test --lib conformance::dev_cli -- --ignored --nocapture
-#[cfg(test)]
-mod dev_cli {
-    #[derive(clap::Parser)]
-    struct Dev {
-        #[command(subcommand)]
-        cmd: super::cli_compile_check::ConformanceCommand,
-    }
-
-    #[test]
-    #[ignore]
-    fn dev_cli() {
-        use clap::Parser;
-        let args = std::env::var("CNB_DEV_ARGS").unwrap_or_default();
-        let words = std::iter::once("dev".to_string()).chain(shlex::split(&args).unwrap_or_default());
-        let code = super::cli_compile_check::run(Dev::parse_from(words).cmd);
-        println!("exit code {code}");
-    }
-}

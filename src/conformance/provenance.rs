@@ -23,6 +23,9 @@ pub struct Provenance {
     pub registry_version: String,
     /// `host:port` the cases ran against.
     pub registry_host: String,
+    /// Whether the registry serves the referrers API (then artifacts are checked through it
+    /// rather than through fallback indexes, R-REF-1).
+    pub registry_referrers_api: bool,
     /// RFC 3339 UTC time the run started.
     pub date: String,
 }

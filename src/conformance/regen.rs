@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::case::{Case, Expect};
+use super::case::{Case, Expect, IndexCheck};
 use super::diff;
 use super::expect::{canonical_of, pretty};
 use super::fixture;
@@ -175,6 +175,9 @@ fn rejected_section(rules: &BTreeSet<String>) -> String {
 fn published_section(case: &Case, artifacts: &[PlannedArtifact]) -> Result<(String, Vec<(String, String)>), String> {
     let subject = crate::registry::seed::app_image().subject();
     let mut section = "[expect]\noutcome = \"published\"\n".to_string();
+    if let Expect::Published { fallback_index: IndexCheck::AllowLostEntries, .. } = case.expect {
+        section.push_str("fallback_index = \"allow-lost-entries\"\n");
+    }
     let mut files = Vec::new();
     for a in artifacts {
         let built = crate::manifest::build(a, &subject).map_err(|e| e.to_string())?;

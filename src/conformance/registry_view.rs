@@ -148,6 +148,36 @@ impl RegistryView {
         Ok(Some(Fetched { digest: Digest::of(&bytes), bytes, content_type }))
     }
 
+    /// `GET /v2/<repo>/referrers/<digest>`: the listing when the registry serves the referrers
+    /// API (a 2xx OCI image index), `None` when it answers 404 (no API, R-REF-1).
+    pub async fn referrers(&self, repo: &str, digest: &Digest) -> Result<Option<Fetched>, ViewError> {
+        let url = format!("{}/v2/{repo}/referrers/{digest}", self.base);
+        let answer = self.send("GET", &url, self.http.get(&url).header(ACCEPT, OCI_INDEX)).await?;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !answer.status().is_success() {
+            return Err(Self::status_error("GET", &url, answer).await);
+        }
+        let content_type =
+            answer.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        if content_type.split(';').next().unwrap_or("").trim() != OCI_INDEX {
+            return Ok(None);
+        }
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|source| ViewError::Request { method: "GET", url: url.clone(), source })?
+            .to_vec();
+        Ok(Some(Fetched { digest: Digest::of(&bytes), bytes, content_type }))
+    }
+
+    /// Whether the registry serves the referrers API (asked of `repo`, which must exist).
+    pub async fn has_referrers_api(&self, repo: &str) -> Result<bool, ViewError> {
+        let probe = Digest::of(b"cnb-artifacts referrers probe");
+        Ok(self.referrers(repo, &probe).await?.is_some())
+    }
+
     /// Whether blob `digest` is in `repo` (HEAD).
     pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, ViewError> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);

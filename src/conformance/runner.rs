@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use super::case::{Case, Expect};
+use super::case::{Case, Expect, IndexCheck};
 use super::coverage;
 use super::expect::{self, ExpectedArtifact};
 use super::fixture;
@@ -77,6 +77,9 @@ struct Ctx<'a> {
     docker_config: PathBuf,
     /// `<prefix>-<random>` on an external registry; `None` in one the runner started.
     run_prefix: Option<String>,
+    /// The registry serves the referrers API: artifacts are checked through it, not through
+    /// fallback indexes (R-REF-1).
+    referrers_api: bool,
 }
 
 /// One prepared invocation: its environment and working directory.
@@ -94,11 +97,21 @@ fn registry_fault(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Abor
 
 /// Runs `selected` and returns every result, in case ID order.
 pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -> Result<RunResults, RunError> {
+    let exemptions = coverage::Exemptions::load(&suite.coverage_exemptions_path()).map_err(RunError::Coverage)?;
     let implementation_version = opts.implementation.probe().await?;
     let registry = registry::start(&opts.provider)
         .await
         .map_err(|source| RunError::RegistryStart { provider: opts.provider.clone(), source })?;
     registry.health_check().await.map_err(|source| RunError::HealthCheck { host: registry.host.clone(), source })?;
+    let work = tempfile::Builder::new().prefix("cnb-conformance-").tempdir().map_err(RunError::WorkDir)?;
+    let docker_config = match &opts.provider {
+        Provider::External(_) => external_docker_config(),
+        _ => anonymous_docker_config(work.path()).map_err(RunError::WorkDir)?,
+    };
+    let run_prefix = matches!(opts.provider, Provider::External(_))
+        .then(|| format!("{}-{:08x}", opts.namespace_prefix, fastrand::u32(..)));
+    let view = RegistryView::new(&registry.host, registry.insecure)?;
+    let referrers_api = view.has_referrers_api(HEALTH_CHECK_REPO).await?;
     let provenance = Provenance {
         suite_version: super::SUITE_VERSION.to_string(),
         suite_commit: provenance::git_commit(suite.root()),
@@ -108,20 +121,15 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
         registry_provider: opts.provider.to_string(),
         registry_version: registry.version.clone().unwrap_or_else(|| "unknown".to_string()),
         registry_host: registry.host.clone(),
+        registry_referrers_api: referrers_api,
         date: provenance::now(),
     };
-    let work = tempfile::Builder::new().prefix("cnb-conformance-").tempdir().map_err(RunError::WorkDir)?;
-    let docker_config = match &opts.provider {
-        Provider::External(_) => external_docker_config(),
-        _ => anonymous_docker_config(work.path()).map_err(RunError::WorkDir)?,
-    };
-    let run_prefix = matches!(opts.provider, Provider::External(_))
-        .then(|| format!("{}-{:08x}", opts.namespace_prefix, fastrand::u32(..)));
     let ctx = Ctx {
         suite,
         opts,
         registry: &registry,
-        view: RegistryView::new(&registry.host, registry.insecure)?,
+        referrers_api,
+        view,
         work: work.path().to_path_buf(),
         docker_config,
         run_prefix,
@@ -139,7 +147,6 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
     };
     let spec = std::fs::read_to_string(suite.spec_path()).ok();
     let ran: Vec<&Case> = selected.iter().filter(|s| !s.disabled).map(|s| &s.case).collect();
-    let exemptions = coverage::Exemptions::load(&suite.coverage_exemptions_path()).map_err(RunError::Coverage)?;
     let coverage = coverage::compute(spec.as_deref(), &ran, &exemptions);
     let mut kept = Vec::new();
     if opts.keep {
@@ -246,7 +253,11 @@ async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<
         f
     } else {
         let mut f = verify::exits_succeeded(&invocations);
-        f.extend(verify::published(&ctx.view, &expected, &subject, &before, &after).await.map_err(|e| match e {
+        let index_check = match &case.expect {
+            Expect::Published { fallback_index, .. } => *fallback_index,
+            Expect::Rejected { .. } => IndexCheck::Exact,
+        };
+        f.extend(verify::published(&ctx.view, &expected, index_check, ctx.referrers_api, &subject, &before, &after).await.map_err(|e| match e {
             verify::VerifyError::Registry(e) => registry_fault("verifying")(&e),
             verify::VerifyError::CaseData(e) => (Fault::CaseData, e.to_string()),
         })?);

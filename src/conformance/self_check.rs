@@ -13,7 +13,8 @@
 //! must_fail = ["coll-*"]
 //! ```
 //!
-//! `{suite}` in `implementation` is replaced by the suite directory.
+//! In `implementation`, `{suite}` is replaced by the suite directory and `{bin}` by the
+//! reference binary (`$CNB_ARTIFACTS_BIN`, else this program).
 
 use std::path::PathBuf;
 
@@ -53,10 +54,18 @@ pub fn load(suite: &SuiteDir) -> Result<Vec<Mutant>, MutantError> {
         .map(|path| {
             let text = std::fs::read_to_string(&path).map_err(|e| MutantError::Invalid { path: path.clone(), reason: e.to_string() })?;
             let mut m: Mutant = toml::from_str(&text).map_err(|e| MutantError::Invalid { path: path.clone(), reason: e.to_string() })?;
-            m.implementation = m.implementation.replace("{suite}", &suite.root().display().to_string());
+            m.implementation = m.implementation.replace("{suite}", &suite.root().display().to_string()).replace("{bin}", &reference_bin());
             Ok(m)
         })
         .collect()
+}
+
+/// The reference binary for `{bin}`.
+fn reference_bin() -> String {
+    std::env::var("CNB_ARTIFACTS_BIN")
+        .ok()
+        .or_else(|| std::env::current_exe().ok().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| "cnb-artifacts".to_string())
 }
 
 /// How the suite fared against one mutant.

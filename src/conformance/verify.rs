@@ -5,13 +5,15 @@
 //! tag points at exactly the expected manifest bytes, served with the OCI manifest media type,
 //! and its blobs exist; an artifact published by digest only exists by digest; each artifact
 //! repository's fallback index (`sha256-<subject hex>`) is exactly the expected merge of what
-//! was there before with the new entries; and nothing else changed: no other tag appeared,
+//! was there before with the new entries (with concurrent publishers, R-REF-5, the new entries
+//! it lists: lost ones are allowed); and nothing else changed: no other tag appeared,
 //! moved or vanished. For a rejected case (R-ERR-1, R-COLL-*, R-CONF-*, …): every invocation
 //! exited non-zero, no tag appeared, moved or vanished, and no fixture file was uploaded as a
 //! blob.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::case::IndexCheck;
 use super::diff;
 use super::expect::{self, ExpectedArtifact, ExpectError};
 use super::implementation::{Exit, Invocation};
@@ -60,6 +62,8 @@ pub fn exits_rejected(invocations: &[&Invocation]) -> Vec<Finding> {
 pub async fn published(
     view: &RegistryView,
     expected: &[ExpectedArtifact],
+    index_check: IndexCheck,
+    referrers_api: bool,
     subject: &Subject,
     before: &Snapshot,
     after: &Snapshot,
@@ -89,12 +93,50 @@ pub async fn published(
     }
     for (repo, ours) in by_repo {
         checked.insert((repo.to_string(), referrers_tag.clone()));
+        if referrers_api {
+            findings.extend(referrers_api_lists(view, repo, subject, &ours).await?);
+            continue;
+        }
         let before_index = before.get(repo, &referrers_tag).map(|f| f.bytes.as_slice());
+        let found = after.get(repo, &referrers_tag);
+        let ours = match (index_check, found) {
+            (IndexCheck::AllowLostEntries, Some(found)) => {
+                let listed = expect::index_digests(&found.bytes);
+                let kept: Vec<&ExpectedArtifact> = ours.into_iter().filter(|a| listed.contains(&a.digest.to_string())).collect();
+                if kept.is_empty() {
+                    findings.push(Finding::new(
+                        "fallback-index",
+                        format!("the fallback index {repo}:{referrers_tag} lists none of the new artifacts; at least the last writer's must survive (R-REF-5)"),
+                    ));
+                }
+                kept
+            }
+            _ => ours,
+        };
         let wanted = expect::fallback_index(repo, before_index, &ours)?;
-        findings.extend(fallback_index_is(repo, &referrers_tag, &wanted, after.get(repo, &referrers_tag)));
+        findings.extend(fallback_index_is(repo, &referrers_tag, &wanted, found));
     }
     findings.extend(nothing_else_changed(before, after, &checked));
     Ok(findings)
+}
+
+/// On a registry with the referrers API (R-REF-1): its listing for the subject must hold each
+/// expected entry exactly (R-REF-3); the fallback tag is then not judged.
+async fn referrers_api_lists(view: &RegistryView, repo: &str, subject: &Subject, ours: &[&ExpectedArtifact]) -> Result<Vec<Finding>, ViewError> {
+    let listing = view.referrers(repo, &subject.digest).await?;
+    let entries: Vec<serde_json::Value> = listing
+        .as_ref()
+        .and_then(|l| serde_json::from_slice::<serde_json::Value>(&l.bytes).ok())
+        .and_then(|v| v.get("manifests").and_then(|m| m.as_array()).cloned())
+        .unwrap_or_default();
+    Ok(ours
+        .iter()
+        .filter(|a| !entries.contains(&a.referrer_entry()))
+        .map(|a| {
+            Finding::new("referrers-api", format!("the referrers API of {repo} does not list {} ({}) as R-REF-3 describes it", a.digest, a.file))
+                .expected_found(a.referrer_entry().to_string(), format!("{} entries", entries.len()))
+        })
+        .collect())
 }
 
 /// `repo:tag` must hold exactly the expected manifest, served as an OCI image manifest.

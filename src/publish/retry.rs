@@ -187,11 +187,31 @@ impl Transient for reqwest::Error {
         if let Some(status) = self.status() {
             return status_is_transient(status.as_u16());
         }
-        if self.is_builder() || self.is_redirect() || self.is_decode() || tls_failure(self) {
+        if self.is_decode() {
+            // A body cut off while reading it (reqwest reports it as a decode error) is a
+            // transport failure; a body that is not what was expected is not.
+            return body_read_failed(self);
+        }
+        if self.is_builder() || self.is_redirect() || tls_failure(self) {
             return false;
         }
         self.is_timeout() || self.is_connect() || self.is_request() || self.is_body()
     }
+}
+
+/// True when reading a response body failed in transport (the connection was reset or closed
+/// mid-body), found in the source chain of a decode error.
+fn body_read_failed(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_body)
+            || s.downcast_ref::<std::io::Error>().is_some_and(io_is_transient)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Connection resets and the like, as opposed to local file errors (not found, denied).
@@ -416,6 +436,27 @@ mod tests {
         });
         let err = reqwest::Client::new().get(format!("https://127.0.0.1:{port}/v2/")).send().await.unwrap_err();
         assert!(!err.is_transient(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn r_push_7_body_cut_off_mid_read_is_transient() {
+        // `/cut` promises 100 bytes, sends 5 and closes; `/whole` sends 5 bytes that are not JSON.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut request = [0u8; 1024];
+                let n = s.read(&mut request).await.unwrap_or(0);
+                let length = if request[..n].starts_with(b"GET /cut") { 100 } else { 5 };
+                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {length}\r\n\r\nhello").as_bytes()).await;
+            }
+        });
+        let get = |path: &str| reqwest::Client::new().get(format!("http://127.0.0.1:{port}{path}")).send();
+        let err = get("/cut").await.unwrap().bytes().await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+        let err = get("/whole").await.unwrap().json::<serde_json::Value>().await.unwrap_err();
+        assert!(err.is_decode() && !err.is_transient(), "a body that is not what was expected: {err:?}");
     }
 
     #[rstest]

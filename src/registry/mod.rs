@@ -16,6 +16,7 @@ mod command;
 pub mod container;
 pub mod image;
 pub mod process;
+pub mod quirks;
 pub mod seed;
 
 use std::fmt;

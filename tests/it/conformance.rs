@@ -191,3 +191,63 @@ fn a_baseline_expects_failures_and_catches_stale_entries() {
     let rewritten = std::fs::read_to_string(&baseline).unwrap();
     assert!(rewritten.contains("rfc-example = \"does not publish\"") && !rewritten.contains("coll-same-tag"), "{rewritten}");
 }
+
+/// Ctrl-C during a run stops the implementation (its whole process group) and removes the
+/// registry; the run exits 5.
+#[tokio::test]
+async fn ctrl_c_kills_the_implementation_and_removes_the_registry() {
+    if !available(&Provider::Process) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    let script = format!(
+        "test \"$0\" = --version && exit 0; echo \"$CNB_ARTIFACTS_REGISTRY $$\" > {}; exec sleep 60",
+        seen.display()
+    );
+    let implementation = format!("sh -c '{script}'");
+    let child = Command::new(bin())
+        .args(["conformance", "run", "--registry-provider", "process", "--filter", "rfc-example", "--implementation", &implementation])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let started = std::time::Instant::now();
+    while !seen.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the implementation never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let line = std::fs::read_to_string(&seen).unwrap();
+    let (host, pid) = line.trim().split_once(' ').expect("host and pid");
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(5), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
+    let results = serde_json::json!({"provenance": {"registry_host": host}});
+    registry_is_gone(&results).await;
+    let proc_dir = format!("/proc/{pid}");
+    let gone_by = std::time::Instant::now() + Duration::from_secs(5);
+    while Path::new(&proc_dir).exists() && std::time::Instant::now() < gone_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!Path::new(&proc_dir).exists(), "the implementation (pid {pid}) still runs");
+}
+
+/// `self-check` runs the suite against the known-bad implementations of conformance/mutants/
+/// and each is caught by the cases that must catch it.
+#[test]
+fn self_check_catches_every_mutant() {
+    if !available(&Provider::Process) {
+        return;
+    }
+    let filters = ["--filter", "rfc-example", "--filter", "foreign-tag-rejected", "--filter", "coll-same-tag"];
+    let (cmd, output) = conformance(&[&["self-check", "--registry-provider", "process"][..], &filters[..]].concat());
+    assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for mutant in ["always-overwrite", "no-fallback-index", "publishes-nothing"] {
+        assert!(stdout.lines().any(|l| l.starts_with("caught") && l.contains(mutant)), "{mutant} not caught:\n{stdout}");
+    }
+}

@@ -9,3 +9,6 @@ mod registry;
 mod cli;
 mod transport;
 mod publish;
+mod conformance;
+mod fault;
+mod bad_input;

@@ -1,0 +1,221 @@
+//! R-PUSH-2 and R-PUSH-7 under injected faults: the requests of a multi-artifact publish are
+//! broken in turn, in every way of [`KINDS`], and after each run the registry must hold either
+//! the complete publish or the tags it held before (the fallback tag may gain its complete
+//! index; a failure while tagging may leave exactly the tags the error lists). A run whose
+//! publish failed is followed by a rerun without faults, which must complete; every run must
+//! end with byte-identical manifests and tags to a clean publish, every tag on a complete
+//! artifact.
+//!
+//! Which requests: every request of the clean run except oci-client's `GET /v2/` pings (it
+//! sends one before each call against a registry that asks for no credentials, and ignores
+//! their failure: `Client::get_auth_token` drops the error), of which the first and the last
+//! are broken as samples. Speed: the publisher runs in process with waits of at most 5 ms
+//! between attempts, one registry serves every run in its own namespace, and [`PARALLEL`]
+//! runs overlap.
+
+use std::time::{Duration, Instant};
+
+use cnb_artifacts::publish::error::error_chain;
+use cnb_artifacts::publish::{PublishError, PublishOptions};
+use futures_util::StreamExt;
+
+use super::injector::{Fault, FaultPlan, FaultProxy, Schedule};
+use super::scenario::{diff, expected_tag_names, fast_retries, RegistryView, Scenario, State};
+use crate::support::Registry;
+
+/// The fault kinds: persistent ones must fail the publish cleanly, single ones must be
+/// retried away.
+const KINDS: [(Fault, Schedule); 7] = [
+    (Fault::Reset, Schedule::From),
+    (Fault::Status(500), Schedule::From),
+    (Fault::Status(503), Schedule::Once),
+    (Fault::Reset, Schedule::Once),
+    (Fault::LostResponse, Schedule::Once),
+    (Fault::Status(429), Schedule::Once),
+    (Fault::Truncate, Schedule::Once),
+];
+
+/// Runs in flight at once.
+const PARALLEL: usize = 4;
+
+/// oci-client's credential probe, sent before each of its calls.
+const PING: &str = "GET /v2/";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_push_2_fault_sweep_never_leaves_a_half_published_state() {
+    let registry = require_registry!();
+    let view = RegistryView::of(&registry);
+    let started = Instant::now();
+
+    // A clean run through the proxy: which requests a publish makes, and what it leaves.
+    let clean = Scenario::new(&registry, &view, "clean").await;
+    let proxy = FaultProxy::start(&registry, None).await;
+    let report = clean.publish(&proxy.host(), fast_retries(), &PublishOptions::default()).await.unwrap();
+    let requests = proxy.log();
+    let expected = view.state("clean").await;
+    let names: Vec<(&str, Vec<String>)> =
+        expected.iter().map(|(repository, tags)| (repository.as_str(), tags.keys().cloned().collect())).collect();
+    let wanted: Vec<(&str, Vec<String>)> = expected_tag_names(&clean.subject).into_iter().collect();
+    assert_eq!(names, wanted, "the clean publish sets every tag");
+    assert_eq!(report.artifacts.len(), 3);
+    assert!(view.incomplete("clean", &expected).await.is_empty());
+
+    let points = sweep_points(&requests);
+    let plans: Vec<FaultPlan> = KINDS
+        .iter()
+        .flat_map(|&(fault, schedule)| points.iter().map(move |&at| FaultPlan { fault, schedule, at }))
+        .collect();
+    let failures: Vec<String> = futures_util::stream::iter(&plans)
+        .map(|plan| run_one(&registry, &view, *plan, &expected, &requests))
+        .buffer_unordered(PARALLEL)
+        .filter_map(|r| async move { r.err() })
+        .collect()
+        .await;
+    eprintln!(
+        "fault sweep: {} requests per clean publish ({} pings), {} broken per kind, {} runs ({} kinds), {:.1?} in all",
+        requests.len(),
+        requests.iter().filter(|r| *r == PING).count(),
+        points.len(),
+        plans.len(),
+        KINDS.len(),
+        started.elapsed()
+    );
+    assert!(failures.is_empty(), "{} of {} runs broke a promise:\n{}", failures.len(), plans.len(), failures.join("\n"));
+}
+
+/// The request numbers (1-based) to break: every one but the pings, and the first and the last
+/// ping.
+fn sweep_points(requests: &[String]) -> Vec<u64> {
+    let pings: Vec<usize> = (0..requests.len()).filter(|&i| requests[i] == PING).collect();
+    let samples = [pings.first().copied(), pings.last().copied()];
+    (0..requests.len()).filter(|i| requests[*i] != PING || samples.contains(&Some(*i))).map(|i| i as u64 + 1).collect()
+}
+
+/// One run: seed a namespace, publish through a proxy with `plan` and check what the registry
+/// holds; after a failure, disarm and publish again.
+async fn run_one(registry: &Registry, view: &RegistryView, plan: FaultPlan, expected: &State, requests: &[String]) -> Result<(), String> {
+    let broken = requests.get(plan.at as usize - 1).map_or("?", String::as_str);
+    let ns = plan.slug();
+    let fail = |what: String| Err(format!("{ns} ({broken}): {what}"));
+    let scenario = Scenario::new(registry, view, &ns).await;
+    let before = view.state(&ns).await;
+    let proxy = FaultProxy::start(registry, Some(plan)).await;
+    let host = proxy.host();
+    let result = scenario.publish(&host, fast_retries(), &PublishOptions::default()).await;
+    let after = view.state(&ns).await;
+    if proxy.injected() == 0 {
+        return fail("the fault never fired: the publish made fewer requests than the clean run".to_string());
+    }
+    let problems = view.incomplete(&ns, &after).await;
+    if !problems.is_empty() {
+        return fail(format!("a tag points at an incomplete artifact:\n  {}", problems.join("\n  ")));
+    }
+    match (&result, plan.schedule) {
+        (Ok(_), Schedule::Once) if &after != expected => {
+            fail(format!("the publish succeeded but differs from a clean one:\n  {}", diff(expected, &after).join("\n  ")))
+        }
+        (Ok(_), Schedule::Once) => Ok(()),
+        (Err(e), Schedule::Once) => fail(format!("a single {:?} must be retried away, but the publish failed: {}", plan.fault, error_chain(e))),
+        (Ok(_), Schedule::From) => fail("every request from here on failed, yet the publish succeeded".to_string()),
+        (Err(e), Schedule::From) => {
+            if let Err(what) = check_failure(&scenario, &host, plan, e, &before, &after, expected) {
+                return fail(what);
+            }
+            proxy.disarm();
+            if let Err(e) = scenario.publish(&host, fast_retries(), &PublishOptions::default()).await {
+                return fail(format!("the rerun without faults failed: {}", error_chain(&e)));
+            }
+            let last = view.state(&ns).await;
+            if &last != expected {
+                return fail(format!("the rerun differs from a clean publish:\n  {}", diff(expected, &last).join("\n  ")));
+            }
+            let problems = view.incomplete(&ns, &last).await;
+            if !problems.is_empty() {
+                return fail(format!("after the rerun, a tag points at an incomplete artifact:\n  {}", problems.join("\n  ")));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A failed publish (R-PUSH-2): the error names the publish's references (and quotes an
+/// injected status); no tag moved or vanished, except the fallback tag (now holding the
+/// complete index) and, when tagging failed, exactly the tags the error lists as set, each on
+/// its complete artifact.
+fn check_failure(
+    scenario: &Scenario,
+    host: &str,
+    plan: FaultPlan,
+    e: &PublishError,
+    before: &State,
+    after: &State,
+    expected: &State,
+) -> Result<(), String> {
+    let text = error_chain(e);
+    if !text.contains(&scenario.ns) {
+        return Err(format!("the error names no repository or reference of the publish: {text}"));
+    }
+    if let Fault::Status(code) = plan.fault {
+        if !text.contains(&code.to_string()) {
+            return Err(format!("the error does not quote the registry's HTTP {code}: {text}"));
+        }
+    }
+    let already: &[String] = match e {
+        PublishError::TagRejected { already_tagged, .. } => already_tagged,
+        _ => &[],
+    };
+    let fallback = scenario.subject.digest.referrers_tag();
+    for (repository, tags) in before {
+        for (tag, digest) in tags {
+            if after.get(repository).and_then(|t| t.get(tag)).is_none() {
+                return Err(format!("{repository}:{tag} ({digest}) vanished; error: {text}"));
+            }
+        }
+    }
+    for (repository, tags) in after {
+        for (tag, digest) in tags {
+            if before.get(repository).and_then(|t| t.get(tag)) == Some(digest) {
+                continue;
+            }
+            if expected.get(repository).and_then(|t| t.get(tag)) != Some(digest) {
+                return Err(format!("{repository}:{tag} now holds {digest}, which a complete publish never sets; error: {text}"));
+            }
+            let reference = scenario.reference(host, repository, tag);
+            if tag != &fallback && !already.contains(&reference) {
+                return Err(format!("{reference} was set, but the failed publish does not say so: {text}"));
+            }
+        }
+    }
+    for reference in already {
+        let set = after.iter().any(|(repository, tags)| tags.keys().any(|tag| &scenario.reference(host, repository, tag) == reference));
+        if !set {
+            return Err(format!("the error lists {reference} as set, but it is not: {text}"));
+        }
+    }
+    Ok(())
+}
+
+/// An answer held back for 2 s is waited for, not retried: the publish completes with exactly
+/// the requests of a clean run (R-PUSH-7: a slow answer is not a failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_push_7_stalled_answer_is_awaited_not_retried() {
+    let registry = require_registry!();
+    let view = RegistryView::of(&registry);
+    let clean = Scenario::new(&registry, &view, "clean").await;
+    let proxy = FaultProxy::start(&registry, None).await;
+    clean.publish(&proxy.host(), fast_retries(), &PublishOptions::default()).await.unwrap();
+    let count = proxy.requests();
+    let expected = view.state("clean").await;
+
+    let pause = Duration::from_secs(2);
+    let plan = FaultPlan { fault: Fault::Stall(pause), schedule: Schedule::Once, at: count / 2 };
+    let stalled = Scenario::new(&registry, &view, "stalled").await;
+    let proxy = FaultProxy::start(&registry, Some(plan)).await;
+    let started = Instant::now();
+    stalled.publish(&proxy.host(), fast_retries(), &PublishOptions::default()).await.unwrap();
+    assert!(started.elapsed() >= pause, "the stall was {:?}", started.elapsed());
+    assert_eq!(proxy.injected(), 1);
+    assert_eq!(proxy.requests(), count, "no request was retried");
+    assert_eq!(view.state("stalled").await, expected);
+}
+
