@@ -15,6 +15,7 @@
 //! | [`diagnostic`] | user-facing input errors with file, line and column |
 //! | [`registry`], [`conformance`] | test registries and the conformance runner (not needed to embed the step) |
 //! | [`cli`] | the `cnb-artifacts` command line, a thin layer over the modules above |
+//! | [`mutants`] | known-bad behaviours for the conformance self-check (feature `mutants`; inert without it) |
 //!
 //! The normative rules are in `docs/spec.md`; each module names the rule IDs it implements.
 //!
@@ -75,6 +76,7 @@ pub mod conformance;
 pub mod diagnostic;
 pub mod layer_toml;
 pub mod manifest;
+pub mod mutants;
 pub mod plan;
 pub mod publish;
 pub mod reference;

@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
                     .chain(decl.media_type.iter().map(|t| t.span()))
                     .chain(decl.labels.iter().flat_map(|(k, v)| [k.span(), v.span()]));
                 for span in spans {
-                    assert!(source.get(span.clone()).is_some(), "span {span:?} is not a slice of the source");
+                    assert!(
+                        source.get(span.clone()).is_some(),
+                        "span {span:?} is not a slice of the source"
+                    );
                 }
             }
         }
@@ -37,8 +40,15 @@ fuzz_target!(|data: &[u8]| {
             assert!(!diagnostics.is_empty(), "an error without diagnostics");
             let lines = source.matches('\n').count() + 1;
             for d in &diagnostics.0 {
-                let loc = d.location.as_ref().expect("layer TOML diagnostics have a location");
-                assert!(loc.line >= 1 && loc.line <= lines, "line {} of {lines}", loc.line);
+                let loc = d
+                    .location
+                    .as_ref()
+                    .expect("layer TOML diagnostics have a location");
+                assert!(
+                    loc.line >= 1 && loc.line <= lines,
+                    "line {} of {lines}",
+                    loc.line
+                );
                 assert!(loc.column >= 1, "column {}", loc.column);
             }
             let _ = diagnostics.to_string();

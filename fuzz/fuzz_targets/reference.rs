@@ -9,20 +9,27 @@
 
 #![no_main]
 
-use cnb_artifacts::reference::{is_referrers_tag, validate_repository_path, validate_tag, Digest, ImageRef, MAX_TAG_LEN};
+use cnb_artifacts::reference::{
+    is_referrers_tag, validate_repository_path, validate_tag, Digest, ImageRef, MAX_TAG_LEN,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     if let Ok(image) = text.parse::<ImageRef>() {
         let printed = image.to_string();
-        let again: ImageRef = printed.parse().unwrap_or_else(|e| panic!("{text:?} printed as {printed:?}, which does not parse: {e}"));
+        let again: ImageRef = printed.parse().unwrap_or_else(|e| {
+            panic!("{text:?} printed as {printed:?}, which does not parse: {e}")
+        });
         assert_eq!(again, image, "{text:?} printed as {printed:?}");
         let _ = image.name();
     }
 
     let tag_ok = match validate_tag(text) {
         Ok(()) => {
-            assert!(!text.is_empty() && text.len() <= MAX_TAG_LEN && text.is_ascii(), "accepted tag {text:?}");
+            assert!(
+                !text.is_empty() && text.len() <= MAX_TAG_LEN && text.is_ascii(),
+                "accepted tag {text:?}"
+            );
             true
         }
         Err(e) => {
@@ -43,7 +50,9 @@ fuzz_target!(|text: &str| {
     let repository = if repository_ok { text } else { "r" };
     let reference = format!("localhost:5000/{repository}:{tag}");
     if let Err(e) = reference.parse::<ImageRef>() {
-        panic!("accepted tag {tag:?} and repository {repository:?} make {reference:?}, refused: {e}");
+        panic!(
+            "accepted tag {tag:?} and repository {repository:?} make {reference:?}, refused: {e}"
+        );
     }
 
     if let Ok(digest) = text.parse::<Digest>() {

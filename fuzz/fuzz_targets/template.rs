@@ -30,22 +30,46 @@ fuzz_target!(|text: &str| {
     match Template::parse(text) {
         Ok(template) => {
             for (var, range) in template.vars() {
-                assert_eq!(text.get(range.clone()), Some(format!("${{{var}}}").as_str()), "range {range:?}");
+                assert_eq!(
+                    text.get(range.clone()),
+                    Some(format!("${{{var}}}").as_str()),
+                    "range {range:?}"
+                );
             }
-            template.render(&all_known()).expect("every variable has a value");
+            template
+                .render(&all_known())
+                .expect("every variable has a value");
             match template.render(&Vars::default()) {
-                Ok(rendered) => assert!(template.vars().next().is_none(), "rendered {rendered:?} without values"),
-                Err(e) => assert_eq!(template.vars().next().map(|(v, r)| (v, r.start)), Some((e.var, e.offset))),
+                Ok(rendered) => assert!(
+                    template.vars().next().is_none(),
+                    "rendered {rendered:?} without values"
+                ),
+                Err(e) => assert_eq!(
+                    template.vars().next().map(|(v, r)| (v, r.start)),
+                    Some((e.var, e.offset))
+                ),
             }
         }
         Err(e) => {
             let offset = e.offset();
-            assert!(text.get(offset..).is_some_and(|rest| rest.starts_with("${")), "offset {offset} of {e}");
+            assert!(
+                text.get(offset..)
+                    .is_some_and(|rest| rest.starts_with("${")),
+                "offset {offset} of {e}"
+            );
             let _ = (e.to_string(), e.help());
         }
     }
     let escaped = escape(text);
     let literal = Template::parse(&escaped).expect("an escaped text parses");
-    assert!(literal.vars().next().is_none(), "an escaped text has no variables");
-    assert_eq!(literal.render(&Vars::default()).expect("no variables to fill"), text);
+    assert!(
+        literal.vars().next().is_none(),
+        "an escaped text has no variables"
+    );
+    assert_eq!(
+        literal
+            .render(&Vars::default())
+            .expect("no variables to fill"),
+        text
+    );
 });

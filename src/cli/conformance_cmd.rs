@@ -39,14 +39,23 @@ pub enum ConformanceCommand {
         #[arg(long, conflicts_with = "write")]
         check: bool,
     },
-    /// Run the suite against the known-bad implementations in conformance/mutants/; each must be caught.
+    /// Prove the suite can fail: the reference passes every case, each known-bad implementation of
+    /// conformance/mutants/ fails the cases it claims, and every case is failed by some mutant.
     SelfCheck {
         #[command(flatten)]
         suite: SuiteArgs,
         #[command(flatten)]
         registry: RegistryArgs,
-        #[arg(long, default_value_t = 2)]
+        /// Cases run at once, per run.
+        #[arg(long, default_value_t = 4)]
         jobs: usize,
+        /// Runs (the reference, the mutants) at once, each against its own registry.
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
+        /// Run each mutant only against the cases it claims (`must_fail`) instead of the full
+        /// matrix of every mutant against every case.
+        #[arg(long)]
+        claimed_only: bool,
     },
 }
 
@@ -124,7 +133,10 @@ pub fn run(cmd: ConformanceCommand) -> u8 {
         ConformanceCommand::List { suite } => list(&suite),
         ConformanceCommand::Run(args) => run_cases(&args),
         ConformanceCommand::Regen { suite, write, check } => regen_cases(&suite, write, check),
-        ConformanceCommand::SelfCheck { suite, registry, jobs } => self_check_cmd(&suite, &registry, jobs),
+        ConformanceCommand::SelfCheck { suite, registry, jobs, parallel, claimed_only } => {
+            let scope = if claimed_only { self_check::Scope::Claimed } else { self_check::Scope::Matrix };
+            self_check_cmd(&suite, &registry, jobs, parallel, scope)
+        }
     }
 }
 
@@ -333,10 +345,14 @@ fn regen_cases(args: &SuiteArgs, write: bool, check: bool) -> u8 {
     }
 }
 
-fn self_check_cmd(args: &SuiteArgs, registry: &RegistryArgs, jobs: usize) -> u8 {
+fn self_check_cmd(args: &SuiteArgs, registry: &RegistryArgs, jobs: usize, parallel: usize, scope: self_check::Scope) -> u8 {
     let (suite, selected) = match load(args, &[], None) {
         Ok(x) => x,
         Err(code) => return code,
+    };
+    let all_ids: Vec<String> = match case::load_all(&suite) {
+        Ok(cases) => cases.into_iter().map(|c| c.id).collect(),
+        Err(_) => return exit::RUNNER,
     };
     let mutants = match self_check::load(&suite) {
         Ok(m) if m.is_empty() => {
@@ -349,7 +365,7 @@ fn self_check_cmd(args: &SuiteArgs, registry: &RegistryArgs, jobs: usize) -> u8 
             return exit::RUNNER;
         }
     };
-    let base = match options(registry, "true", jobs, false, false) {
+    let base = match options(registry, &default_implementation(&suite), jobs, false, false) {
         Ok(o) => o,
         Err(code) => return code,
     };
@@ -357,23 +373,19 @@ fn self_check_cmd(args: &SuiteArgs, registry: &RegistryArgs, jobs: usize) -> u8 
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let verdicts = match block_on_interruptible(&rt, self_check::run(&suite, &selected, &mutants, &base)) {
+    let opts = self_check::Options { base, scope, parallel };
+    let check = match block_on_interruptible(&rt, self_check::run(&suite, &selected, &all_ids, &mutants, &opts)) {
         None => return exit::RUNNER,
         Some(Err(e)) => {
             eprintln!("error: {e}");
             return exit::RUNNER;
         }
-        Some(Ok(v)) => v,
+        Some(Ok(c)) => c,
     };
-    let mut all_caught = true;
-    for v in &verdicts {
-        all_caught &= v.caught();
-        let state = if v.caught() { "caught" } else { "MISSED" };
-        println!("{state:<7} {} (failed: {}; should have failed but did not: {})", v.mutant, v.failed.join(" "), v.missed.join(" "));
-    }
-    if all_caught {
-        exit::OK
-    } else {
-        exit::CONFORMANCE_FAILED
+    print!("{}", check.render());
+    match check.status() {
+        self_check::CheckStatus::Proven => exit::OK,
+        self_check::CheckStatus::BlindSpots => exit::CONFORMANCE_FAILED,
+        self_check::CheckStatus::Broken => exit::RUNNER,
     }
 }

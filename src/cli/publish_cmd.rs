@@ -75,7 +75,7 @@ pub fn publish(args: &PublishArgs) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: {}", crate::publish::error::error_chain(&e));
+            eprintln!("error: {}", crate::publish::auth::redact::redact(&crate::publish::error::error_chain(&e)));
             exit_code(&e)
         }
     }

@@ -83,6 +83,7 @@ fn artifact_decl(
             "artifactType" => decl.artifact_type = media_type_field("artifactType", value, report),
             "mediaType" => decl.media_type = media_type_field("mediaType", value, report),
             "labels" => decl.labels = labels_field(value, report),
+            _ if crate::mutants::active(crate::mutants::Mutant::AcceptsUnknownKeys) => {}
             other => report.error(
                 LayerTomlError::UnknownKey {
                     key: other.to_string(),
@@ -93,6 +94,7 @@ fn artifact_decl(
         }
     }
     match (file_key, files_key) {
+        (Some(_), Some(_)) if crate::mutants::merges_file_and_files(&mut decl.files) => {}
         (Some(a), Some(b)) => {
             report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b })
         }
@@ -155,7 +157,7 @@ fn preset_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option
     let name = string_field("type", value, report)?;
     let preset = [Preset::Generic, Preset::Wasm, Preset::Helm]
         .into_iter()
-        .find(|p| p.as_str() == name.get_ref());
+        .find(|p| crate::mutants::preset_name_matches(p.as_str(), name.get_ref()));
     if preset.is_none() {
         report.error(LayerTomlError::UnknownPreset { value: name.get_ref().clone() }, name.span());
     }

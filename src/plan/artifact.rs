@@ -85,12 +85,13 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
 
 fn plan_file(layer: &LayerFile, declared: &str, earlier: &[PlannedFile]) -> Result<PlannedFile, ConfineError> {
     let c = confine::confine(&layer.layer_dir, declared)?;
-    if earlier.iter().any(|f| f.path == c.path) {
+    if earlier.iter().any(|f| f.path == c.path) && !crate::mutants::active(crate::mutants::Mutant::AllowsDuplicateFiles) {
         return Err(ConfineError::Duplicate(c.path));
     }
     let (digest, size): (Digest, u64) = confine::hash_file(&c.source)
         .map_err(|e| ConfineError::Unreadable { path: c.path.clone(), reason: e.to_string() })?;
-    Ok(PlannedFile { path: c.path, source: c.source, size, digest, media_type: String::new() })
+    let path = crate::mutants::file_title(declared, c.path, &c.source, &layer.layer_dir);
+    Ok(PlannedFile { path, source: c.source, size, digest, media_type: String::new() })
 }
 
 impl Checked<'_> {

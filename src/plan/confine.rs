@@ -111,6 +111,9 @@ pub fn normalise(declared: &str) -> Result<String, ConfineError> {
 
 /// Resolves `declared` inside `layer_dir` (R-CONF-1..5).
 pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, ConfineError> {
+    if let Some(unconfined) = crate::mutants::unconfined(layer_dir, declared) {
+        return unconfined;
+    }
     let path = normalise(declared)?;
     let missing = || ConfineError::Missing { path: path.clone(), layer_dir: layer_dir.display().to_string() };
     let root = match layer_dir.canonicalize() {
@@ -135,7 +138,7 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         }
         Err(e) => return Err(ConfineError::Unresolvable { path, reason: e.to_string() }),
     };
-    if !target.starts_with(&root) {
+    if !target.starts_with(&root) && !crate::mutants::active(crate::mutants::Mutant::FollowsSymlinksOut) {
         return Err(ConfineError::Escapes {
             path,
             target: relative_to(&root, &target),
@@ -146,6 +149,9 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         .metadata()
         .map_err(|e| ConfineError::Unreadable { path: path.clone(), reason: e.to_string() })?;
     if !meta.is_file() {
+        if let Some(empty) = crate::mutants::non_regular_as_empty(&path) {
+            return Ok(empty);
+        }
         return Err(ConfineError::NotRegular { path, kind: file_kind(&meta) });
     }
     Ok(ConfinedFile { path, source: target, size: meta.len() })

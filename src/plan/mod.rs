@@ -146,7 +146,7 @@ pub fn validate(layers_dir: &Path) -> Result<(), Diagnostics> {
 
 fn run(layers_dir: &Path, ctx: Option<&BuildContext>) -> Result<Vec<PlannedArtifact>, Diagnostics> {
     let (layers, mut errors) = layer_toml::read_layers_dir(layers_dir);
-    let created = match ctx.and_then(|c| c.source_date_epoch) {
+    let created = match crate::mutants::source_date_epoch(ctx.and_then(|c| c.source_date_epoch)) {
         Some(epoch) => match crate::manifest::presets::created_timestamp(epoch) {
             Some(t) => Some(t),
             None => {
@@ -180,6 +180,7 @@ fn run(layers_dir: &Path, ctx: Option<&BuildContext>) -> Result<Vec<PlannedArtif
     if let Some(ctx) = ctx {
         errors.extend(collisions::check(&claims, &ctx.image.repository, &ctx.all_tags()));
     }
+    crate::mutants::planned(&mut artifacts, &mut errors, ctx);
     if errors.is_empty() {
         Ok(artifacts)
     } else {

@@ -28,7 +28,7 @@ pub fn parse(layer: &LayerFile, value: &Spanned<String>) -> Result<Located, Diag
     let src = &layer.source[span.clone()];
     let quote = if src.starts_with("\"\"\"") || src.starts_with("'''") { 3 } else { usize::from(src.starts_with(['"', '\''])) };
     let start = span.start + quote;
-    Template::parse(value.get_ref())
+    crate::mutants::parse_template(value.get_ref())
         .map(|template| Located { template, start, span: span.clone() })
         .map_err(|e| {
             Diagnostic::at("R-TPL-4", layer.location(start + e.offset()), e.to_string()).with_help(e.help())
@@ -37,7 +37,7 @@ pub fn parse(layer: &LayerFile, value: &Spanned<String>) -> Result<Located, Diag
 
 /// Renders `t`; a variable without a value is a diagnostic at its `${` (R-TPL-5..7).
 pub fn render(layer: &LayerFile, t: &Located, vars: &Vars) -> Result<String, Diagnostic> {
-    t.template.render(vars).map_err(|RenderError { var, offset }| {
+    crate::mutants::render_template(&t.template, vars).map_err(|RenderError { var, offset }| {
         let (rule, help) = match var {
             Var::BuildTag => ("R-TPL-5", "the app image reference has no tag; pass one (e.g. `--image app:1.0` or `--tag 1.0`)"),
             Var::BuildDigest => ("R-TPL-6", "the app image digest is unknown; pass `--digest` or `--report`"),
@@ -60,7 +60,7 @@ pub fn tags(layer: &LayerFile, t: &Located, vars: &Vars, app_tags: &[String]) ->
     let mut out: Vec<String> = Vec::new();
     let mut errors = Vec::new();
     for v in &per_tag {
-        match render(layer, t, v) {
+        match render(layer, t, v).map(crate::mutants::tag) {
             Ok(tag) => match validate_tag(&tag) {
                 Ok(()) if !out.contains(&tag) => out.push(tag),
                 Ok(()) => {}
@@ -83,7 +83,7 @@ pub fn tags(layer: &LayerFile, t: &Located, vars: &Vars, app_tags: &[String]) ->
 /// The repository path of an artifact (R-REPO-1..3): rendered, an optional leading host that
 /// must be the app image's registry is dropped, then checked against the grammar.
 pub fn repository(layer: &LayerFile, t: &Located, vars: &Vars, app_registry: &str) -> Result<String, Diagnostic> {
-    let rendered = render(layer, t, vars)?;
+    let rendered = crate::mutants::repository(render(layer, t, vars)?);
     let path = strip_registry(&rendered, app_registry).map_err(|e| repo_error(layer, t, e))?;
     validate_repository_path(path).map_err(|e| repo_error(layer, t, e))?;
     Ok(path.to_string())
@@ -101,6 +101,9 @@ fn repo_error(layer: &LayerFile, t: &Located, e: RepositoryError) -> Diagnostic 
 /// Drops a leading registry host (R-REPO-2): the first path component is a host when it contains
 /// `.` or `:` or is `localhost`; it must then equal the app image's registry.
 pub fn strip_registry<'a>(repo: &'a str, app_registry: &str) -> Result<&'a str, RepositoryError> {
+    if crate::mutants::active(crate::mutants::Mutant::KeepsRegistryHost) {
+        return Ok(repo);
+    }
     match repo.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
             if first == app_registry {
@@ -154,7 +157,7 @@ pub fn annotations(
 /// Label keys may not use the reserved prefix and may not be empty (R-LABEL-2).
 pub fn check_label_key(layer: &LayerFile, key: &Spanned<String>) -> Result<(), Diagnostic> {
     let k = key.get_ref();
-    if k.starts_with(mt::RESERVED_PREFIX) {
+    if k.starts_with(mt::RESERVED_PREFIX) && !crate::mutants::active(crate::mutants::Mutant::AllowsReservedLabels) {
         return Err(Diagnostic::at(
             "R-LABEL-2",
             layer.location(key.span().start),
@@ -179,6 +182,7 @@ pub fn vars(layer: &LayerFile, ctx: Option<&crate::plan::BuildContext>) -> Vars 
         v.build_repository = Some(ctx.image.repository.clone());
         v.build_registry = Some(ctx.image.registry.clone());
         v.build_digest = ctx.digest.as_ref().map(|d| d.to_string());
+        crate::mutants::vars(&mut v, ctx);
     }
     v
 }

@@ -18,6 +18,7 @@
 //! text. The precedence below is the crate's.
 
 mod docker_config;
+pub mod redact;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -92,6 +92,9 @@ pub enum TargetError {
     WriteLayout { path: PathBuf, source: std::io::Error },
     #[error("{} is not a valid OCI image layout: {reason}", path.display())]
     InvalidLayout { path: PathBuf, reason: String },
+    /// A registry served a manifest over the 4 MiB limit (R-PUSH-6); it is not used.
+    #[error("manifest {reference} served by the registry is {size} bytes, over the 4 MiB limit")]
+    ManifestTooLarge { reference: String, size: usize },
     /// A manifest fetched from the target is not what its digest says.
     #[error("manifest {reference} is not valid JSON: {reason}")]
     InvalidManifest { reference: String, reason: String },

@@ -67,7 +67,9 @@ pub struct PublishOptions {
 pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, target: &impl Target) -> Result<PublishReport, PublishError> {
     // (a) preflight: nothing is pushed until every check passed.
     let built = build_all(plan, subject)?;
-    preflight::check_subject(target, &plan.context.image, subject).await?;
+    if !crate::mutants::active(crate::mutants::Mutant::NoSubjectCheck) {
+        preflight::check_subject(target, &plan.context.image, subject).await?;
+    }
     preflight::check_tags(target, plan, &built, opts.overwrite).await?;
 
     // (b) blobs.
@@ -87,6 +89,12 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
         tracing::info!("pushed manifest {}@{} ({})", artifact.name(), b.manifest_digest, artifact.label());
     }
 
+    // A mutant sets the tags here, before the referrers (the order R-PUSH-1 forbids).
+    let tags_early = crate::mutants::active(crate::mutants::Mutant::TagsBeforeReferrers);
+    if tags_early {
+        push_tags(target, plan, &built).await?;
+    }
+
     // (d) referrers, per repository.
     let mut by_repository: BTreeMap<&str, Vec<ReferrerEntry>> = BTreeMap::new();
     for (artifact, b) in plan.artifacts.iter().zip(&built) {
@@ -100,22 +108,8 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
     }
 
     // (e) tags, last.
-    let mut tagged: Vec<String> = Vec::new();
-    for (artifact, b) in plan.artifacts.iter().zip(&built) {
-        for tag in &artifact.tags {
-            let reference = format!("{}:{tag}", artifact.name());
-            target
-                .push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes)
-                .await
-                .map_err(|source| PublishError::TagRejected {
-                    artifact: artifact.label(),
-                    reference: reference.clone(),
-                    source: Box::new(source),
-                    already_tagged: tagged.clone(),
-                })?;
-            tracing::info!("tagged {reference}");
-            tagged.push(reference);
-        }
+    if !tags_early {
+        push_tags(target, plan, &built).await?;
     }
 
     let artifacts = plan
@@ -136,6 +130,28 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
     })
 }
 
+/// Step (e): sets every tag of every artifact.
+async fn push_tags(target: &impl Target, plan: &Plan, built: &[BuiltArtifact]) -> Result<(), PublishError> {
+    let mut tagged: Vec<String> = Vec::new();
+    for (artifact, b) in plan.artifacts.iter().zip(built) {
+        for tag in &artifact.tags {
+            let reference = format!("{}:{tag}", artifact.name());
+            target
+                .push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes)
+                .await
+                .map_err(|source| PublishError::TagRejected {
+                    artifact: artifact.label(),
+                    reference: reference.clone(),
+                    source: Box::new(source),
+                    already_tagged: tagged.clone(),
+                })?;
+            tracing::info!("tagged {reference}");
+            tagged.push(reference);
+        }
+    }
+    Ok(())
+}
+
 /// Builds every manifest; any over the 4 MiB limit fails the publish before anything is pushed
 /// (R-PUSH-6).
 fn build_all(plan: &Plan, subject: &Subject) -> Result<Vec<BuiltArtifact>, PublishError> {
@@ -149,7 +165,7 @@ fn build_all(plan: &Plan, subject: &Subject) -> Result<Vec<BuiltArtifact>, Publi
                 #[allow(unreachable_patterns)]
                 source => PublishError::ManifestBuild { artifact: artifact.label(), source },
             })?;
-            if built.manifest_bytes.len() > MAX_MANIFEST_SIZE {
+            if built.manifest_bytes.len() > MAX_MANIFEST_SIZE && !crate::mutants::active(crate::mutants::Mutant::NoSizeLimit) {
                 return Err(PublishError::ManifestTooLarge { artifact: artifact.label(), size: built.manifest_bytes.len() });
             }
             Ok(built)

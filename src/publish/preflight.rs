@@ -116,7 +116,7 @@ pub async fn check_tags(target: &impl Target, plan: &Plan, built: &[BuiltArtifac
             let Some(m) = existing else { continue };
             if m.digest == b.manifest_digest {
                 tracing::info!("{reference} already holds {}", m.digest);
-            } else if is_ours(&m) {
+            } else if is_ours(&m) && !crate::mutants::active(crate::mutants::Mutant::OwnArtifactsAsForeign) {
                 tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
             } else if overwrite {
                 tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));

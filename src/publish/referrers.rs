@@ -146,7 +146,7 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
     let invalid = |reason: String| PublishError::FallbackIndexInvalid { reference: reference.to_string(), reason };
     let mut top = Map::new();
     let mut entries: BTreeMap<String, Value> = BTreeMap::new();
-    if let Some(bytes) = existing {
+    if let Some(bytes) = existing.filter(|_| !crate::mutants::active(crate::mutants::Mutant::FallbackDropsEntries)) {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
         let Value::Object(mut object) = value else {
             return Err(invalid("not a JSON object".to_string()));

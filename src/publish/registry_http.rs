@@ -211,7 +211,10 @@ impl RegistryHttp {
         }
         let reference = Reference::with_tag(self.registry.clone(), repository.to_string(), "latest".to_string());
         match self.oci.auth(&reference, &self.auth, RegistryOperation::Push).await {
-            Ok(Some(token)) => Some(Authorization::Bearer(token)),
+            Ok(Some(token)) => {
+                crate::publish::auth::redact::register_secret(&token);
+                Some(Authorization::Bearer(token))
+            }
             Ok(None) => match &self.auth {
                 RegistryAuth::Basic(user, password) => Some(Authorization::Basic(user.clone(), password.clone())),
                 _ => None,

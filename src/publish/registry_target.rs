@@ -21,6 +21,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 
 use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::manifest::MAX_MANIFEST_SIZE;
 use crate::plan::Subject;
 use crate::publish::client::{make_client_for, TransportOptions};
 use crate::publish::error::{PublishError, RegistryError, TargetError};
@@ -57,6 +58,7 @@ impl RegistryTarget {
 
     /// Like [`RegistryTarget::connect`], with credentials resolved by the caller.
     pub async fn with_auth(registry: &str, opts: &TransportOptions, auth: RegistryAuth) -> Result<RegistryTarget, PublishError> {
+        crate::publish::auth::redact::register(&auth);
         let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
         let client = make_client_for(opts, &[registry]).map_err(transport)?;
         client.store_auth_if_needed(registry, &auth).await;
@@ -80,6 +82,10 @@ impl RegistryTarget {
         let r = self.http.get_manifest(repository, tag).await?;
         match r.status {
             404 => Ok(None),
+            s if (200..300).contains(&s) && r.body.len() > MAX_MANIFEST_SIZE => Err(TargetError::ManifestTooLarge {
+                reference: format!("{}/{repository}:{tag}", self.registry),
+                size: r.body.len(),
+            }),
             s if (200..300).contains(&s) => Ok(Some(StoredIndex { bytes: r.body.to_vec(), etag: r.etag })),
             _ => Err(r.to_error().into()),
         }
@@ -158,6 +164,10 @@ impl Target for RegistryTarget {
         let what = format!("read {}/{}", self.registry, reference.in_repository(repository));
         let result = with_retry(&self.opts.retry, &what, || self.client.pull_manifest_raw(&r, &self.auth, &ACCEPTED_MANIFESTS)).await;
         match result {
+            Ok((bytes, _)) if bytes.len() > MAX_MANIFEST_SIZE => Err(TargetError::ManifestTooLarge {
+                reference: format!("{}/{}", self.registry, reference.in_repository(repository)),
+                size: bytes.len(),
+            }),
             Ok((bytes, _)) => Ok(Some(FetchedManifest::new(bytes.to_vec()))),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(RegistryError::from(e).into()),

@@ -1,23 +1,28 @@
 //! Streaming a planned file from disk while checking it still is what was planned (R-PUSH-4).
 //!
-//! Files are never read whole into memory: [`file_stream`] yields chunks of at most the
-//! configured chunk size and hashes them on the way. When the file ends, its SHA-256 and length
-//! are compared with the plan; a difference (or a file that grows past its planned size) ends
-//! the stream with an error carrying a [`FileMismatch`], *before* the stream finishes, so the
-//! upload is never committed. Both targets consume this stream.
+//! Files are never read whole into memory: [`file_stream`] yields pieces of at most the
+//! configured chunk size, read and hashed on Tokio's blocking pool (plain `read` calls straight
+//! into the piece, no intermediate copy, no hashing on the async workers). The piece that
+//! reaches the planned size is held back until the end of the file is confirmed and the file's
+//! SHA-256 and length compared with the plan; a difference (or a file that grows past its
+//! planned size) ends the stream with an error carrying a [`FileMismatch`] *instead of* that
+//! last piece, so the upload never receives all of its bytes and is never committed. Piece
+//! buffers come back to the stream when the consumer drops them ([`Pool`]): one stream
+//! allocates two buffers however long the file, which keeps the peak memory at about two chunks
+//! (allocating a fresh buffer per piece lets the allocator keep freed chunks per thread). Both
+//! targets consume this stream.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncReadExt;
 
 use crate::publish::error::TargetError;
 use crate::publish::progress::BlobProgress;
 use crate::reference::Digest;
-
 
 /// A file's bytes differ from the plan; `found` says what was read instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,56 +49,136 @@ pub fn stream_error(path: &Path, expected: &Digest, size: u64, e: io::Error) -> 
     }
 }
 
-enum Phase {
-    Reading,
-    Done,
+/// How many piece buffers a stream keeps for reuse: the one the consumer is sending and the
+/// one being read.
+const POOLED_BUFFERS: usize = 2;
+
+/// The piece buffers of one stream, returned by [`Piece`]s when the consumer drops them.
+#[derive(Debug, Clone, Default)]
+struct Pool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Pool {
+    /// An empty buffer of at least `capacity` bytes: a returned one when there is one.
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let mut buf = self.0.lock().ok().and_then(|mut free| free.pop()).unwrap_or_default();
+        buf.clear();
+        buf.reserve_exact(capacity);
+        buf
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        if let Ok(mut free) = self.0.lock() {
+            if free.len() < POOLED_BUFFERS {
+                free.push(buf);
+            }
+        }
+    }
 }
 
-struct State {
-    file: tokio::fs::File,
+/// One piece of the file, owning its buffer until the consumer drops it.
+struct Piece {
+    buf: Vec<u8>,
+    pool: Pool,
+}
+
+impl AsRef<[u8]> for Piece {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Piece {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.buf));
+    }
+}
+
+/// The blocking half: the open file and what was read so far.
+struct Reader {
+    file: std::fs::File,
     hasher: Sha256,
     seen: u64,
     expected: Digest,
     size: u64,
     chunk: usize,
-    progress: BlobProgress,
-    phase: Phase,
+    pool: Pool,
+    /// The end of the file was confirmed and the digest checked.
+    verified: bool,
 }
 
-impl State {
-    /// The final check, once the file has ended.
-    fn verify(&mut self) -> Option<io::Error> {
+impl Reader {
+    /// The final check: the file ended after exactly the planned bytes, with the planned digest.
+    fn verify(&mut self) -> io::Result<()> {
         let found = Digest::from_sha256(std::mem::take(&mut self.hasher));
+        self.verified = true;
         if found == self.expected && self.seen == self.size {
-            None
+            Ok(())
         } else {
-            Some(io::Error::other(FileMismatch { found: format!("{found} ({} bytes)", self.seen) }))
+            Err(io::Error::other(FileMismatch { found: format!("{found} ({} bytes)", self.seen) }))
         }
     }
 
-    /// Reads up to one chunk; `Ok(None)` at the end of the file.
-    async fn read_chunk(&mut self) -> io::Result<Option<Bytes>> {
-        let mut buf = BytesMut::with_capacity(self.chunk);
-        while buf.len() < self.chunk {
-            if self.file.read_buf(&mut buf).await? == 0 {
-                break;
-            }
-        }
-        if buf.is_empty() {
+    /// Reads the next piece (blocking); `Ok(None)` once the checked end of the file is reached.
+    /// The piece that completes the planned size is returned only after the check passed.
+    fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        if self.verified {
             return Ok(None);
+        }
+        let mut buf = self.pool.take(self.chunk);
+        (&mut self.file).take(self.chunk as u64).read_to_end(&mut buf)?;
+        if buf.is_empty() {
+            // The file ended (at or before the planned size).
+            self.pool.give_back(buf);
+            return self.verify().map(|()| None);
         }
         self.seen += buf.len() as u64;
         if self.seen > self.size {
             return Err(io::Error::other(FileMismatch { found: format!("more than {} bytes", self.size) }));
         }
         self.hasher.update(&buf);
-        self.progress.advance(buf.len() as u64);
-        Ok(Some(buf.freeze()))
+        if self.seen == self.size {
+            // Hold this last piece back until the file is known to end here, unchanged.
+            if self.file.read(&mut [0u8; 1])? != 0 {
+                return Err(io::Error::other(FileMismatch { found: format!("more than {} bytes", self.size) }));
+            }
+            self.verify()?;
+        }
+        Ok(Some(Piece { buf, pool: self.pool.clone() }))
     }
 }
 
-/// Opens `path` and streams it in chunks of `chunk` bytes, checking it against `expected` and
-/// `size` (see the module docs).
+/// The async half: the reader travels to the blocking pool and back for each piece.
+struct State {
+    reader: Option<Reader>,
+    progress: BlobProgress,
+}
+
+impl State {
+    async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        let mut reader = self.reader.take()?;
+        let joined = tokio::task::spawn_blocking(move || {
+            let piece = reader.next_piece();
+            (reader, piece)
+        })
+        .await;
+        let (reader, piece) = match joined {
+            Ok(done) => done,
+            Err(e) => return Some(Err(io::Error::other(e))),
+        };
+        match piece {
+            Ok(Some(piece)) => {
+                self.progress.advance(piece.buf.len() as u64);
+                self.reader = Some(reader);
+                Some(Ok(Bytes::from_owner(piece)))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// Opens `path` and streams it in pieces of `chunk` bytes, checking it against `expected` and
+/// `size` (see the module docs). A stream stops after its first error.
 pub async fn file_stream(
     path: &Path,
     expected: &Digest,
@@ -103,40 +188,28 @@ pub async fn file_stream(
 ) -> Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static, TargetError> {
     let file = tokio::fs::File::open(path)
         .await
-        .map_err(|source| TargetError::ReadFile { path: PathBuf::from(path), source })?;
+        .map_err(|source| TargetError::ReadFile { path: PathBuf::from(path), source })?
+        .into_std()
+        .await;
     progress.restart();
-    let state = State {
+    let reader = Reader {
         file,
         hasher: Sha256::new(),
         seen: 0,
         expected: expected.clone(),
         size,
         chunk: chunk.max(1),
-        progress,
-        phase: Phase::Reading,
+        pool: Pool::default(),
+        verified: false,
     };
-    Ok(futures_util::stream::unfold(state, |mut st| async move {
-        if matches!(st.phase, Phase::Done) {
-            return None;
-        }
-        match st.read_chunk().await {
-            Ok(Some(bytes)) => Some((Ok(bytes), st)),
-            Ok(None) => {
-                st.phase = Phase::Done;
-                st.verify().map(|e| (Err(e), st))
-            }
-            Err(e) => {
-                st.phase = Phase::Done;
-                Some((Err(e), st))
-            }
-        }
-    }))
+    let state = State { reader: Some(reader), progress };
+    Ok(futures_util::stream::unfold(state, |mut st| async move { st.next().await.map(|item| (item, st)) }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::TryStreamExt;
+    use futures_util::{StreamExt, TryStreamExt};
 
     async fn collect(path: &Path, expected: &Digest, size: u64, chunk: usize) -> io::Result<Vec<Bytes>> {
         let s = file_stream(path, expected, size, chunk, BlobProgress::none()).await.expect("opens");
@@ -170,6 +243,41 @@ mod tests {
         std::fs::write(&path, b"0123456789").unwrap();
         let err = collect(&path, &Digest::of(b"0123"), 4, 4).await.unwrap_err();
         assert_eq!(mismatch_in(&err).unwrap().found, "more than 4 bytes");
+    }
+
+    #[tokio::test]
+    async fn r_push_4_changed_last_piece_is_never_yielded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let s = file_stream(&path, &Digest::of(b"0123456788"), 10, 4, BlobProgress::none()).await.expect("opens");
+        let items: Vec<io::Result<Bytes>> = s.collect().await;
+        let lens: Vec<Option<usize>> = items.iter().map(|i| i.as_ref().ok().map(Bytes::len)).collect();
+        // The two full pieces go out; the last one (which completes the planned size) is
+        // replaced by the mismatch, so a consumer never receives all 10 bytes.
+        assert_eq!(lens, vec![Some(4), Some(4), None]);
+        assert!(mismatch_in(items[2].as_ref().unwrap_err()).is_some());
+    }
+
+    #[tokio::test]
+    async fn r_push_4_file_longer_than_planned_fails_before_the_last_planned_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let items: Vec<io::Result<Bytes>> =
+            file_stream(&path, &Digest::of(b"01234567"), 8, 4, BlobProgress::none()).await.expect("opens").collect().await;
+        assert_eq!(items.len(), 2, "one piece, then the error instead of the second");
+        assert_eq!(mismatch_in(items[1].as_ref().unwrap_err()).unwrap().found, "more than 8 bytes");
+    }
+
+    #[test]
+    fn r_push_4_piece_buffers_are_reused() {
+        let pool = Pool::default();
+        let first = pool.take(1024);
+        let address = first.as_ptr();
+        drop(Piece { buf: first, pool: pool.clone() });
+        let second = pool.take(1024);
+        assert_eq!(second.as_ptr(), address, "the dropped piece's buffer comes back");
     }
 
     #[tokio::test]

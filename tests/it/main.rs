@@ -12,3 +12,4 @@ mod publish;
 mod conformance;
 mod fault;
 mod bad_input;
+mod security;

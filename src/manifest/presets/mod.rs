@@ -164,8 +164,10 @@ pub(crate) fn only_file<'a>(
 /// Refuses a declared `mediaType` for presets whose layer media type is fixed.
 pub(crate) fn refuse_media_type(input: &PresetInput<'_>) -> Result<(), PresetError> {
     match input.media_type {
-        Some(_) => Err(PresetError::MediaTypeNotAllowed { preset: input.preset }),
-        None => Ok(()),
+        Some(_) if !crate::mutants::active(crate::mutants::Mutant::LenientWasm) => {
+            Err(PresetError::MediaTypeNotAllowed { preset: input.preset })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -179,6 +181,9 @@ impl ChartInfo {
 /// Helm's rule (R-PRESET-4): the repository path ends with the chart name (as its last
 /// component) and every tag is the chart version (with `+` as `_`).
 pub fn check_helm_target(chart: &ChartInfo, repository: &str, tags: &[String]) -> Result<(), PresetError> {
+    if crate::mutants::active(crate::mutants::Mutant::IgnoresHelmRule) {
+        return Ok(());
+    }
     let last = repository.rsplit('/').next().unwrap_or(repository);
     if last != chart.name {
         return Err(PresetError::HelmRepositoryMismatch {

@@ -93,7 +93,10 @@ fn sniff(file: &PlannedFile) -> Result<WasmKind, PresetError> {
         |e: std::io::Error| PresetError::Io { preset: Preset::Wasm, path: file.path.clone(), message: e.to_string() };
     let mut header = Vec::with_capacity(8);
     std::fs::File::open(&file.source).map_err(io)?.take(8).read_to_end(&mut header).map_err(io)?;
-    WasmKind::from_header(&header).map_err(|reason| PresetError::NotWasm { path: file.path.clone(), reason })
+    match WasmKind::from_header(&header) {
+        Err(_) if crate::mutants::active(crate::mutants::Mutant::LenientWasm) => Ok(WasmKind::Module),
+        kind => kind.map_err(|reason| PresetError::NotWasm { path: file.path.clone(), reason }),
+    }
 }
 
 /// Applies `wasm`.

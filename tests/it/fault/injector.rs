@@ -3,7 +3,6 @@
 //! forwards everything else. It counts every request, so a clean run tells how many requests a
 //! publish makes and a sweep can break each of them in turn.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,23 +69,37 @@ impl FaultPlan {
     }
 }
 
-struct Injector {
+/// What the injector counts and does, from the last [`FaultProxy::arm`] on.
+#[derive(Debug, Default)]
+struct Session {
     plan: Option<FaultPlan>,
-    armed: Arc<AtomicBool>,
-    injected: Arc<AtomicU64>,
-    log: Arc<Mutex<Vec<String>>>,
+    /// Requests received; the next one is number `count + 1`.
+    count: u64,
+    injected: u64,
+    /// `METHOD target` of each request.
+    log: Vec<String>,
+}
+
+struct Injector(Arc<Mutex<Session>>);
+
+impl Injector {
+    /// Counts and logs `request`; the plan when it breaks this one.
+    fn admit(&self, request: &ProxyRequest) -> Option<(u64, FaultPlan)> {
+        let mut session = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        session.count += 1;
+        session.log.push(format!("{} {}", request.method, request.target));
+        let number = session.count;
+        let plan = session.plan.filter(|plan| plan.hits(number))?;
+        session.injected += 1;
+        Some((number, plan))
+    }
 }
 
 impl Handler for Injector {
     async fn handle(&self, request: ProxyRequest, upstream: &Upstream) -> Reply {
-        if let Ok(mut log) = self.log.lock() {
-            log.push(format!("{} {}", request.method, request.target));
-        }
-        let plan = match self.plan {
-            Some(plan) if self.armed.load(Ordering::SeqCst) && plan.hits(request.number) => plan,
-            _ => return Reply::Respond(upstream.forward(&request).await),
+        let Some((number, plan)) = self.admit(&request) else {
+            return Reply::Respond(upstream.forward(&request).await);
         };
-        self.injected.fetch_add(1, Ordering::SeqCst);
         match plan.fault {
             Fault::Reset => Reply::Reset,
             Fault::LostResponse => {
@@ -97,7 +110,7 @@ impl Handler for Injector {
                 ProxyResponse::oci_error(429, "TOOMANYREQUESTS", "too many requests", json!(null)).with_header("Retry-After", "0"),
             ),
             Fault::Status(code) => Reply::Respond(
-                ProxyResponse::new(code, "text/plain", format!("injected fault: HTTP {code} for request {}\n", request.number))
+                ProxyResponse::new(code, "text/plain", format!("injected fault: HTTP {code} for request {number}\n"))
                     .with_header("Retry-After", "0"),
             ),
             Fault::Truncate => Reply::Truncate(upstream.forward(&request).await),
@@ -109,25 +122,25 @@ impl Handler for Injector {
     }
 }
 
-/// A fault-injecting proxy in front of a test registry; dropping it stops it.
+/// A fault-injecting proxy in front of a test registry; dropping it stops it. It can be armed
+/// again for another run: request numbers count from each [`FaultProxy::arm`].
 pub struct FaultProxy {
     proxy: Proxy,
-    armed: Arc<AtomicBool>,
-    injected: Arc<AtomicU64>,
-    log: Arc<Mutex<Vec<String>>>,
+    session: Arc<Mutex<Session>>,
 }
 
 impl FaultProxy {
-    /// A proxy in front of `registry` that applies `plan` (none: forwards everything).
+    /// A proxy in front of `registry`, armed with `plan` (none: it forwards everything).
     pub async fn start(registry: &Registry, plan: Option<FaultPlan>) -> FaultProxy {
-        let armed = Arc::new(AtomicBool::new(true));
-        let injected = Arc::new(AtomicU64::new(0));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let injector = Injector { plan, armed: armed.clone(), injected: injected.clone(), log: log.clone() };
-        let proxy = Proxy::start(&registry.url(), injector, ProxyOptions::default())
+        let session = Arc::new(Mutex::new(Session { plan, ..Session::default() }));
+        let proxy = Proxy::start(&registry.url(), Injector(session.clone()), ProxyOptions::default())
             .await
             .unwrap_or_else(|e| panic!("starting the fault proxy: {e}"));
-        FaultProxy { proxy, armed, injected, log }
+        FaultProxy { proxy, session }
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `127.0.0.1:PORT`.
@@ -135,23 +148,28 @@ impl FaultProxy {
         self.proxy.host()
     }
 
-    /// Requests received so far.
-    pub fn requests(&self) -> u64 {
-        self.proxy.requests()
+    /// Starts a new run with `plan`: counts, log and injections start again from zero.
+    pub fn arm(&self, plan: FaultPlan) {
+        *self.session() = Session { plan: Some(plan), ..Session::default() };
     }
 
-    /// `METHOD target` of every request so far, in arrival order (request N is entry N-1).
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().map(|log| log.clone()).unwrap_or_default()
-    }
-
-    /// How many requests were broken so far.
-    pub fn injected(&self) -> u64 {
-        self.injected.load(Ordering::SeqCst)
-    }
-
-    /// From now on every request is forwarded unchanged.
+    /// From now on every request is forwarded unchanged (and still counted).
     pub fn disarm(&self) {
-        self.armed.store(false, Ordering::SeqCst);
+        self.session().plan = None;
+    }
+
+    /// Requests received since the last [`FaultProxy::arm`] (or the start).
+    pub fn requests(&self) -> u64 {
+        self.session().count
+    }
+
+    /// `METHOD target` of every request since the last arm, in order (request N is entry N-1).
+    pub fn log(&self) -> Vec<String> {
+        self.session().log.clone()
+    }
+
+    /// How many requests were broken since the last arm.
+    pub fn injected(&self) -> u64 {
+        self.session().injected
     }
 }

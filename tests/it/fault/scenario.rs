@@ -9,6 +9,7 @@
 //! same manifest digests: a [`State`] is keyed by repository *relative to the namespace*.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cnb_artifacts::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
@@ -51,6 +52,12 @@ pub type State = BTreeMap<String, Tags>;
 /// Retries that keep a sweep fast: 3 attempts, waits of at most 5 ms.
 pub fn fast_retries() -> RetryPolicy {
     RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5) }
+}
+
+/// An anonymous client of the registry (or proxy) at `host`.
+pub async fn connect(host: &str, retry: RetryPolicy) -> RegistryTarget {
+    let transport = TransportOptions { retry, ..TransportOptions::default() };
+    RegistryTarget::with_auth(host, &transport, RegistryAuth::Anonymous).await.unwrap()
 }
 
 /// One namespace with the app image seeded and a layers dir declaring its artifacts.
@@ -96,9 +103,12 @@ impl Scenario {
 
     /// Publishes through the registry (or proxy) at `host`, in process, anonymously.
     pub async fn publish(&self, host: &str, retry: RetryPolicy, opts: &PublishOptions) -> Result<PublishReport, PublishError> {
-        let transport = TransportOptions { retry, ..TransportOptions::default() };
-        let target = RegistryTarget::with_auth(host, &transport, RegistryAuth::Anonymous).await?;
-        publish(&self.plan(host), &self.subject, opts, &target).await
+        self.publish_to(&connect(host, retry).await, host, opts).await
+    }
+
+    /// Publishes with `target`, a client of the registry (or proxy) at `host`.
+    pub async fn publish_to(&self, target: &RegistryTarget, host: &str, opts: &PublishOptions) -> Result<PublishReport, PublishError> {
+        publish(&self.plan(host), &self.subject, opts, target).await
     }
 
     /// `registry/<ns>/<repository>:<tag>` as the publisher names tags.
@@ -129,6 +139,8 @@ pub struct RegistryView {
     base: String,
     /// The app image pushed once to [`SEED_REPOSITORY`], mounted from there into each namespace.
     seeded: OnceCell<Subject>,
+    /// Manifest bytes by digest (content-addressed, so valid for every repository).
+    manifests: Mutex<BTreeMap<Digest, Vec<u8>>>,
 }
 
 /// Where the app image is pushed once per registry.
@@ -140,7 +152,7 @@ application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.dis
 impl RegistryView {
     pub fn of(registry: &Registry) -> RegistryView {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        RegistryView { http, base: registry.url(), seeded: OnceCell::new() }
+        RegistryView { http, base: registry.url(), seeded: OnceCell::new(), manifests: Mutex::default() }
     }
 
     /// Puts the app image into `<ns>/app` under [`APP_TAGS`]: its blobs mounted from
@@ -197,7 +209,9 @@ impl RegistryView {
             list["tags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default();
         let digests = join_all(names.iter().map(|tag| async move {
             let bytes = self.manifest(repository, tag).await.unwrap_or_else(|| panic!("{repository}:{tag} is listed but absent"));
-            Digest::of(&bytes)
+            let digest = Digest::of(&bytes);
+            self.manifests.lock().unwrap().insert(digest.clone(), bytes);
+            digest
         }))
         .await;
         names.into_iter().zip(digests).collect()
@@ -214,45 +228,42 @@ impl RegistryView {
         }
     }
 
-    async fn blob_exists(&self, repository: &str, digest: &str) -> bool {
-        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        let answer = self.http.head(&url).send().await.unwrap_or_else(|e| panic!("HEAD {url}: {e}"));
+    /// True when `HEAD /v2/<repository>/<kind>/<digest>` answers 200 (`kind`: `blobs` or
+    /// `manifests`).
+    async fn holds(&self, repository: &str, kind: &str, digest: &str) -> bool {
+        let url = format!("{}/v2/{repository}/{kind}/{digest}", self.base);
+        let answer = self.http.head(&url).header("Accept", ACCEPT_ALL).send().await.unwrap_or_else(|e| panic!("HEAD {url}: {e}"));
         answer.status().as_u16() == 200
     }
 
-    /// What is wrong with the tags of `ns`: a tagged manifest whose blobs are missing, or an
-    /// index listing a manifest the repository does not hold. Empty when all is complete.
+    /// What is wrong with the tags of `ns` (as [`RegistryView::state`] read them): a tagged
+    /// manifest naming a blob the repository lacks, or an index listing a manifest the
+    /// repository does not hold. Empty when everything tagged is complete.
     pub async fn incomplete(&self, ns: &str, state: &State) -> Vec<String> {
-        let tagged = state.iter().flat_map(|(repository, tags)| tags.keys().map(move |tag| (format!("{ns}/{repository}"), tag)));
-        join_all(tagged.map(|(repository, tag)| async move { self.tag_problems(&repository, tag).await })).await.concat()
-    }
-
-    /// What is missing behind one tag.
-    async fn tag_problems(&self, repository: &str, tag: &str) -> Vec<String> {
-        let Some(bytes) = self.manifest(repository, tag).await else {
-            return vec![format!("{repository}:{tag} vanished")];
-        };
-        let m: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if m["mediaType"] == OCI_INDEX {
-            let listed: Vec<&str> = m["manifests"].as_array().into_iter().flatten().filter_map(|e| e["digest"].as_str()).collect();
-            let held = join_all(listed.iter().map(|digest| self.manifest(repository, digest))).await;
-            return listed
-                .iter()
-                .zip(held)
-                .filter(|(_, held)| held.is_none())
-                .map(|(digest, _)| format!("{repository}:{tag} lists {digest}, which the repository does not hold"))
-                .collect();
+        // (repository, `blobs` or `manifests`, digest) -> the first tag that needs it.
+        let mut needed: BTreeMap<(String, &str, String), String> = BTreeMap::new();
+        for (repository, tags) in state {
+            let repository = format!("{ns}/{repository}");
+            for (tag, digest) in tags {
+                let bytes = self.manifests.lock().unwrap().get(digest).cloned().unwrap_or_default();
+                let m: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let (kind, descriptors): (&str, Vec<&Value>) = if m["mediaType"] == OCI_INDEX {
+                    ("manifests", m["manifests"].as_array().into_iter().flatten().collect())
+                } else {
+                    ("blobs", std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten()).collect())
+                };
+                for d in descriptors {
+                    let digest = d["digest"].as_str().unwrap_or_default().to_string();
+                    needed.entry((repository.clone(), kind, digest)).or_insert_with(|| tag.clone());
+                }
+            }
         }
-        let blobs: Vec<&str> = std::iter::once(&m["config"])
-            .chain(m["layers"].as_array().into_iter().flatten())
-            .map(|d| d["digest"].as_str().unwrap_or_default())
-            .collect();
-        let present = join_all(blobs.iter().map(|digest| self.blob_exists(repository, digest))).await;
-        blobs
-            .iter()
-            .zip(present)
-            .filter(|(_, present)| !present)
-            .map(|(digest, _)| format!("{repository}:{tag} names blob {digest}, which is missing"))
+        let held = join_all(needed.keys().map(|(repository, kind, digest)| self.holds(repository, kind, digest))).await;
+        needed
+            .into_iter()
+            .zip(held)
+            .filter(|(_, held)| !held)
+            .map(|(((repository, kind, digest), tag), _)| format!("{repository}:{tag} needs {kind}/{digest}, which the repository lacks"))
             .collect()
     }
 }
