@@ -17,19 +17,38 @@ pub struct Location {
 }
 
 impl Location {
-    /// The location of byte `offset` in `source` (the text of `file`).
+    /// The location of byte `offset` in `source` (the text of `file`). Scans `source`; to map
+    /// many offsets of one text, build a [`LineIndex`] once.
     pub fn from_offset(file: &Path, source: &str, offset: usize) -> Location {
-        let offset = floor_char_boundary(source, offset.min(source.len()));
-        let before = &source[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before[line_start..].chars().count() + 1;
-        Location { file: file.to_path_buf(), line, column }
+        LineIndex::new(source).location(file, source, offset)
     }
 
     /// A location that names a whole file (line 1, column 1).
     pub fn file(file: &Path) -> Location {
         Location { file: file.to_path_buf(), line: 1, column: 1 }
+    }
+}
+
+/// The byte offsets at which the lines of a text start, for mapping offsets to lines and
+/// columns in logarithmic time (a layer TOML may hold thousands of artifact tables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(source: &str) -> LineIndex {
+        let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { starts }
+    }
+
+    /// The location of byte `offset` in `source`, the text this index was built from.
+    pub fn location(&self, file: &Path, source: &str, offset: usize) -> Location {
+        let offset = floor_char_boundary(source, offset.min(source.len()));
+        let line = self.starts.partition_point(|&start| start <= offset).max(1);
+        let line_start = self.starts[line - 1];
+        let column = source[line_start..offset].chars().count() + 1;
+        Location { file: file.to_path_buf(), line, column }
     }
 }
 
@@ -145,6 +164,22 @@ mod tests {
         let loc = Location::from_offset(Path::new("f.toml"), src, 9);
         assert_eq!((loc.line, loc.column), (2, 3));
         assert_eq!(loc.to_string(), "f.toml:2:3");
+    }
+
+    #[test]
+    fn line_index_agrees_with_a_plain_scan() {
+        let src = "a\nbé\n\nxyz";
+        let index = LineIndex::new(src);
+        for offset in 0..=src.len() + 2 {
+            let scanned = {
+                let o = floor_char_boundary(src, offset.min(src.len()));
+                let before = &src[..o];
+                let ls = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+                (before.matches('\n').count() + 1, before[ls..].chars().count() + 1)
+            };
+            let loc = index.location(Path::new("f"), src, offset);
+            assert_eq!((loc.line, loc.column), scanned, "offset {offset}");
+        }
     }
 
     #[test]

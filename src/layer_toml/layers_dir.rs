@@ -43,7 +43,7 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
 /// directory wrote no layers and is left out.
 fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Buildpack> {
     let group_path = layers_dir.join("group.toml");
-    match fs::read(&group_path) {
+    match read_regular(&group_path) {
         Ok(bytes) => {
             if let Some(source) = utf8_text(&group_path, bytes, diagnostics) {
                 let mut report = Report::new(&group_path, &source);
@@ -124,7 +124,7 @@ fn read_layer_file(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<LayerFile> {
     let toml_path = buildpack_dir.join(file_name);
-    let bytes = match fs::read(&toml_path) {
+    let bytes = match read_regular(&toml_path) {
         Ok(bytes) => bytes,
         Err(e) => {
             diagnostics.push(
@@ -142,6 +142,7 @@ fn read_layer_file(
                 layer_dir: buildpack_dir.join(&name),
                 name,
                 toml_path,
+                lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
                 source: Arc::from(source),
                 artifacts,
             })
@@ -151,6 +152,15 @@ fn read_layer_file(
             None
         }
     }
+}
+
+/// Reads a file that must be a regular file (after following symlinks): a named pipe or device
+/// at a TOML path is refused instead of blocking the read.
+fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    fs::read(path)
 }
 
 /// The entries of `dir` as (file name, path); an unreadable directory or entry is reported.

@@ -110,13 +110,15 @@ pub struct LayerFile {
     pub layer_dir: PathBuf,
     /// The TOML text, for mapping spans to lines and columns.
     pub source: Arc<str>,
+    /// Line starts of `source`, built once.
+    pub lines: Arc<crate::diagnostic::LineIndex>,
     pub artifacts: Vec<ArtifactDecl>,
 }
 
 impl LayerFile {
     /// The location of byte `offset` in this file.
     pub fn location(&self, offset: usize) -> crate::diagnostic::Location {
-        crate::diagnostic::Location::from_offset(&self.toml_path, &self.source, offset)
+        self.lines.location(&self.toml_path, &self.source, offset)
     }
 }
 

@@ -259,6 +259,25 @@ mod tests {
         assert!(!ANY_ACTIVE);
     }
 
+    /// Every mutant has a file in conformance/mutants/ that arms it, and every file that arms a
+    /// mutant names one that exists.
+    #[test]
+    fn every_mutant_has_a_mutant_file_and_back() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/mutants");
+        let mut armed: Vec<String> = std::fs::read_dir(&dir)
+            .expect("conformance/mutants")
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .filter_map(|text| {
+                let rest = text.split("CNB_ARTIFACTS_MUTANT=").nth(1)?;
+                Some(rest.split_whitespace().next()?.to_string())
+            })
+            .collect();
+        armed.sort();
+        let mut known: Vec<String> = Mutant::ALL.iter().map(|m| m.name().to_string()).collect();
+        known.sort();
+        assert_eq!(armed, known);
+    }
+
     /// In a test process nothing arms a mutant, so even with the feature none is active.
     #[test]
     fn no_mutant_is_active_unless_armed() {

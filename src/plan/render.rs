@@ -12,39 +12,53 @@ use crate::manifest::media_types as mt;
 use crate::reference::{validate_repository_path, validate_tag, RepositoryError};
 use crate::template::{RenderError, Template, Var, Vars};
 
-/// A parsed template and where its text starts in the TOML file.
+/// A parsed template and where its text is in the TOML file.
 #[derive(Debug, Clone)]
 pub struct Located {
     pub template: Template,
     /// Byte offset of the template text's first character in the TOML source.
     pub start: usize,
+    /// True when the text between the quotes is the decoded value itself (no escapes, no
+    /// trimmed newline), so offsets in the value are offsets in the file.
+    pub verbatim: bool,
     pub span: Range<usize>,
+}
+
+impl Located {
+    /// Where offset `offset` of the decoded value is in the file: exact for verbatim strings,
+    /// else the start of the value.
+    fn location(&self, layer: &LayerFile, offset: usize) -> crate::diagnostic::Location {
+        layer.location(if self.verbatim { self.start + offset } else { self.span.start })
+    }
 }
 
 /// Parses a templated TOML string value; a parse error is a diagnostic at its `${` (R-TPL-4).
 pub fn parse(layer: &LayerFile, value: &Spanned<String>) -> Result<Located, Diagnostic> {
     let span = value.span();
     // The span covers the quotes of a basic or literal string; the text starts after them.
-    let src = &layer.source[span.clone()];
+    let src = layer.source.get(span.clone()).unwrap_or("");
     let quote = if src.starts_with("\"\"\"") || src.starts_with("'''") { 3 } else { usize::from(src.starts_with(['"', '\''])) };
-    let start = span.start + quote;
-    crate::mutants::parse_template(value.get_ref())
-        .map(|template| Located { template, start, span: span.clone() })
-        .map_err(|e| {
-            Diagnostic::at("R-TPL-4", layer.location(start + e.offset()), e.to_string()).with_help(e.help())
-        })
+    let verbatim = src.len() >= 2 * quote && src.get(quote..src.len() - quote) == Some(value.get_ref().as_str());
+    let located = |template| Located { template, start: span.start + quote, verbatim, span: span.clone() };
+    match Template::parse(value.get_ref()) {
+        Ok(template) => Ok(located(template)),
+        Err(e) => {
+            let at = located(Template { segments: Vec::new() }).location(layer, e.offset());
+            Err(Diagnostic::at("R-TPL-4", at, e.to_string()).with_help(e.help()))
+        }
+    }
 }
 
 /// Renders `t`; a variable without a value is a diagnostic at its `${` (R-TPL-5..7).
 pub fn render(layer: &LayerFile, t: &Located, vars: &Vars) -> Result<String, Diagnostic> {
-    crate::mutants::render_template(&t.template, vars).map_err(|RenderError { var, offset }| {
+    t.template.render(vars).map_err(|RenderError { var, offset }| {
         let (rule, help) = match var {
             Var::BuildTag => ("R-TPL-5", "the app image reference has no tag; pass one (e.g. `--image app:1.0` or `--tag 1.0`)"),
             Var::BuildDigest => ("R-TPL-6", "the app image digest is unknown; pass `--digest` or `--report`"),
             Var::BuildpackVersion => ("R-TPL-7", "the buildpack's version is known only from `<layers>/group.toml`"),
             _ => ("R-TPL-2", "this variable has no value in this build"),
         };
-        Diagnostic::at(rule, layer.location(t.start + offset), format!("`${{{var}}}` has no value in this build"))
+        Diagnostic::at(rule, t.location(layer, offset), format!("`${{{var}}}` has no value in this build"))
             .with_help(help)
     })
 }

@@ -7,6 +7,10 @@
 //! [`RegistryTarget::record_referrers`]: probe, then the tag-schema fallback index when needed,
 //! through [`crate::publish::registry_http`].
 //!
+//! Manifests read are checked: oci-client verifies their bytes against the digest asked for
+//! and against a `Docker-Content-Digest` header, and a manifest (or fallback index) over 4 MiB
+//! is refused rather than used (R-PUSH-3, R-PUSH-6).
+//!
 //! oci-client does not return the headers of a manifest `PUT`, so the `OCI-Subject` header
 //! cannot be read. The probe takes its place (R-REF-1): when the probe says the API is
 //! supported, the listing is read again after the manifests are pushed, and if it does not

@@ -384,7 +384,6 @@ fn r_conf_3_symlinks_to_names_that_are_not_utf8() {
 
 /// A named pipe where group.toml belongs must not hang the run (R-FILE-2 wants a readable file).
 #[test]
-#[ignore = "known bug: <layers>/group.toml is read with fs::read, which blocks forever on a named pipe (docs/reliability.md)"]
 fn r_file_2_group_toml_named_pipe_does_not_block() {
     let layers = declaring("f.bin");
     std::fs::write(layers.layer_dir().join("f.bin"), b"x").expect("write f.bin");

@@ -236,18 +236,98 @@ async fn ctrl_c_kills_the_implementation_and_removes_the_registry() {
     assert!(!Path::new(&proc_dir).exists(), "the implementation (pid {pid}) still runs");
 }
 
-/// `self-check` runs the suite against the known-bad implementations of conformance/mutants/
-/// and each is caught by the cases that must catch it.
+/// The mutant binary (built by `cargo test --features mutants`, as `ci/test` does).
+fn mutant_bin() -> &'static str {
+    option_env!("CARGO_BIN_EXE_cnb-artifacts-mutant").expect("the mutant binary is built with --features mutants")
+}
+
+/// `self-check` against `suite` with the mutant binary; each mutant runs only on the cases it
+/// claims (the full matrix is the same command without `--claimed-only`).
+fn self_check(suite: &Path, extra: &[&str]) -> (Command, Output) {
+    let args = [&["self-check", "--registry-provider", "process", "--claimed-only", "--parallel", "4", "--suite-dir"][..], &[suite.to_str().unwrap()], extra].concat();
+    let mut cmd = Command::new(bin());
+    cmd.arg("conformance").args(&args).current_dir(env!("CARGO_MANIFEST_DIR")).env("CNB_ARTIFACTS_BIN", bin());
+    cmd.env("CNB_ARTIFACTS_MUTANT_BIN", mutant_bin()).env_remove("CNB_CONFORMANCE_IMPLEMENTATION");
+    let output = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    (cmd, output)
+}
+
+fn toml_stems(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.path().file_name()?.to_str()?.strip_suffix(".toml").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `self-check` proves the suite can fail: the reference passes every case, every mutant of
+/// conformance/mutants/ FAILs every case it claims, and so every case is killed by a mutant.
 #[test]
-fn self_check_catches_every_mutant() {
+#[cfg_attr(not(feature = "mutants"), ignore = "needs the mutant binary: cargo test --features mutants")]
+fn self_check_every_case_is_killed_and_the_reference_passes() {
     if !available(&Provider::Process) {
         return;
     }
-    let filters = ["--filter", "rfc-example", "--filter", "foreign-tag-rejected", "--filter", "coll-same-tag"];
-    let (cmd, output) = conformance(&[&["self-check", "--registry-provider", "process"][..], &filters[..]].concat());
-    assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (cmd, output) = self_check(root, &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for mutant in ["always-overwrite", "no-fallback-index", "publishes-nothing"] {
-        assert!(stdout.lines().any(|l| l.starts_with("caught") && l.contains(mutant)), "{mutant} not caught:\n{stdout}");
+    assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
+    let cases = toml_stems(&root.join("conformance/cases"));
+    let n = cases.len();
+    assert!(stdout.contains(&format!("reference: {n} of {n} cases passed")), "{stdout}");
+    assert!(stdout.contains(&format!("{n} cases: every case is killed by at least one mutant")), "{stdout}");
+    for case in &cases {
+        let line = stdout.lines().find(|l| l.split_whitespace().next() == Some(case.as_str())).unwrap_or_else(|| panic!("{case} not reported:\n{stdout}"));
+        let killers: usize = line.split_whitespace().nth(1).and_then(|k| k.parse().ok()).unwrap_or(0);
+        assert!(killers >= 1, "{case} is killed by no mutant: {line}");
     }
+    let mutants = toml_stems(&root.join("conformance/mutants"));
+    assert!(mutants.len() >= 40, "only {} mutants", mutants.len());
+    for m in &mutants {
+        assert!(stdout.lines().any(|l| l.split_whitespace().take(2).eq(["caught", m.as_str()])), "{m} not caught:\n{stdout}");
+    }
+}
+
+/// A case that no mutant kills fails the self-check, and the report names it.
+#[test]
+#[cfg_attr(not(feature = "mutants"), ignore = "needs the mutant binary: cargo test --features mutants")]
+fn self_check_fails_on_a_case_no_mutant_kills() {
+    if !available(&Provider::Process) {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let suite = tempfile::tempdir().unwrap();
+    let s = suite.path();
+    for dir in ["conformance/cases", "conformance/mutants", "fixtures/cases"] {
+        std::fs::create_dir_all(s.join(dir)).unwrap();
+    }
+    let copy = |from: &str, to: &str| {
+        let status = Command::new("cp").arg("-a").arg(root.join(from)).arg(s.join(to)).status().unwrap();
+        assert!(status.success(), "cp {from}");
+    };
+    copy("conformance/adapters", "conformance/adapters");
+    copy("conformance/coverage.toml", "conformance/coverage.toml");
+    for case in ["rfc-example", "tag-max-length"] {
+        copy(&format!("conformance/cases/{case}.toml"), "conformance/cases/");
+        copy(&format!("conformance/cases/{case}"), "conformance/cases/");
+        copy(&format!("fixtures/cases/{case}"), "fixtures/cases/");
+    }
+    copy("conformance/mutants/drops-labels.toml", "conformance/mutants/");
+    let (cmd, output) = self_check(s, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(code(&output), 4, "{}", report(&cmd, &output));
+    assert!(stdout.contains("reference: 2 of 2 cases passed"), "{stdout}");
+    assert!(stdout.contains("2 cases: 1 killed by no mutant: tag-max-length"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("tag-max-length") && l.contains("NONE")), "{stdout}");
+}
+
+/// The mutant binary refuses a mutant name it does not know instead of behaving correctly.
+#[test]
+#[cfg_attr(not(feature = "mutants"), ignore = "needs the mutant binary: cargo test --features mutants")]
+fn the_mutant_binary_refuses_unknown_mutants() {
+    let output = Command::new(mutant_bin()).arg("--version").env("CNB_ARTIFACTS_MUTANT", "no-such-mutant").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-mutant") && stderr.contains("drops-labels"), "{stderr}");
 }

@@ -436,6 +436,64 @@ impl AsyncWrite for Resettable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An upstream that answers every request with a 201, a `Location` naming itself and a
+    /// 10-byte body.
+    async fn upstream() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let location = format!("{base}/v2/a/blobs/uploads/1?_state=x");
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let location = location.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while s.read(&mut buf).await.unwrap_or(0) > 0 {
+                        let head = format!("HTTP/1.1 201 Created\r\nlocation: {location}\r\ncontent-length: 10\r\n\r\n");
+                        if s.write_all(format!("{head}0123456789").as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        base
+    }
+
+    /// Answers request 1 by forwarding, 2 with a reset, 3 with a truncated body.
+    struct Script;
+
+    impl Handler for Script {
+        async fn handle(&self, request: ProxyRequest, upstream: &Upstream) -> Reply {
+            match request.number {
+                2 => Reply::Reset,
+                3 => Reply::Truncate(upstream.forward(&request).await),
+                _ => Reply::Respond(upstream.forward(&request).await),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_forward_reset_and_truncate_and_locations_name_the_proxy() {
+        let proxy = Proxy::start(&upstream().await, Script, ProxyOptions::default()).await.unwrap();
+        let client = reqwest::Client::new();
+        let url = format!("{}/v2/a/blobs/uploads/", proxy.url());
+
+        let first = client.post(&url).send().await.unwrap();
+        assert_eq!(first.status().as_u16(), 201);
+        let location = first.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(location, format!("{}/v2/a/blobs/uploads/1?_state=x", proxy.url()));
+        assert_eq!(first.bytes().await.unwrap().as_ref(), b"0123456789");
+
+        let reset = client.post(&url).send().await.unwrap_err();
+        assert!(reset.is_request(), "{reset:?}");
+
+        let truncated = client.post(&url).send().await.unwrap();
+        assert_eq!(truncated.status().as_u16(), 201, "the head arrives");
+        assert!(truncated.bytes().await.is_err(), "the body is cut off");
+        assert_eq!(proxy.requests(), 3);
+    }
 
     #[test]
     fn upstream_base_accepts_urls_and_bare_hosts() {
