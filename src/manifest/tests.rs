@@ -1,5 +1,5 @@
 //! Tests of [`super::build`]: exact bytes and digests (R-MAN-1..9). The digests are the spec:
-//! the worked example here is the one printed in `docs/spec-parts/40-manifests.md`.
+//! the worked example here is the one printed in `docs/spec.md` (section "Worked example").
 
 use std::collections::BTreeMap;
 
