@@ -131,28 +131,20 @@ impl RegistryView {
     /// The manifest `repo:reference` (tag or digest); `None` when there is none.
     pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Fetched>, ViewError> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
-        let answer = self.send("GET", &url, self.http.get(&url).header(ACCEPT, ACCEPT_MANIFESTS.join(", "))).await?;
-        if answer.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !answer.status().is_success() {
-            return Err(Self::status_error("GET", &url, answer).await);
-        }
-        let content_type =
-            answer.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|source| ViewError::Request { method: "GET", url: url.clone(), source })?
-            .to_vec();
-        Ok(Some(Fetched { digest: Digest::of(&bytes), bytes, content_type }))
+        self.get_optional(url, &ACCEPT_MANIFESTS.join(", ")).await
     }
 
     /// `GET /v2/<repo>/referrers/<digest>`: the listing when the registry serves the referrers
     /// API (a 2xx OCI image index), `None` when it answers 404 (no API, R-REF-1).
     pub async fn referrers(&self, repo: &str, digest: &Digest) -> Result<Option<Fetched>, ViewError> {
         let url = format!("{}/v2/{repo}/referrers/{digest}", self.base);
-        let answer = self.send("GET", &url, self.http.get(&url).header(ACCEPT, OCI_INDEX)).await?;
+        let listing = self.get_optional(url, OCI_INDEX).await?;
+        Ok(listing.filter(|f| f.content_type.split(';').next().unwrap_or("").trim() == OCI_INDEX))
+    }
+
+    /// GET `url`: the body, its digest and content type; `None` on a 404.
+    async fn get_optional(&self, url: String, accept: &str) -> Result<Option<Fetched>, ViewError> {
+        let answer = self.send("GET", &url, self.http.get(&url).header(ACCEPT, accept)).await?;
         if answer.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -161,9 +153,6 @@ impl RegistryView {
         }
         let content_type =
             answer.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        if content_type.split(';').next().unwrap_or("").trim() != OCI_INDEX {
-            return Ok(None);
-        }
         let bytes = answer
             .bytes()
             .await
