@@ -19,7 +19,6 @@
 
 use std::path::Path;
 
-use oci_client::Reference;
 use toml::Spanned;
 
 use super::auth::normalize_registry;
@@ -75,7 +74,7 @@ pub fn parse(path: &Path, text: &str) -> Result<ExporterReport, Diagnostic> {
     };
     let mut tags = Vec::with_capacity(image.tags.len());
     for tag in image.tags {
-        if let Err(e) = Reference::try_from(tag.get_ref().as_str()) {
+        if let Err(e) = tag.get_ref().parse::<ImageRef>() {
             return Err(Diagnostic::at(RULE, at(tag.span().start), format!("`{}` is not an image reference: {e}", tag.get_ref()))
                 .with_help("tags in report.toml are full references such as `registry.example.com/team/app:1.2.3`"));
         }
@@ -104,14 +103,17 @@ impl ExporterReport {
         let registry = normalize_registry(&image.registry);
         let mut tags: Vec<String> = Vec::new();
         for full in &self.tags {
-            let Ok(r) = Reference::try_from(full.as_str()) else { continue };
-            if normalize_registry(r.registry()) != registry || r.repository() != image.repository {
+            let Ok(r) = full.parse::<ImageRef>() else { continue };
+            if normalize_registry(&r.registry) != registry || r.repository != image.repository {
                 continue;
             }
-            if let Some(tag) = r.tag() {
-                if !tags.iter().any(|t| t == tag) {
-                    tags.push(tag.to_string());
-                }
+            let tag = match (&r.tag, &r.digest) {
+                (Some(tag), _) => tag.as_str(),
+                (None, None) => "latest",
+                (None, Some(_)) => continue,
+            };
+            if !tags.iter().any(|t| t == tag) {
+                tags.push(tag.to_string());
             }
         }
         tags
