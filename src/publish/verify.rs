@@ -7,7 +7,7 @@
 //! SHA-256 and length compared with the plan; a difference (or a file that grows past its
 //! planned size) ends the stream with an error carrying a [`FileMismatch`] *instead of* that
 //! last piece, so the upload never receives all of its bytes and is never committed. Piece
-//! buffers come back to the stream when the consumer drops them ([`Pool`]): one stream
+//! buffers come back to the stream when the consumer drops them (`Pool`): one stream
 //! allocates two buffers however long the file, which keeps the peak memory at about two chunks
 //! (allocating a fresh buffer per piece lets the allocator keep freed chunks per thread). Both
 //! targets consume this stream.
