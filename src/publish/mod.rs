@@ -70,7 +70,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
     if !crate::mutants::active(crate::mutants::Mutant::NoSubjectCheck) {
         preflight::check_subject(target, &plan.context.image, subject).await?;
     }
-    preflight::check_tags(target, plan, &built, opts.overwrite).await?;
+    let already_tagged = preflight::check_tags(target, plan, &built, opts.overwrite).await?;
 
     // (b) blobs.
     let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
@@ -92,7 +92,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
     // A mutant sets the tags here, before the referrers (the order R-PUSH-1 forbids).
     let tags_early = crate::mutants::active(crate::mutants::Mutant::TagsBeforeReferrers);
     if tags_early {
-        push_tags(target, plan, &built).await?;
+        push_tags(target, plan, &built, &already_tagged).await?;
     }
 
     // (d) referrers, per repository.
@@ -109,7 +109,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
 
     // (e) tags, last.
     if !tags_early {
-        push_tags(target, plan, &built).await?;
+        push_tags(target, plan, &built, &already_tagged).await?;
     }
 
     let artifacts = plan
@@ -130,12 +130,22 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
     })
 }
 
-/// Step (e): sets every tag of every artifact.
-async fn push_tags(target: &impl Target, plan: &Plan, built: &[BuiltArtifact]) -> Result<(), PublishError> {
+/// Step (e): sets every tag of every artifact, except those preflight found already holding
+/// their manifest (`already_tagged`).
+async fn push_tags(
+    target: &impl Target,
+    plan: &Plan,
+    built: &[BuiltArtifact],
+    already_tagged: &std::collections::BTreeSet<String>,
+) -> Result<(), PublishError> {
     let mut tagged: Vec<String> = Vec::new();
     for (artifact, b) in plan.artifacts.iter().zip(built) {
         for tag in &artifact.tags {
             let reference = format!("{}:{tag}", artifact.name());
+            if already_tagged.contains(&reference) {
+                tracing::info!("{reference} already holds {}; not re-tagged", b.manifest_digest);
+                continue;
+            }
             target
                 .push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes)
                 .await

@@ -104,8 +104,18 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
 /// R-PUSH-5: every tag to set is free, already holds our manifest, or holds an artifact
 /// published this way (which is then moved). Tags holding anything else are all reported in one
 /// error, unless `overwrite`.
-pub async fn check_tags(target: &impl Target, plan: &Plan, built: &[BuiltArtifact], overwrite: bool) -> Result<(), PublishError> {
+///
+/// Returns the references that already hold their artifact's manifest: the tagging step skips
+/// them, so re-publishing an unchanged build writes no tag (and works on registries with
+/// immutable tags).
+pub async fn check_tags(
+    target: &impl Target,
+    plan: &Plan,
+    built: &[BuiltArtifact],
+    overwrite: bool,
+) -> Result<std::collections::BTreeSet<String>, PublishError> {
     let mut foreign = Vec::new();
+    let mut current = std::collections::BTreeSet::new();
     for (artifact, b) in plan.artifacts.iter().zip(built) {
         for tag in &artifact.tags {
             let reference = format!("{}:{tag}", artifact.name());
@@ -116,6 +126,7 @@ pub async fn check_tags(target: &impl Target, plan: &Plan, built: &[BuiltArtifac
             let Some(m) = existing else { continue };
             if m.digest == b.manifest_digest {
                 tracing::info!("{reference} already holds {}", m.digest);
+                current.insert(reference);
             } else if is_ours(&m) && !crate::mutants::active(crate::mutants::Mutant::OwnArtifactsAsForeign) {
                 tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
             } else if overwrite {
@@ -126,7 +137,7 @@ pub async fn check_tags(target: &impl Target, plan: &Plan, built: &[BuiltArtifac
         }
     }
     if foreign.is_empty() {
-        Ok(())
+        Ok(current)
     } else {
         Err(PublishError::ForeignTags { tags: foreign })
     }
