@@ -50,12 +50,12 @@ pub enum ConformanceCommand {
         #[arg(long, default_value_t = 4)]
         jobs: usize,
         /// Runs (the reference, the mutants) at once, each against its own registry.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 4)]
         parallel: usize,
-        /// Run each mutant only against the cases it claims (`must_fail`) instead of the full
-        /// matrix of every mutant against every case.
+        /// Run every mutant against every case (the full matrix of which mutant kills which
+        /// case; one suite run per mutant) instead of only against the cases it claims.
         #[arg(long)]
-        claimed_only: bool,
+        matrix: bool,
     },
 }
 
@@ -133,8 +133,8 @@ pub fn run(cmd: ConformanceCommand) -> u8 {
         ConformanceCommand::List { suite } => list(&suite),
         ConformanceCommand::Run(args) => run_cases(&args),
         ConformanceCommand::Regen { suite, write, check } => regen_cases(&suite, write, check),
-        ConformanceCommand::SelfCheck { suite, registry, jobs, parallel, claimed_only } => {
-            let scope = if claimed_only { self_check::Scope::Claimed } else { self_check::Scope::Matrix };
+        ConformanceCommand::SelfCheck { suite, registry, jobs, parallel, matrix } => {
+            let scope = if matrix { self_check::Scope::Matrix } else { self_check::Scope::Claimed };
             self_check_cmd(&suite, &registry, jobs, parallel, scope)
         }
     }

@@ -16,14 +16,16 @@
 //!
 //! In `implementation`, `{suite}` is replaced by the suite directory, `{bin}` by the reference
 //! binary (`$CNB_ARTIFACTS_BIN`, else this program) and `{mutant_bin}` by the mutant binary
-//! (`$CNB_ARTIFACTS_MUTANT_BIN`, else `cnb-artifacts-mutant` beside this program; built with
+//! (`$CNB_CONFORMANCE_MUTANT_BIN`, else `cnb-artifacts-mutant` beside this program; built with
 //! `cargo build --features mutants`, see `crate::mutants`), each quoted as a shell word.
 //!
-//! Two scopes: [`Scope::Matrix`] runs every mutant against every selected case and reports,
-//! per case, every mutant that kills it; [`Scope::Claimed`] runs each mutant only against the
-//! cases it claims, which proves the same "every case is killed" (a claimed case that does not
-//! FAIL fails the check) at a fraction of the cost. Mutants run a few at a time, each against
-//! its own registry, so the runner's checks (strays included) stay exactly those of `run`.
+//! Two scopes: [`Scope::Claimed`] (the default) runs each mutant only against the cases it
+//! claims, which proves "every case is killed" (a claimed case that does not FAIL fails the
+//! check) and makes every case name the mutant that must kill it; [`Scope::Matrix`] runs every
+//! mutant against every selected case — one whole suite run per mutant, minutes — and reports,
+//! per case, every mutant that kills it. Runs go a few at a time, each on its own thread
+//! against its own registry, so the runner's checks (strays included) stay exactly those of
+//! `conformance run`.
 
 mod render;
 
@@ -62,7 +64,7 @@ pub enum MutantError {
     Invalid { path: PathBuf, reason: String },
     #[error(
         "mutant {mutant} needs the mutant binary, but {} does not exist: build it with \
-         `cargo build --features mutants` (or name it with $CNB_ARTIFACTS_MUTANT_BIN)",
+         `cargo build --features mutants` (or name it with $CNB_CONFORMANCE_MUTANT_BIN)",
         path.display()
     )]
     MutantBinaryMissing { mutant: String, path: PathBuf },
@@ -112,9 +114,9 @@ fn reference_bin() -> String {
         .unwrap_or_else(|| "cnb-artifacts".to_string())
 }
 
-/// The mutant binary for `{mutant_bin}`: `$CNB_ARTIFACTS_MUTANT_BIN`, else beside this program.
+/// The mutant binary for `{mutant_bin}`: `$CNB_CONFORMANCE_MUTANT_BIN`, else beside this program.
 fn mutant_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("CNB_ARTIFACTS_MUTANT_BIN") {
+    if let Some(path) = std::env::var_os("CNB_CONFORMANCE_MUTANT_BIN") {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().unwrap_or_default();
@@ -282,18 +284,22 @@ pub async fn run(suite: &SuiteDir, selected: &[Selected], all_ids: &[String], mu
         let implementation = Implementation::parse(&m.implementation).map_err(RunError::from)?;
         plans.push(Planned { mutant: Some((m, claimed)), opts: RunOptions { implementation, ..base.clone() }, cases });
     }
-    let mut runs = stream::iter(plans.iter()).map(|p| on_own_thread(suite, p)).buffered(opts.parallel.max(1));
+    // Unordered, so that a long run (the reference) does not hold back the next ones.
+    let mut runs = stream::iter(plans.iter().enumerate())
+        .map(|(i, p)| async move { (i, on_own_thread(suite, p).await) })
+        .buffer_unordered(opts.parallel.max(1));
     let mut reference = None;
     let mut verdicts = Vec::new();
-    let mut plans = plans.iter();
-    while let (Some(joined), Some(plan)) = (runs.next().await, plans.next()) {
+    while let Some((i, joined)) = runs.next().await {
         let (results, duration) = joined?;
         let results = results?;
-        match &plan.mutant {
+        match &plans[i].mutant {
             None => reference = Some(reference_verdict(&results, duration)),
-            Some((m, claimed)) => verdicts.push(verdict(m, claimed, &results, duration)),
+            Some((m, claimed)) => verdicts.push((i, verdict(m, claimed, &results, duration))),
         }
     }
+    verdicts.sort_by_key(|(i, _)| *i);
+    let verdicts: Vec<Verdict> = verdicts.into_iter().map(|(_, v)| v).collect();
     let reference = reference.unwrap_or(ReferenceVerdict { passed: 0, not_passed: Vec::new(), duration: Duration::ZERO });
     let mut kills: BTreeMap<String, Vec<String>> = ids.iter().map(|id| (id.clone(), Vec::new())).collect();
     for v in &verdicts {
@@ -317,28 +323,49 @@ fn reference_verdict(results: &RunResults, duration: Duration) -> ReferenceVerdi
     }
 }
 
-/// Runs `plan` on a blocking thread of the runtime, so that one run's blocking work (copying
-/// fixtures, hashing) does not stall the others. Dropping the future (Ctrl-C) cancels the run,
-/// which removes its registry and kills its implementations.
-fn on_own_thread(suite: &SuiteDir, plan: &Planned<'_>) -> impl std::future::Future<Output = Result<(Result<RunResults, RunError>, Duration), SelfCheckError>> {
+/// Runs `plan` on a thread of its own with its own runtime, so that one run's blocking work
+/// (copying fixtures, hashing) does not stall the others, and the registry it starts lives as
+/// long as that thread (`crate::registry::process`). Dropping the future (Ctrl-C) cancels the
+/// run and waits until it has removed its registry and killed its implementations.
+fn on_own_thread(suite: &SuiteDir, plan: &Planned<'_>) -> impl std::future::Future<Output = Result<Timed, SelfCheckError>> {
     let (suite, cases, run_opts) = (suite.clone(), plan.cases.clone(), plan.opts.clone());
+    let (done, result) = tokio::sync::oneshot::channel();
     let token = tokio_util::sync::CancellationToken::new();
-    let cancel_on_drop = token.clone().drop_guard();
-    let runtime = tokio::runtime::Handle::current();
-    let thread = tokio::task::spawn_blocking(move || {
-        runtime.block_on(async move {
-            tokio::select! {
-                out = timed(runner::run(&suite, cases, &run_opts)) => Some(out),
-                _ = token.cancelled() => None,
-            }
-        })
+    let cancelled = token.clone();
+    let name = plan.mutant.as_ref().map_or("reference", |(m, _)| m.name.as_str());
+    let thread = std::thread::Builder::new().name(format!("self-check {name}")).spawn(move || {
+        let out = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(async move {
+                tokio::select! {
+                    out = timed(runner::run(&suite, cases, &run_opts)) => Ok(out),
+                    _ = cancelled.cancelled() => Err(SelfCheckError::Task("cancelled".to_string())),
+                }
+            }),
+            Err(e) => Err(SelfCheckError::Task(format!("cannot start a runtime: {e}"))),
+        };
+        let _ = done.send(out);
     });
+    let guard = thread.map(|t| CancelOnDrop { token, thread: Some(t) });
     async move {
-        let _cancel_on_drop = cancel_on_drop;
-        match thread.await {
-            Ok(Some(out)) => Ok(out),
-            Ok(None) => Err(SelfCheckError::Task("cancelled".to_string())),
-            Err(e) => Err(SelfCheckError::Task(e.to_string())),
+        let _guard = guard.map_err(|e| SelfCheckError::Task(format!("cannot start a thread: {e}")))?;
+        result.await.map_err(|_| SelfCheckError::Task("the run's thread ended without a result".to_string()))?
+    }
+}
+
+/// A run's result and how long it took.
+type Timed = (Result<RunResults, RunError>, Duration);
+
+/// Cancels a run's thread and waits for it to clean up when dropped.
+struct CancelOnDrop {
+    token: tokio_util::sync::CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.token.cancel();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -392,6 +419,18 @@ mod tests {
         let selected = ids(&["coll-a", "coll-b", "rfc-example"]);
         let claimed = claims(&[mutant(globs)], &all, &selected).expect("valid");
         assert_eq!(claimed, vec![ids(expected)]);
+    }
+
+    #[test]
+    fn placeholders_are_replaced_by_quoted_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("suite with space");
+        std::fs::create_dir_all(root.join("conformance/mutants")).unwrap();
+        let text = "name = \"m\"\ndescription = \"d\"\nimplementation = \"env X=1 {suite}/adapter.sh --flag\"\nmust_fail = [\"a\"]\n";
+        std::fs::write(root.join("conformance/mutants/m.toml"), text).unwrap();
+        let mutants = load(&SuiteDir::new(&root)).expect("loads");
+        let implementation = Implementation::parse(&mutants[0].implementation).expect("splits");
+        assert_eq!(implementation.args, ["X=1", &format!("{}/adapter.sh", root.display()), "--flag"]);
     }
 
     #[test]

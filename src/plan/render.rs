@@ -40,7 +40,7 @@ pub fn parse(layer: &LayerFile, value: &Spanned<String>) -> Result<Located, Diag
     let quote = if src.starts_with("\"\"\"") || src.starts_with("'''") { 3 } else { usize::from(src.starts_with(['"', '\''])) };
     let verbatim = src.len() >= 2 * quote && src.get(quote..src.len() - quote) == Some(value.get_ref().as_str());
     let located = |template| Located { template, start: span.start + quote, verbatim, span: span.clone() };
-    match Template::parse(value.get_ref()) {
+    match crate::mutants::parse_template(value.get_ref()) {
         Ok(template) => Ok(located(template)),
         Err(e) => {
             let at = located(Template { segments: Vec::new() }).location(layer, e.offset());
@@ -51,7 +51,7 @@ pub fn parse(layer: &LayerFile, value: &Spanned<String>) -> Result<Located, Diag
 
 /// Renders `t`; a variable without a value is a diagnostic at its `${` (R-TPL-5..7).
 pub fn render(layer: &LayerFile, t: &Located, vars: &Vars) -> Result<String, Diagnostic> {
-    t.template.render(vars).map_err(|RenderError { var, offset }| {
+    crate::mutants::render_template(&t.template, vars).map_err(|RenderError { var, offset }| {
         let (rule, help) = match var {
             Var::BuildTag => ("R-TPL-5", "the app image reference has no tag; pass one (e.g. `--image app:1.0` or `--tag 1.0`)"),
             Var::BuildDigest => ("R-TPL-6", "the app image digest is unknown; pass `--digest` or `--report`"),
