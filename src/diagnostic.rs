@@ -89,6 +89,12 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+
+    /// Sets the help line when there is one.
+    pub fn with_optional_help(mut self, help: Option<impl Into<String>>) -> Self {
+        self.help = help.map(Into::into);
+        self
+    }
 }
 
 impl fmt::Display for Diagnostic {

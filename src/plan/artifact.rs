@@ -52,11 +52,10 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
         match plan_file(layer, declared.get_ref(), &files) {
             Ok(f) => files.push(f),
             Err(e) => {
-                let mut d = Diagnostic::at(e.rule(), layer.location(declared.span().start), e.to_string());
-                if let Some(h) = e.help() {
-                    d = d.with_help(h);
-                }
-                errors.push(d);
+                errors.push(
+                    Diagnostic::at(e.rule(), layer.location(declared.span().start), e.to_string())
+                        .with_optional_help(e.help()),
+                );
             }
         }
     }
@@ -71,11 +70,7 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
         created,
     };
     let preset = presets::apply(&input).map_err(|e| {
-        let mut d = Diagnostic::at(e.rule(), layer.location(decl.preset.span().start), e.to_string());
-        if let Some(h) = e.help() {
-            d = d.with_help(h);
-        }
-        vec![d]
+        vec![Diagnostic::at(e.rule(), layer.location(decl.preset.span().start), e.to_string()).with_optional_help(e.help())]
     })?;
     for f in &mut files {
         f.media_type = preset.layer_media_type.clone();
@@ -120,11 +115,7 @@ impl Checked<'_> {
         if let (Some(chart), Some(repo), Some(tags)) = (chart, &repo, &tags) {
             if let Err(e) = presets::check_helm_target(chart, repo, tags) {
                 let at = tag.as_ref().or(repository.as_ref()).map(|t| layer.location(t.span.start)).unwrap_or(header.clone());
-                let mut d = Diagnostic::at(e.rule(), at, e.to_string());
-                if let Some(h) = e.help() {
-                    d = d.with_help(h);
-                }
-                errors.push(d);
+                errors.push(Diagnostic::at(e.rule(), at, e.to_string()).with_optional_help(e.help()));
             }
         }
         let (Some(repository_path), Some(tags), Some(annotations), true) = (repo, tags, annotations, errors.is_empty()) else {
