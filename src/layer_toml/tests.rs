@@ -48,19 +48,7 @@ tag = "${build.tag}-wasm"
 "#;
 
 /// The RFC's example with its values quoted (the RFC's own text is not valid TOML).
-const RFC_FORM: &str = r#"
-[layer]
-publish=false
-cache=false
-
-[additionalArtifact]
-tag="wasm"
-file="mywasmprogram.wasm"
-
-[additionalArtifact.labels]
-myLabel1="blah1-${build.tag}"
-myLabel2="blah2"
-"#;
+const RFC_FORM: &str = include_str!("../../fixtures/cli/rfc-example/layers/examples_wasm/wasm.toml");
 
 #[test]
 fn r_file_4_current_form_parses() {

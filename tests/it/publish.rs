@@ -25,18 +25,8 @@ use crate::support::Registry;
 const APP: &str = "team/app";
 const WASM: &[u8] = b"\0asm\x01\0\0\0 a tiny module";
 
-const RFC_TOML: &str = r#"[layer]
-publish=false
-cache=false
-
-[additionalArtifact]
-tag="wasm"
-file="mywasmprogram.wasm"
-
-[additionalArtifact.labels]
-myLabel1="blah1-${build.tag}"
-myLabel2="blah2"
-"#;
+/// The RFC's own example, as the CLI fixture holds it (values quoted).
+const RFC_TOML: &str = include_str!("../../fixtures/cli/rfc-example/layers/examples_wasm/wasm.toml");
 
 /// Writes `<layers>/<bp_dir>/<layer>.toml` and the layer's files.
 fn write_layer(layers: &Path, bp_dir: &str, layer: &str, toml: &str, files: &[(&str, &[u8])]) {
