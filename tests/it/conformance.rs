@@ -40,16 +40,9 @@ fn statuses(results: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `None` (after saying so) when `provider` is unavailable here, except under CI.
+/// False (after saying so) when `provider` is unavailable here; panics under CI.
 fn available(provider: &Provider) -> bool {
-    match provider.check_available() {
-        Ok(()) => true,
-        Err(e) if std::env::var_os("CI").is_some() => panic!("{provider} registry unavailable under CI: {e}"),
-        Err(e) => {
-            eprintln!("SKIPPED: conformance on the {provider} provider: {e}");
-            false
-        }
-    }
+    crate::support::provider_available(&format!("conformance on the {provider} provider"), provider)
 }
 
 /// The registry a run used no longer answers.

@@ -132,12 +132,7 @@ async fn default_registry_passes_health_check() {
 #[test]
 fn container_registry_dropped_outside_any_runtime_is_removed() {
     let provider = Provider::Container;
-    if let Err(reason) = provider.check_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no {provider} provider under CI: {reason}"
-        );
-        eprintln!("SKIPPED: no {provider} provider ({reason})");
+    if !crate::support::provider_available(&test_name!(), &provider) {
         return;
     }
     let runtime = || {
@@ -313,12 +308,7 @@ async fn helper_hold_registry_until_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_of_a_killed_test_process_does_not_outlive_it(#[case] provider: Provider) {
     use std::io::BufRead;
-    if let Err(reason) = provider.check_available() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no {provider} provider under CI: {reason}"
-        );
-        eprintln!("SKIPPED: no {provider} provider ({reason})");
+    if !crate::support::provider_available(&test_name!(), &provider) {
         return;
     }
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())

@@ -42,10 +42,18 @@ pub async fn registry(test: &str) -> Option<Registry> {
 /// Starts a fresh registry of `provider` for the test `test`; `None` (after printing why) when
 /// the provider is unavailable here outside CI (under CI that panics).
 pub async fn registry_of(test: &str, provider: &Provider) -> Option<Registry> {
-    if let Err(reason) = provider.check_available() {
-        return skip(test, &reason);
+    if !provider_available(test, provider) {
+        return None;
     }
     Some(start(test, provider).await)
+}
+
+/// True when `provider` can run here; else says why `test` is skipped (panics under CI).
+pub fn provider_available(test: &str, provider: &Provider) -> bool {
+    match provider.check_available() {
+        Ok(()) => true,
+        Err(reason) => skip(test, &reason).is_some(),
+    }
 }
 
 async fn start(test: &str, provider: &Provider) -> Registry {
