@@ -1,8 +1,8 @@
 //! Reading `<layers>/<buildpack-dir>/<layer>.toml` files and their `[additionalArtifact]` tables.
 //!
 //! Owns spec rules R-FILE-* (where files are, which buildpacks and layers exist, `group.toml`:
-//! [`layers_dir`], [`group`], [`layer_form`]) and R-FIELD-* (the artifact table's fields and
-//! their types: [`artifact`], [`media_type`]). Both layer TOML forms parse: the current one
+//! `layers_dir`, `group`, `layer_form`) and R-FIELD-* (the artifact table's fields and
+//! their types: `artifact`, [`media_type`]). Both layer TOML forms parse: the current one
 //! (`[types] launch/build/cache`, `[metadata]`) and the RFC's (`[layer] publish/cache`). A file
 //! without an artifact table yields no artifacts and no errors beyond those the lifecycle itself
 //! would report. Every error is a [`Diagnostic`] with file, line and column taken from toml's

@@ -6,7 +6,7 @@
 //! index… The library calls the hooks of this module at the one spot each mutation needs
 //! ([`active`] for a plain switch, the functions of [`hooks`] and [`planned`] where a value is
 //! rewritten). Only the `cnb-artifacts-mutant` binary (`src/bin/cnb-artifacts-mutant.rs`, built
-//! with the cargo feature `mutants`) arms one mutant, from `$CNB_ARTIFACTS_MUTANT` ([`arm`]).
+//! with the cargo feature `mutants`) arms one mutant, from `$CNB_ARTIFACTS_MUTANT` (`arm`).
 //!
 //! Without the feature, [`active`] is the constant `false`: every hook is the identity, the
 //! optimiser removes the mutated branches, and the release binary holds no mutant code, no

@@ -5,7 +5,7 @@
 //! it (from inside a tokio runtime; the guard makes one when dropped outside any). A process
 //! killed outright (SIGKILL) cannot do that, so every container carries an owner label
 //! (`host/pid/start-time`), and each start first removes the containers of this host whose
-//! owner process is gone ([`reap_orphans`]). Containers left on purpose ([`ContainerGuard::keep`])
+//! owner process is gone (`reap_orphans`). Containers left on purpose (`ContainerGuard::keep`)
 //! are renamed `cnb-artifacts-kept-*` and never reaped. Calls testcontainers has no API for
 //! (inspect, list, rename, version) go through the `bollard` client it re-exports.
 
