@@ -130,9 +130,7 @@ impl Diagnostics {
     /// Sorts into the stable reporting order and removes exact duplicates.
     pub fn sorted(mut self) -> Self {
         self.0.sort_by(|a, b| {
-            let key = |d: &Diagnostic| {
-                d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column))
-            };
+            let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
             key(a).cmp(&key(b)).then_with(|| a.message.cmp(&b.message))
         });
         self.0.dedup();
@@ -190,8 +188,7 @@ mod tests {
 
     #[test]
     fn display_includes_rule_location_and_help() {
-        let d = Diagnostic::at("R-TAG-2", Location::file(Path::new("x.toml")), "bad tag")
-            .with_help("use a shorter tag");
+        let d = Diagnostic::at("R-TAG-2", Location::file(Path::new("x.toml")), "bad tag").with_help("use a shorter tag");
         assert_eq!(d.to_string(), "error[R-TAG-2]: x.toml:1:1: bad tag\n  help: use a shorter tag");
     }
 }

@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { cnb_artifacts::cli::main() }
+fn main() -> std::process::ExitCode {
+    cnb_artifacts::cli::main()
+}

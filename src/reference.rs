@@ -7,7 +7,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-
 /// The longest tag the distribution spec allows.
 pub const MAX_TAG_LEN: usize = 128;
 
@@ -62,8 +61,7 @@ pub fn validate_tag(tag: &str) -> Result<(), TagError> {
 
 /// True for tags of the referrers tag schema, `sha256-<64 lowercase hex>` (R-COLL-3).
 pub fn is_referrers_tag(tag: &str) -> bool {
-    tag.strip_prefix("sha256-")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    tag.strip_prefix("sha256-").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// Why a string is not a valid repository path.
@@ -84,8 +82,12 @@ impl RepositoryError {
         match self {
             RepositoryError::Empty => "write a repository path such as `team/app-wasm`; a template variable may have expanded to nothing",
             RepositoryError::TooLong { .. } => "shorten the repository template; repository paths are at most 255 characters",
-            RepositoryError::Invalid(_) => "repository paths are lowercase components [a-z0-9]+ joined by `.`, `_`, `__` or `-`, separated by `/`",
-            RepositoryError::ForeignRegistry { .. } => "artifacts are published to the app image's registry; write the repository path without a host",
+            RepositoryError::Invalid(_) => {
+                "repository paths are lowercase components [a-z0-9]+ joined by `.`, `_`, `__` or `-`, separated by `/`"
+            }
+            RepositoryError::ForeignRegistry { .. } => {
+                "artifacts are published to the app image's registry; write the repository path without a host"
+            }
         }
     }
 }
@@ -178,9 +180,7 @@ impl Digest {
 impl FromStr for Digest {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| format!("digest `{s}` must start with `sha256:`"))?;
+        let hex = s.strip_prefix("sha256:").ok_or_else(|| format!("digest `{s}` must start with `sha256:`"))?;
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(format!("digest `{s}` must be `sha256:` followed by 64 lowercase hex digits"));
         }
@@ -389,12 +389,24 @@ mod tests {
     }
 
     #[rstest]
-    #[case::r_ctx_2_tag_with_plus("localhost:5000/app:1.0.0+build.5", "image reference `localhost:5000/app:1.0.0+build.5`: tag `1.0.0+build.5` contains `+`, which tags may not contain")]
+    #[case::r_ctx_2_tag_with_plus(
+        "localhost:5000/app:1.0.0+build.5",
+        "image reference `localhost:5000/app:1.0.0+build.5`: tag `1.0.0+build.5` contains `+`, which tags may not contain"
+    )]
     #[case::r_ctx_2_empty_tag("localhost:5000/app:", "image reference `localhost:5000/app:`: tag is empty")]
-    #[case::r_ctx_2_short_digest("localhost:5000/app@sha256:abc", "image reference `localhost:5000/app@sha256:abc`: digest `sha256:abc` must be `sha256:` followed by 64 lowercase hex digits")]
+    #[case::r_ctx_2_short_digest(
+        "localhost:5000/app@sha256:abc",
+        "image reference `localhost:5000/app@sha256:abc`: digest `sha256:abc` must be `sha256:` followed by 64 lowercase hex digits"
+    )]
     #[case::r_ctx_2_uppercase_digest(&format!("r.io/app@sha256:{}", "A".repeat(64)), &format!("image reference `r.io/app@sha256:{0}`: digest `sha256:{0}` must be `sha256:` followed by 64 lowercase hex digits", "A".repeat(64)))]
-    #[case::r_ctx_2_uppercase_repository("localhost:5000/App:1.0", "image reference `localhost:5000/App:1.0`: repository `App` is not a valid repository path")]
-    #[case::r_ctx_2_bad_port("localhost:50a0/app:1.0", "image reference `localhost:50a0/app:1.0`: registry `localhost:50a0` is not a valid host[:port]")]
+    #[case::r_ctx_2_uppercase_repository(
+        "localhost:5000/App:1.0",
+        "image reference `localhost:5000/App:1.0`: repository `App` is not a valid repository path"
+    )]
+    #[case::r_ctx_2_bad_port(
+        "localhost:50a0/app:1.0",
+        "image reference `localhost:50a0/app:1.0`: registry `localhost:50a0` is not a valid host[:port]"
+    )]
     #[case::r_ctx_2_bad_host("reg_x.io/app", "image reference `reg_x.io/app`: registry `reg_x.io` is not a valid host[:port]")]
     fn r_ctx_2_image_reference_errors_say_what_is_wrong(#[case] reference: &str, #[case] message: &str) {
         assert_eq!(reference.parse::<ImageRef>().unwrap_err(), message);

@@ -102,13 +102,10 @@ impl TemplateError {
     /// `known variables: build.tag, build.image, …` (and `$${` for a literal).
     pub fn help(&self) -> String {
         let names: Vec<&str> = Var::ALL.iter().map(|v| v.name()).collect();
-        let mut help =
-            format!("known variables: {}; write `$${{` for a literal `${{`", names.join(", "));
+        let mut help = format!("known variables: {}; write `$${{` for a literal `${{`", names.join(", "));
         if let TemplateError::UnknownVariable { name, .. } = self {
             if let Some(var) = Var::from_name(name.trim()) {
-                help.push_str(&format!(
-                    "; no spaces are allowed inside `${{…}}`: write `${{{var}}}`"
-                ));
+                help.push_str(&format!("; no spaces are allowed inside `${{…}}`: write `${{{var}}}`"));
             }
         }
         help
@@ -169,17 +166,12 @@ impl Template {
                 pos += ESCAPED_OPEN.len();
             } else if rest.starts_with(OPEN) {
                 let name_start = pos + OPEN.len();
-                let close = text[name_start..]
-                    .find('}')
-                    .ok_or(TemplateError::Unterminated { offset: pos })?;
+                let close = text[name_start..].find('}').ok_or(TemplateError::Unterminated { offset: pos })?;
                 let name = &text[name_start..name_start + close];
                 if name.is_empty() {
                     return Err(TemplateError::EmptyName { offset: pos });
                 }
-                let var = Var::from_name(name).ok_or_else(|| TemplateError::UnknownVariable {
-                    name: name.to_string(),
-                    offset: pos,
-                })?;
+                let var = Var::from_name(name).ok_or_else(|| TemplateError::UnknownVariable { name: name.to_string(), offset: pos })?;
                 if !literal.is_empty() {
                     segments.push(Segment::Literal(std::mem::take(&mut literal)));
                 }
@@ -220,8 +212,7 @@ impl Template {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
                 Segment::Var(var, range) => {
-                    let value =
-                        vars.get(*var).ok_or(RenderError { var: *var, offset: range.start })?;
+                    let value = vars.get(*var).ok_or(RenderError { var: *var, offset: range.start })?;
                     out.push_str(value);
                 }
             }

@@ -35,11 +35,7 @@ impl ContextArgs {
     /// Validates the flags into a build context; every problem is reported.
     pub fn to_context(&self) -> Result<BuildContext, Diagnostics> {
         let mut errors = Diagnostics::default();
-        let image: Option<ImageRef> = self
-            .image
-            .parse()
-            .map_err(|e: String| errors.push(Diagnostic::new("R-CTX-2", None, e)))
-            .ok();
+        let image: Option<ImageRef> = self.image.parse().map_err(|e: String| errors.push(Diagnostic::new("R-CTX-2", None, e))).ok();
         let mut tags = Vec::new();
         for t in &self.tags {
             match validate_tag(t) {
@@ -69,7 +65,9 @@ impl ContextArgs {
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) if !v.is_empty() => v
                 .parse::<i64>()
-                .map_err(|_| errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds"))))
+                .map_err(|_| {
+                    errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds")))
+                })
                 .ok(),
             _ => None,
         };

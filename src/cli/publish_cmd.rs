@@ -88,11 +88,7 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
         chunk_size: args.chunk_size,
         retry: RetryPolicy { max_attempts: args.max_attempts.max(1), ..RetryPolicy::default() },
     };
-    let opts = PublishOptions {
-        overwrite: args.overwrite,
-        referrers: args.referrers,
-        progress: std::io::stderr().is_terminal(),
-    };
+    let opts = PublishOptions { overwrite: args.overwrite, referrers: args.referrers, progress: std::io::stderr().is_terminal() };
     let known: Option<Subject> = plan.context.subject();
     match &args.layout {
         Some(dir) => {

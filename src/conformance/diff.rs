@@ -106,10 +106,7 @@ mod tests {
         let expected = "{\n  \"a\": 1,\n  \"b\": 2,\n  \"c\": 3\n}";
         let found = "{\n  \"a\": 1,\n  \"b\": 5,\n  \"c\": 3\n}";
         let diff = unified("expected", expected, "found", found).expect("differs");
-        assert_eq!(
-            diff,
-            "--- expected\n+++ found\n@@ -1,5 +1,5 @@\n {\n   \"a\": 1,\n-  \"b\": 2,\n+  \"b\": 5,\n   \"c\": 3\n }\n"
-        );
+        assert_eq!(diff, "--- expected\n+++ found\n@@ -1,5 +1,5 @@\n {\n   \"a\": 1,\n-  \"b\": 2,\n+  \"b\": 5,\n   \"c\": 3\n }\n");
     }
 
     #[test]

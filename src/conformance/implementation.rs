@@ -71,19 +71,13 @@ impl Implementation {
     /// Checks that the command can be started, and returns the first line of its
     /// `CMD ARGS --version` output (`unknown` when it prints none or exits non-zero).
     pub async fn probe(&self) -> Result<String, ImplementationError> {
-        let run = tokio::process::Command::new(&self.program)
-            .args(&self.args)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
+        let run =
+            tokio::process::Command::new(&self.program).args(&self.args).arg("--version").stdin(Stdio::null()).kill_on_drop(true).output();
         let unknown = || "unknown".to_string();
         match tokio::time::timeout(Duration::from_secs(20), run).await {
-            Ok(Ok(out)) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map_or_else(unknown, str::to_string)),
+            Ok(Ok(out)) if out.status.success() => {
+                Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::trim).find(|l| !l.is_empty()).map_or_else(unknown, str::to_string))
+            }
             Ok(Ok(_)) | Err(_) => Ok(unknown()),
             Ok(Err(source)) => Err(ImplementationError::Spawn { command: self.display.clone(), source }),
         }
@@ -208,12 +202,7 @@ impl InvocationEnv {
     pub fn report_toml(&self) -> String {
         let name = self.output_image.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(self.output_image.as_str(), |(n, _)| n);
         let refs: Vec<String> = self.tags.iter().map(|t| toml_string(&format!("{name}:{t}"))).collect();
-        format!(
-            "[image]\ntags = [{}]\ndigest = {}\nmanifest-size = {}\n",
-            refs.join(", "),
-            toml_string(&self.digest),
-            self.manifest_size
-        )
+        format!("[image]\ntags = [{}]\ndigest = {}\nmanifest-size = {}\n", refs.join(", "), toml_string(&self.digest), self.manifest_size)
     }
 }
 
@@ -241,7 +230,9 @@ impl std::fmt::Display for Exit {
         match self {
             Exit::Code(c) => write!(f, "exit status {c}"),
             Exit::Signal(s) => write!(f, "killed by signal {s}"),
-            Exit::TimedOut { after_seconds } => write!(f, "timed out after {after_seconds} s (killed)"),
+            Exit::TimedOut { after_seconds } => {
+                write!(f, "timed out after {after_seconds} s (killed)")
+            }
         }
     }
 }
@@ -262,8 +253,7 @@ impl Invocation {
     /// The rule IDs (`R-XXX-n`) the implementation's output mentions, sorted.
     pub fn mentioned_rules(&self) -> Vec<String> {
         let re = regex::Regex::new(r"\bR-[A-Z]+-[0-9]+\b").expect("a fixed valid pattern");
-        let mut rules: Vec<String> =
-            re.find_iter(&self.stderr).chain(re.find_iter(&self.stdout)).map(|m| m.as_str().to_string()).collect();
+        let mut rules: Vec<String> = re.find_iter(&self.stderr).chain(re.find_iter(&self.stdout)).map(|m| m.as_str().to_string()).collect();
         rules.sort();
         rules.dedup();
         rules

@@ -30,7 +30,11 @@ const NAMESPACE_SENTINEL: &str = "conformance-namespace-sentinel";
 pub enum CaseRegen {
     Unchanged,
     /// Files to write (path, new content) and the diff of every change.
-    Changed { writes: Vec<(PathBuf, String)>, removals: Vec<PathBuf>, diff: String },
+    Changed {
+        writes: Vec<(PathBuf, String)>,
+        removals: Vec<PathBuf>,
+        diff: String,
+    },
     /// Left as written, with the reason.
     Skipped(String),
     /// The case cannot be regenerated, with the reason (e.g. the planner rejects a build the
@@ -71,7 +75,9 @@ pub fn regen_case(case: &Case, suite: &SuiteDir) -> CaseRegen {
     }
     let (section, files) = if !rejected_rules.is_empty() {
         if matches!(case.expect, Expect::Published { .. }) {
-            return CaseRegen::Failed(format!("the reference planner rejects the build ({rejected_rules:?}) but the case expects it published"));
+            return CaseRegen::Failed(format!(
+                "the reference planner rejects the build ({rejected_rules:?}) but the case expects it published"
+            ));
         }
         (rejected_section(&rejected_rules), Vec::new())
     } else if matches!(case.expect, Expect::Rejected { .. }) {
@@ -184,7 +190,8 @@ fn published_section(case: &Case, artifacts: &[PlannedArtifact]) -> Result<(Stri
         let name = format!("{}.{}.{}.json", a.buildpack.replace('/', "_"), a.layer, a.index);
         let text = String::from_utf8_lossy(&built.manifest_bytes).into_owned();
         let depends_on_names = text.contains(REGISTRY_SENTINEL) || text.contains(NAMESPACE_SENTINEL);
-        let pretty_text = pretty(&built.manifest_bytes).replace(REGISTRY_SENTINEL, "${registry}").replace(NAMESPACE_SENTINEL, "${namespace}");
+        let pretty_text =
+            pretty(&built.manifest_bytes).replace(REGISTRY_SENTINEL, "${registry}").replace(NAMESPACE_SENTINEL, "${namespace}");
         // The file must canonicalise back to the built bytes when names are literal.
         if !depends_on_names && canonical_of(&pretty_text).ok().as_deref() != Some(built.manifest_bytes.as_slice()) {
             return Err(format!("the manifest of {} does not round-trip through its pretty form", a.label()));

@@ -51,10 +51,7 @@ impl Snapshot {
 
     /// `repo:tag → digest`, for reports.
     pub fn digests(&self) -> BTreeMap<String, String> {
-        self.repos
-            .iter()
-            .flat_map(|(r, tags)| tags.iter().map(move |(t, m)| (format!("{r}:{t}"), m.digest.to_string())))
-            .collect()
+        self.repos.iter().flat_map(|(r, tags)| tags.iter().map(move |(t, m)| (format!("{r}:{t}"), m.digest.to_string()))).collect()
     }
 }
 
@@ -99,10 +96,7 @@ impl RegistryView {
                 return Err(Self::status_error("GET", &url, answer).await);
             }
             let next = answer.headers().get(LINK).and_then(|v| v.to_str().ok()).and_then(next_link);
-            let body: serde_json::Value = answer
-                .json()
-                .await
-                .map_err(|e| ViewError::Body { url: url.clone(), reason: e.to_string() })?;
+            let body: serde_json::Value = answer.json().await.map_err(|e| ViewError::Body { url: url.clone(), reason: e.to_string() })?;
             if let Some(items) = body.get(key).and_then(|v| v.as_array()) {
                 out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
             }
@@ -151,13 +145,8 @@ impl RegistryView {
         if !answer.status().is_success() {
             return Err(Self::status_error("GET", &url, answer).await);
         }
-        let content_type =
-            answer.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|source| ViewError::Request { method: "GET", url: url.clone(), source })?
-            .to_vec();
+        let content_type = answer.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let bytes = answer.bytes().await.map_err(|source| ViewError::Request { method: "GET", url: url.clone(), source })?.to_vec();
         Ok(Some(Fetched { digest: Digest::of(&bytes), bytes, content_type }))
     }
 

@@ -35,10 +35,8 @@ fn glob_set(patterns: &[String]) -> Result<Vec<(String, GlobSet)>, SelectionErro
         .iter()
         .map(|p| {
             let glob = Glob::new(p).map_err(|source| SelectionError::InvalidGlob { pattern: p.clone(), source })?;
-            let set = GlobSetBuilder::new()
-                .add(glob)
-                .build()
-                .map_err(|source| SelectionError::InvalidGlob { pattern: p.clone(), source })?;
+            let set =
+                GlobSetBuilder::new().add(glob).build().map_err(|source| SelectionError::InvalidGlob { pattern: p.clone(), source })?;
             Ok((p.clone(), set))
         })
         .collect()
@@ -78,8 +76,7 @@ pub fn failed_in(path: &Path) -> Result<Vec<String>, SelectionError> {
     let err = |reason: String| SelectionError::Results { path: path.to_path_buf(), reason };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let results: EarlierResults = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-    let ids: Vec<String> =
-        results.cases.into_iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).map(|c| c.id).collect();
+    let ids: Vec<String> = results.cases.into_iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).map(|c| c.id).collect();
     if ids.is_empty() {
         return Err(SelectionError::NothingToRerun { path: path.to_path_buf() });
     }

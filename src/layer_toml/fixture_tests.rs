@@ -31,12 +31,7 @@ fn diagnostics_of(case_dir: &Path) -> String {
             })
             .collect(),
     );
-    assert!(
-        !relative.is_empty(),
-        "case {} reported no errors; it read {} layer files",
-        case_dir.display(),
-        files.len()
-    );
+    assert!(!relative.is_empty(), "case {} reported no errors; it read {} layer files", case_dir.display(), files.len());
     relative.to_string()
 }
 
@@ -60,12 +55,7 @@ fn r_file_r_field_invalid_parse_fixtures_report_exactly_the_expected_diagnostics
         }
         let expected = fs::read_to_string(&expected_path).unwrap_or_default();
         if expected.trim_end() != found {
-            failures.push(format!(
-                "--- {}\nexpected:\n{}\nfound:\n{}\n",
-                case.display(),
-                expected.trim_end(),
-                found
-            ));
+            failures.push(format!("--- {}\nexpected:\n{}\nfound:\n{}\n", case.display(), expected.trim_end(), found));
         }
     }
     assert!(failures.is_empty(), "{} case(s) differ:\n{}", failures.len(), failures.join("\n"));

@@ -64,10 +64,9 @@ impl ManifestError {
     /// A hint for the user.
     pub fn help(&self) -> Option<String> {
         match self {
-            ManifestError::TooLarge { .. } => Some(
-                "registries refuse manifests over 4 MiB; shorten the labels or split the files over several artifacts"
-                    .to_string(),
-            ),
+            ManifestError::TooLarge { .. } => {
+                Some("registries refuse manifests over 4 MiB; shorten the labels or split the files over several artifacts".to_string())
+            }
             ManifestError::NotCanonical { .. } => None,
         }
     }
@@ -113,11 +112,7 @@ pub fn build(artifact: &PlannedArtifact, subject: &Subject) -> Result<BuiltArtif
         .files
         .iter()
         .map(|file| BuiltLayer {
-            descriptor: Descriptor {
-                media_type: file.media_type.clone(),
-                digest: file.digest.clone(),
-                size: file.size,
-            },
+            descriptor: Descriptor { media_type: file.media_type.clone(), digest: file.digest.clone(), size: file.size },
             title: file.path.clone(),
             source: file.source.clone(),
         })
@@ -139,8 +134,8 @@ pub fn build(artifact: &PlannedArtifact, subject: &Subject) -> Result<BuiltArtif
         subject,
         annotations: &artifact.annotations,
     };
-    let manifest_bytes = canonical::to_vec(&manifest)
-        .map_err(|source| ManifestError::NotCanonical { artifact: artifact.label(), source })?;
+    let manifest_bytes =
+        canonical::to_vec(&manifest).map_err(|source| ManifestError::NotCanonical { artifact: artifact.label(), source })?;
     let manifest_bytes = crate::mutants::manifest_bytes(manifest_bytes);
     if manifest_bytes.len() > MAX_MANIFEST_SIZE && !crate::mutants::active(crate::mutants::Mutant::NoSizeLimit) {
         return Err(ManifestError::TooLarge { artifact: artifact.label(), size: manifest_bytes.len() });

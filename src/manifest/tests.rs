@@ -97,10 +97,7 @@ fn r_man_1_exactly_the_listed_members() {
     let built = build(&planned(input(Preset::Generic, &files), &[]), &example_subject()).expect("build");
     let value: serde_json::Value = serde_json::from_slice(&built.manifest_bytes).expect("JSON");
     let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
-    assert_eq!(
-        keys(&value),
-        ["annotations", "artifactType", "config", "layers", "mediaType", "schemaVersion", "subject"]
-    );
+    assert_eq!(keys(&value), ["annotations", "artifactType", "config", "layers", "mediaType", "schemaVersion", "subject"]);
     assert_eq!(keys(&value["config"]), ["digest", "mediaType", "size"]);
     assert_eq!(keys(&value["subject"]), ["digest", "mediaType", "size"]);
     assert_eq!(keys(&value["layers"][0]), ["annotations", "digest", "mediaType", "size"]);
@@ -126,11 +123,8 @@ fn r_man_2_manifest_has_no_insignificant_whitespace() {
 fn r_man_4_layers_follow_declared_order() {
     let dir = LayerDir::new();
     let files = [dir.add("z/last.txt", b"1"), dir.add("a/first.txt", b"22"), dir.add("m.txt", b"333")];
-    let built = build(
-        &planned(PresetInput { media_type: Some("text/plain"), ..input(Preset::Generic, &files) }, &[]),
-        &example_subject(),
-    )
-    .expect("build");
+    let built = build(&planned(PresetInput { media_type: Some("text/plain"), ..input(Preset::Generic, &files) }, &[]), &example_subject())
+        .expect("build");
     let value: serde_json::Value = serde_json::from_slice(&built.manifest_bytes).expect("JSON");
     let titles: Vec<&str> = value["layers"]
         .as_array()
@@ -149,11 +143,7 @@ fn r_man_4_layers_follow_declared_order() {
 fn r_man_6_subject_is_copied() {
     let dir = LayerDir::new();
     let files = [dir.add("a", b"a")];
-    let subject = Subject {
-        digest: Digest::of(b"docker manifest"),
-        size: 1,
-        media_type: media_types::DOCKER_MANIFEST.to_string(),
-    };
+    let subject = Subject { digest: Digest::of(b"docker manifest"), size: 1, media_type: media_types::DOCKER_MANIFEST.to_string() };
     let built = build(&planned(input(Preset::Generic, &files), &[]), &subject).expect("build");
     let value: serde_json::Value = serde_json::from_slice(&built.manifest_bytes).expect("JSON");
     assert_eq!(
@@ -169,8 +159,7 @@ fn r_man_2_build_is_deterministic() {
     let files = [dir.add("out/greeting.txt", b"hello")];
     let mut reversed = EXAMPLE_ANNOTATIONS.to_vec();
     reversed.reverse();
-    let first =
-        build(&planned(input(Preset::Generic, &files), EXAMPLE_ANNOTATIONS), &example_subject()).expect("build");
+    let first = build(&planned(input(Preset::Generic, &files), EXAMPLE_ANNOTATIONS), &example_subject()).expect("build");
     let second = build(&planned(input(Preset::Generic, &files), &reversed), &example_subject()).expect("build");
     assert_eq!(first, second);
     assert_eq!(first.manifest_digest.as_str(), EXAMPLE_DIGEST);
@@ -248,16 +237,10 @@ fn r_man_1_fixture_digests(
         None => dir.add(path, b"hello"),
     };
     let files = [file];
-    let annotations: BTreeMap<&str, &str> =
-        EXAMPLE_ANNOTATIONS.iter().copied().filter(|(k, _)| !k.contains("created")).collect();
+    let annotations: BTreeMap<&str, &str> = EXAMPLE_ANNOTATIONS.iter().copied().filter(|(k, _)| !k.contains("created")).collect();
     let annotations: Vec<(&str, &str)> = annotations.into_iter().collect();
     let built = build(&planned(input(preset, &files), &annotations), &example_subject()).expect("build");
     assert_eq!(built.config.digest.as_str(), config_digest, "config {}", String::from_utf8_lossy(&built.config_bytes));
-    assert_eq!(
-        built.manifest_digest.as_str(),
-        manifest_digest,
-        "manifest {}",
-        String::from_utf8_lossy(&built.manifest_bytes)
-    );
+    assert_eq!(built.manifest_digest.as_str(), manifest_digest, "manifest {}", String::from_utf8_lossy(&built.manifest_bytes));
     assert_eq!(built.manifest_digest, Digest::of(&built.manifest_bytes));
 }

@@ -85,10 +85,7 @@ pub fn tag(tag: String) -> String {
     if !active(Mutant::SanitisesTags) {
         return tag;
     }
-    tag.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' })
-        .take(MAX_TAG_LEN)
-        .collect()
+    tag.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' }).take(MAX_TAG_LEN).collect()
 }
 
 /// A rendered repository before it is checked ([`Mutant::LowercasesRepository`]).
@@ -158,7 +155,9 @@ pub fn manifest_bytes(bytes: Vec<u8>) -> Vec<u8> {
     if !pretty && !no_subject {
         return bytes;
     }
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return bytes };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return bytes;
+    };
     if no_subject {
         if let Some(object) = value.as_object_mut() {
             object.remove("subject");

@@ -4,7 +4,7 @@
 use super::{active, defer, Mutant};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::layer_toml::Preset;
-use crate::manifest::media_types::{BUILDPACKS_ARTIFACT, HELM_CHART, HELM_CONFIG, OCTET_STREAM, RESERVED_PREFIX, ANNOTATION_CREATED};
+use crate::manifest::media_types::{ANNOTATION_CREATED, BUILDPACKS_ARTIFACT, HELM_CHART, HELM_CONFIG, OCTET_STREAM, RESERVED_PREFIX};
 use crate::plan::{BuildContext, PlannedArtifact};
 use crate::reference::MAX_TAG_LEN;
 
@@ -56,11 +56,9 @@ fn tag_only_collisions(artifacts: &[PlannedArtifact]) -> Vec<Diagnostic> {
     for a in artifacts {
         for t in &a.tags {
             match seen.iter().find(|(tag, _)| tag == t) {
-                Some((_, other)) => errors.push(Diagnostic::new(
-                    "R-COLL-1",
-                    None,
-                    format!("artifacts {other} and {} are both tagged `{t}`", a.label()),
-                )),
+                Some((_, other)) => {
+                    errors.push(Diagnostic::new("R-COLL-1", None, format!("artifacts {other} and {} are both tagged `{t}`", a.label())))
+                }
                 None => seen.push((t, a.label())),
             }
         }

@@ -52,10 +52,7 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
         match plan_file(layer, declared.get_ref(), &files) {
             Ok(f) => files.push(f),
             Err(e) => {
-                errors.push(
-                    Diagnostic::at(e.rule(), layer.location(declared.span().start), e.to_string())
-                        .with_optional_help(e.help()),
-                );
+                errors.push(Diagnostic::at(e.rule(), layer.location(declared.span().start), e.to_string()).with_optional_help(e.help()));
             }
         }
     }
@@ -83,8 +80,8 @@ fn plan_file(layer: &LayerFile, declared: &str, earlier: &[PlannedFile]) -> Resu
     if earlier.iter().any(|f| f.path == c.path) && !crate::mutants::active(crate::mutants::Mutant::AllowsDuplicateFiles) {
         return Err(ConfineError::Duplicate(c.path));
     }
-    let (digest, size): (Digest, u64) = confine::hash_file(&c.source)
-        .map_err(|e| ConfineError::Unreadable { path: c.path.clone(), reason: e.to_string() })?;
+    let (digest, size): (Digest, u64) =
+        confine::hash_file(&c.source).map_err(|e| ConfineError::Unreadable { path: c.path.clone(), reason: e.to_string() })?;
     let path = crate::mutants::file_title(declared, c.path, &c.source, &layer.layer_dir);
     Ok(PlannedFile { path, source: c.source, size, digest, media_type: String::new() })
 }
@@ -139,12 +136,7 @@ impl Checked<'_> {
         let claims = artifact
             .tags
             .iter()
-            .map(|t| TagClaim {
-                repository: artifact.repository.clone(),
-                tag: t.clone(),
-                artifact: artifact.label(),
-                location: at.clone(),
-            })
+            .map(|t| TagClaim { repository: artifact.repository.clone(), tag: t.clone(), artifact: artifact.label(), location: at.clone() })
             .collect();
         Ok((artifact, claims))
     }

@@ -63,10 +63,7 @@ impl BuildContext {
         Some(Subject {
             digest: self.digest.clone()?,
             size: self.manifest_size?,
-            media_type: self
-                .manifest_media_type
-                .clone()
-                .unwrap_or_else(|| crate::manifest::media_types::OCI_MANIFEST.to_string()),
+            media_type: self.manifest_media_type.clone().unwrap_or_else(|| crate::manifest::media_types::OCI_MANIFEST.to_string()),
         })
     }
 }

@@ -58,8 +58,7 @@ pub fn render(layer: &LayerFile, t: &Located, vars: &Vars) -> Result<String, Dia
             Var::BuildpackVersion => ("R-TPL-7", "the buildpack's version is known only from `<layers>/group.toml`"),
             _ => ("R-TPL-2", "this variable has no value in this build"),
         };
-        Diagnostic::at(rule, t.location(layer, offset), format!("`${{{var}}}` has no value in this build"))
-            .with_help(help)
+        Diagnostic::at(rule, t.location(layer, offset), format!("`${{{var}}}` has no value in this build")).with_help(help)
     })
 }
 

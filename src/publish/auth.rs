@@ -95,7 +95,9 @@ impl AuthSource {
 /// Why credentials could not be found. No variant holds a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("{REGISTRY_AUTH_ENV} is not a JSON object of registry names to authorization headers ({what} at line {line}, column {column})")]
+    #[error(
+        "{REGISTRY_AUTH_ENV} is not a JSON object of registry names to authorization headers ({what} at line {line}, column {column})"
+    )]
     RegistryAuthEnvInvalid { what: &'static str, line: usize, column: usize },
     #[error("{REGISTRY_AUTH_ENV} entry `{key}` is not `Basic <base64 of user:password>` or `Bearer <token>`")]
     RegistryAuthEnvMalformed { key: String },
@@ -167,11 +169,17 @@ fn lookup<'m, V>(map: &'m BTreeMap<String, V>, registry: &str) -> Option<(&'m st
 /// The `CNB_REGISTRY_AUTH` entry for `registry`, as written by the lifecycle:
 /// `{"<registry>": "Basic <base64 user:password>" | "Bearer <token>"}` (R-AUTH-1).
 fn from_registry_auth_env(registry: &str, value: Option<&Secret>) -> Result<Option<RegistryAuth>, AuthError> {
-    let Some(value) = value.filter(|v| !v.expose().trim().is_empty()) else { return Ok(None) };
-    let map: BTreeMap<String, Secret> = serde_json::from_str(value.expose()).map_err(|e| {
-        AuthError::RegistryAuthEnvInvalid { what: json_error_kind(&e), line: e.line(), column: e.column() }
+    let Some(value) = value.filter(|v| !v.expose().trim().is_empty()) else {
+        return Ok(None);
+    };
+    let map: BTreeMap<String, Secret> = serde_json::from_str(value.expose()).map_err(|e| AuthError::RegistryAuthEnvInvalid {
+        what: json_error_kind(&e),
+        line: e.line(),
+        column: e.column(),
     })?;
-    let Some((key, header)) = lookup(&map, registry) else { return Ok(None) };
+    let Some((key, header)) = lookup(&map, registry) else {
+        return Ok(None);
+    };
     let malformed = || AuthError::RegistryAuthEnvMalformed { key: key.to_string() };
     let header = header.expose().trim();
     let (scheme, credential) = header.split_once(char::is_whitespace).ok_or_else(malformed)?;

@@ -44,7 +44,12 @@ fn blobs_of(built: &BuiltArtifact) -> Vec<Blob<'_>> {
 
 /// Makes every blob of every artifact present in its repository; one tally per artifact, in
 /// plan order.
-pub async fn push_all(target: &impl Target, plan: &Plan, built: &[BuiltArtifact], progress: Progress) -> Result<Vec<BlobTally>, PublishError> {
+pub async fn push_all(
+    target: &impl Target,
+    plan: &Plan,
+    built: &[BuiltArtifact],
+    progress: Progress,
+) -> Result<Vec<BlobTally>, PublishError> {
     let app_repository = &plan.context.image.repository;
     let mut done: BTreeSet<(String, Digest)> = BTreeSet::new();
     let mut tallies = Vec::with_capacity(built.len());

@@ -39,19 +39,14 @@ impl std::error::Error for RegistryError {}
 impl From<&OciDistributionError> for RegistryError {
     fn from(e: &OciDistributionError) -> Self {
         match e {
-            OciDistributionError::ServerError { code, message, .. } => {
-                RegistryError { status: Some(*code), detail: message.clone() }
+            OciDistributionError::ServerError { code, message, .. } => RegistryError { status: Some(*code), detail: message.clone() },
+            OciDistributionError::RegistryError { envelope, .. } => {
+                RegistryError { status: None, detail: serde_json::to_string(envelope).unwrap_or_else(|_| envelope.to_string()) }
             }
-            OciDistributionError::RegistryError { envelope, .. } => RegistryError {
-                status: None,
-                detail: serde_json::to_string(envelope).unwrap_or_else(|_| envelope.to_string()),
-            },
             OciDistributionError::UnauthorizedError { url } => {
                 RegistryError { status: Some(401), detail: format!("not authorized for {url}") }
             }
-            OciDistributionError::RequestError(r) => {
-                RegistryError { status: r.status().map(|s| s.as_u16()), detail: error_chain(r) }
-            }
+            OciDistributionError::RequestError(r) => RegistryError { status: r.status().map(|s| s.as_u16()), detail: error_chain(r) },
             other => RegistryError { status: None, detail: error_chain(other) },
         }
     }
@@ -112,9 +107,7 @@ pub struct ForeignTag {
 }
 
 fn list_foreign(tags: &[ForeignTag]) -> String {
-    tags.iter()
-        .map(|t| format!("\n  - {} (wanted by {}) holds {}", t.reference, t.artifact, t.found))
-        .collect()
+    tags.iter().map(|t| format!("\n  - {} (wanted by {}) holds {}", t.reference, t.artifact, t.found)).collect()
 }
 
 /// Why a publish stopped. Every variant names the artifact, repository or reference concerned.

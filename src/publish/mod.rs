@@ -122,12 +122,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
             ArtifactReport::new(artifact, &b.manifest_digest, b.manifest_bytes.len() as u64, tally, outcome)
         })
         .collect();
-    Ok(PublishReport {
-        target: target.describe(),
-        image: plan.context.image.to_string(),
-        subject: SubjectReport::from(subject),
-        artifacts,
-    })
+    Ok(PublishReport { target: target.describe(), image: plan.context.image.to_string(), subject: SubjectReport::from(subject), artifacts })
 }
 
 /// Step (e): sets every tag of every artifact, except those preflight found already holding
@@ -146,15 +141,14 @@ async fn push_tags(
                 tracing::info!("{reference} already holds {}; not re-tagged", b.manifest_digest);
                 continue;
             }
-            target
-                .push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes)
-                .await
-                .map_err(|source| PublishError::TagRejected {
+            target.push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes).await.map_err(|source| {
+                PublishError::TagRejected {
                     artifact: artifact.label(),
                     reference: reference.clone(),
                     source: Box::new(source),
                     already_tagged: tagged.clone(),
-                })?;
+                }
+            })?;
             tracing::info!("tagged {reference}");
             tagged.push(reference);
         }

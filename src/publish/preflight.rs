@@ -18,7 +18,9 @@ use crate::reference::ImageRef;
 
 /// True when `m` is an artifact manifest published under this spec (see the module docs).
 pub fn is_ours(m: &FetchedManifest) -> bool {
-    let Ok(v) = serde_json::from_slice::<Value>(&m.bytes) else { return false };
+    let Ok(v) = serde_json::from_slice::<Value>(&m.bytes) else {
+        return false;
+    };
     v.get("mediaType").and_then(Value::as_str) == Some(OCI_MANIFEST)
         && v.get("annotations").and_then(|a| a.get(ANNOTATION_LAYER)).is_some_and(Value::is_string)
 }
@@ -29,9 +31,15 @@ pub fn describe(m: &FetchedManifest) -> String {
     let artifact_type = v.get("artifactType").and_then(Value::as_str);
     let d = &m.digest;
     match (m.media_type.as_deref(), artifact_type) {
-        (Some(OCI_MANIFEST), _) if is_ours(m) => format!("an artifact published by cnb-artifacts ({d})"),
-        (Some(OCI_MANIFEST), Some(t)) => format!("an OCI artifact of type {t} ({d}) without the {ANNOTATION_LAYER} annotation"),
-        (Some(OCI_MANIFEST), None) => format!("an OCI image manifest ({d}) without the {ANNOTATION_LAYER} annotation"),
+        (Some(OCI_MANIFEST), _) if is_ours(m) => {
+            format!("an artifact published by cnb-artifacts ({d})")
+        }
+        (Some(OCI_MANIFEST), Some(t)) => {
+            format!("an OCI artifact of type {t} ({d}) without the {ANNOTATION_LAYER} annotation")
+        }
+        (Some(OCI_MANIFEST), None) => {
+            format!("an OCI image manifest ({d}) without the {ANNOTATION_LAYER} annotation")
+        }
         (Some(OCI_INDEX), _) => format!("an OCI image index ({d})"),
         (Some(DOCKER_MANIFEST), _) => format!("a Docker image manifest ({d})"),
         (Some(DOCKER_MANIFEST_LIST), _) => format!("a Docker manifest list ({d})"),
@@ -68,10 +76,7 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
         let reference = reference.to_string();
         move |source| PublishError::AppImageUnreadable { reference, source: Box::new(source) }
     };
-    let fetched = target
-        .fetch_manifest(&image.repository, ManifestRef::Digest(&subject.digest))
-        .await
-        .map_err(unreadable(&by_digest))?;
+    let fetched = target.fetch_manifest(&image.repository, ManifestRef::Digest(&subject.digest)).await.map_err(unreadable(&by_digest))?;
     let Some(m) = fetched else {
         if target.kind() == TargetKind::Layout {
             tracing::warn!("the layout does not hold the app image {by_digest}; publishing the artifacts without checking it");
@@ -92,7 +97,9 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
     let found = target.fetch_manifest(&image.repository, ManifestRef::Tag(tag)).await.map_err(unreadable(&by_tag))?;
     match found {
         Some(t) if t.digest == subject.digest => Ok(()),
-        Some(t) => Err(PublishError::SubjectDigestMismatch { reference: by_tag, expected: subject.digest.clone(), found: t.digest.to_string() }),
+        Some(t) => {
+            Err(PublishError::SubjectDigestMismatch { reference: by_tag, expected: subject.digest.clone(), found: t.digest.to_string() })
+        }
         None => Err(PublishError::SubjectDigestMismatch {
             reference: by_tag,
             expected: subject.digest.clone(),

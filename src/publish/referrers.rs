@@ -118,17 +118,15 @@ pub fn classify_probe(status: u16, content_type: Option<&str>, body: &[u8]) -> R
         return Ok(Probe::Supported);
     }
     let excerpt: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    Err(format!(
-        "HTTP {status} with content type {}: {}",
-        media_type.as_deref().unwrap_or("(none)"),
-        excerpt.trim()
-    ))
+    Err(format!("HTTP {status} with content type {}: {}", media_type.as_deref().unwrap_or("(none)"), excerpt.trim()))
 }
 
 /// True when the listing `body` (a referrers API answer or a fallback index) names every digest
 /// of `ours`.
 pub fn lists_all(body: &[u8], ours: &[ReferrerEntry]) -> bool {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else { return false };
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
     let listed: Vec<&str> = v
         .get("manifests")
         .and_then(Value::as_array)

@@ -30,7 +30,12 @@ const REF: &str = "r/app:sha256-x";
 
 #[rstest]
 #[case::index(200, Some("application/vnd.oci.image.index.v1+json"), r#"{"manifests":[]}"#, Ok(Probe::Supported))]
-#[case::index_with_charset(200, Some("application/vnd.oci.image.index.v1+json; charset=utf-8"), r#"{"schemaVersion":2,"manifests":[]}"#, Ok(Probe::Supported))]
+#[case::index_with_charset(
+    200,
+    Some("application/vnd.oci.image.index.v1+json; charset=utf-8"),
+    r#"{"schemaVersion":2,"manifests":[]}"#,
+    Ok(Probe::Supported)
+)]
 #[case::not_found(404, Some("text/plain"), "404 page not found", Ok(Probe::Unsupported))]
 fn r_ref_1_probe_answers(#[case] status: u16, #[case] ct: Option<&str>, #[case] body: &str, #[case] expected: Result<Probe, ()>) {
     assert_eq!(classify_probe(status, ct, body.as_bytes()).map_err(|_| ()), expected);

@@ -172,7 +172,11 @@ impl RegistryHttp {
         }
     }
 
-    async fn attempt(&self, repository: &str, build: &impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<RawResponse, Attempt> {
+    async fn attempt(
+        &self,
+        repository: &str,
+        build: &impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<RawResponse, Attempt> {
         let granted = self.granted.lock().ok().and_then(|g| g.get(repository).cloned());
         let response = self.once(build(&self.http), granted.as_ref()).await?;
         if response.status != 401 {

@@ -92,9 +92,7 @@ async fn read_request(conn: &mut tokio::net::TcpStream) -> Option<Seen> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect();
+    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(": ").map(|(k, v)| (k.to_string(), v.to_string()))).collect();
     let len = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0u8; len];
     conn.read_exact(&mut body).await.ok()?;
@@ -238,7 +236,12 @@ async fn r_ref_1_basic_credentials_are_sent_only_after_a_challenge() {
 /// Callers may run a publish on a multi-threaded runtime (`tokio::spawn`): its future is `Send`
 /// for both targets.
 #[allow(dead_code)]
-fn publish_futures_are_send(plan: &crate::plan::Plan, opts: &crate::publish::PublishOptions, r: &RegistryTarget, l: &crate::publish::LayoutTarget) {
+fn publish_futures_are_send(
+    plan: &crate::plan::Plan,
+    opts: &crate::publish::PublishOptions,
+    r: &RegistryTarget,
+    l: &crate::publish::LayoutTarget,
+) {
     fn send<T: Send>(_: T) {}
     send(crate::publish::publish(plan, &subject(), opts, r));
     send(crate::publish::publish(plan, &subject(), opts, l));

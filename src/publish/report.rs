@@ -211,7 +211,10 @@ mod tests {
         let line = report().summary_lines().remove(0);
         assert_eq!(
             line,
-            format!("bp/layer#0: localhost:5000/team/app:wasm@{} (1 file; 1.5 KiB uploaded, 2 B present; referrers: fallback)", digest('b'))
+            format!(
+                "bp/layer#0: localhost:5000/team/app:wasm@{} (1 file; 1.5 KiB uploaded, 2 B present; referrers: fallback)",
+                digest('b')
+            )
         );
     }
 

@@ -37,11 +37,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-        }
+        RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(10) }
     }
 }
 
@@ -93,12 +89,7 @@ where
     with_retry_rng(policy, what, f, &mut fastrand::Rng::new()).await
 }
 
-async fn with_retry_rng<T, E, F, Fut>(
-    policy: &RetryPolicy,
-    what: &str,
-    mut f: F,
-    rng: &mut fastrand::Rng,
-) -> Result<T, E>
+async fn with_retry_rng<T, E, F, Fut>(policy: &RetryPolicy, what: &str, mut f: F, rng: &mut fastrand::Rng) -> Result<T, E>
 where
     E: Transient + Display,
     F: FnMut() -> Fut,
@@ -116,10 +107,7 @@ where
             return Err(err);
         }
         let delay = policy.delay(failures, err.retry_after(), rng);
-        tracing::warn!(
-            "{what}: attempt {failures} of {attempts} failed: {err}; retrying in {} ms",
-            delay.as_millis()
-        );
+        tracing::warn!("{what}: attempt {failures} of {attempts} failed: {err}; retrying in {} ms", delay.as_millis());
         tokio::time::sleep(delay).await;
     }
 }
@@ -147,13 +135,17 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 fn parse_imf_fixdate(s: &str) -> Option<u64> {
     let rest = s.split_once(", ")?.1;
     let parts: Vec<&str> = rest.split(' ').collect();
-    let [day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
     let day: i64 = day.parse().ok()?;
     let year: i64 = year.parse().ok()?;
     let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else { return None };
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
     if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 {
         return None;
     }
@@ -173,9 +165,7 @@ impl Transient for OciDistributionError {
         match self {
             OciDistributionError::RequestError(e) => e.is_transient(),
             OciDistributionError::ServerError { code, .. } => status_is_transient(*code),
-            OciDistributionError::RegistryError { envelope, .. } => {
-                envelope.errors.iter().any(|e| e.code == OciErrorCode::Toomanyrequests)
-            }
+            OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| e.code == OciErrorCode::Toomanyrequests),
             OciDistributionError::IoError(e) => io_is_transient(e),
             _ => false,
         }
@@ -272,11 +262,7 @@ mod tests {
 
     /// Runs `with_retry_rng` with a closure that fails `fail_times` times with `err()`, and
     /// returns (result, instants of each attempt).
-    async fn run(
-        policy: &RetryPolicy,
-        fail_times: usize,
-        err: impl Fn() -> Scripted,
-    ) -> (Result<u32, Scripted>, Vec<Instant>) {
+    async fn run(policy: &RetryPolicy, fail_times: usize, err: impl Fn() -> Scripted) -> (Result<u32, Scripted>, Vec<Instant>) {
         let calls = RefCell::new(Vec::new());
         let result = with_retry_rng(
             policy,
@@ -353,9 +339,8 @@ mod tests {
         // Full jitter: each wait is uniform in [0, ceiling], so the mean wait doubles.
         let p = RetryPolicy { max_delay: Duration::from_secs(60), ..policy() };
         let mut rng = fastrand::Rng::with_seed(1);
-        let mean = |n: u32, rng: &mut fastrand::Rng| -> f64 {
-            (0..2000).map(|_| p.delay(n, None, rng).as_secs_f64()).sum::<f64>() / 2000.0
-        };
+        let mean =
+            |n: u32, rng: &mut fastrand::Rng| -> f64 { (0..2000).map(|_| p.delay(n, None, rng).as_secs_f64()).sum::<f64>() / 2000.0 };
         let means: Vec<f64> = (1..=4).map(|n| mean(n, &mut rng)).collect();
         for w in means.windows(2) {
             assert!(w[1] > w[0] * 1.5, "mean waits should roughly double: {means:?}");

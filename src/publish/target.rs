@@ -86,7 +86,13 @@ pub trait Target {
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool, TargetError>;
 
     /// Stores a blob whose bytes must hash to `digest`.
-    async fn push_blob(&self, repository: &str, digest: &Digest, source: BlobSource<'_>, progress: &BlobProgress) -> Result<(), TargetError>;
+    async fn push_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<(), TargetError>;
 
     /// Stores `bytes` unchanged as a manifest of `media_type` at `reference`.
     async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError>;

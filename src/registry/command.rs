@@ -30,26 +30,17 @@ pub(super) fn run_blocking(mut cmd: Command, limit: Duration) -> Result<String, 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| RegistryError::CommandNotRunnable {
-            command: command.clone(),
-            source,
-        })?;
+        .map_err(|source| RegistryError::CommandNotRunnable { command: command.clone(), source })?;
     let pid = child.id();
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = send.send(child.wait_with_output());
     });
     let output = match receive.recv_timeout(limit) {
-        Ok(output) => output.map_err(|source| RegistryError::CommandNotRunnable {
-            command: command.clone(),
-            source,
-        })?,
+        Ok(output) => output.map_err(|source| RegistryError::CommandNotRunnable { command: command.clone(), source })?,
         Err(_) => {
             kill(pid);
-            return Err(RegistryError::TimedOut {
-                what: format!("`{command}`"),
-                after: limit,
-            });
+            return Err(RegistryError::TimedOut { what: format!("`{command}`"), after: limit });
         }
     };
     if output.status.success() {
@@ -59,11 +50,7 @@ pub(super) fn run_blocking(mut cmd: Command, limit: Duration) -> Result<String, 
     if stderr.is_empty() {
         stderr = String::from_utf8_lossy(&output.stdout).trim().to_string();
     }
-    Err(RegistryError::CommandFailed {
-        command,
-        status: output.status.to_string(),
-        stderr,
-    })
+    Err(RegistryError::CommandFailed { command, status: output.status.to_string(), stderr })
 }
 
 /// Sends SIGKILL to `pid` (a child that outlived its time limit).

@@ -41,10 +41,8 @@ pub struct ContainerGuard {
 
 /// A client of the local Docker engine (`DOCKER_HOST` or the default socket).
 pub(super) fn docker() -> Result<Docker, RegistryError> {
-    Docker::connect_with_local_defaults().map_err(|source| RegistryError::Docker {
-        action: "connecting to the Docker engine".to_string(),
-        source,
-    })
+    Docker::connect_with_local_defaults()
+        .map_err(|source| RegistryError::Docker { action: "connecting to the Docker engine".to_string(), source })
 }
 
 /// Starts a registry container; returns its guard, `127.0.0.1:port` and the registry version.
@@ -58,15 +56,9 @@ pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), 
         .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
         .with_host_config_modifier(|host| {
             // Loopback only, on a port the engine picks (not every interface, as by default).
-            let binding = PortBinding {
-                host_ip: Some("127.0.0.1".to_string()),
-                host_port: Some(String::new()),
-            };
+            let binding = PortBinding { host_ip: Some("127.0.0.1".to_string()), host_port: Some(String::new()) };
             host.publish_all_ports = Some(false);
-            host.port_bindings = Some(HashMap::from([(
-                format!("{REGISTRY_PORT}/tcp"),
-                Some(vec![binding]),
-            )]));
+            host.port_bindings = Some(HashMap::from([(format!("{REGISTRY_PORT}/tcp"), Some(vec![binding]))]));
         })
         .start()
         .await
@@ -79,14 +71,8 @@ pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), 
     let port = container
         .get_host_port_ipv4(REGISTRY_PORT.tcp())
         .await
-        .map_err(|source| RegistryError::Testcontainers {
-            action: format!("reading the host port of container {id}"),
-            source,
-        })?;
-    let guard = ContainerGuard {
-        container: Some(container),
-        id,
-    };
+        .map_err(|source| RegistryError::Testcontainers { action: format!("reading the host port of container {id}"), source })?;
+    let guard = ContainerGuard { container: Some(container), id };
     Ok((guard, format!("127.0.0.1:{port}"), image.version))
 }
 
@@ -94,30 +80,17 @@ pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), 
 /// from inside an async runtime alike (it asks from a thread of its own).
 pub(super) fn engine_version() -> Result<String, RegistryError> {
     let ask = std::thread::spawn(|| -> Result<String, RegistryError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(RegistryError::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RegistryError::Runtime)?;
         runtime.block_on(async {
             let docker = docker()?;
             let version = tokio::time::timeout(ENGINE_TIMEOUT, docker.version())
                 .await
-                .map_err(|_| RegistryError::TimedOut {
-                    what: "asking the Docker engine its version".to_string(),
-                    after: ENGINE_TIMEOUT,
-                })?
-                .map_err(|source| RegistryError::Docker {
-                    action: "asking the Docker engine its version".to_string(),
-                    source,
-                })?;
+                .map_err(|_| RegistryError::TimedOut { what: "asking the Docker engine its version".to_string(), after: ENGINE_TIMEOUT })?
+                .map_err(|source| RegistryError::Docker { action: "asking the Docker engine its version".to_string(), source })?;
             Ok(version.version.unwrap_or_else(|| "unknown".to_string()))
         })
     });
-    ask.join().unwrap_or_else(|_| {
-        Err(RegistryError::Runtime(std::io::Error::other(
-            "the engine check panicked",
-        )))
-    })
+    ask.join().unwrap_or_else(|_| Err(RegistryError::Runtime(std::io::Error::other("the engine check panicked"))))
 }
 
 impl ContainerGuard {
@@ -131,15 +104,10 @@ impl ContainerGuard {
             return String::new();
         };
         let mut text = String::new();
-        for output in [
-            container.stdout_to_vec().await,
-            container.stderr_to_vec().await,
-        ] {
+        for output in [container.stdout_to_vec().await, container.stderr_to_vec().await] {
             match output {
                 Ok(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
-                Err(err) => {
-                    text.push_str(&format!("(could not read the container's log: {err})\n"))
-                }
+                Err(err) => text.push_str(&format!("(could not read the container's log: {err})\n")),
             }
         }
         let lines: Vec<&str> = text.lines().collect();
@@ -156,10 +124,7 @@ impl ContainerGuard {
             Ok(docker) => docker
                 .rename_container(&self.id, options)
                 .await
-                .map_err(|source| RegistryError::Docker {
-                    action: format!("renaming container {short}"),
-                    source,
-                }),
+                .map_err(|source| RegistryError::Docker { action: format!("renaming container {short}"), source }),
             Err(err) => Err(err),
         };
         // Not dropped, so testcontainers never removes it.
@@ -184,16 +149,10 @@ impl Drop for ContainerGuard {
             return;
         }
         // testcontainers removes a dropped container through the current tokio runtime.
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async move { drop(container) }),
             Err(err) => {
-                eprintln!(
-                    "warning: registry container {} left running: no runtime to remove it ({err})",
-                    self.id
-                );
+                eprintln!("warning: registry container {} left running: no runtime to remove it ({err})", self.id);
                 std::mem::forget(container);
             }
         }
@@ -208,20 +167,13 @@ pub(super) async fn reap_orphans(docker: &Docker) {
         return;
     }
     let filters = HashMap::from([("label", vec![OWNER_LABEL])]);
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     let Ok(containers) = docker.list_containers(Some(options)).await else {
         return;
     };
     for container in containers {
         let Some(id) = container.id else { continue };
-        let kept = container
-            .names
-            .unwrap_or_default()
-            .iter()
-            .any(|n| n.trim_start_matches('/').starts_with(KEPT_PREFIX));
+        let kept = container.names.unwrap_or_default().iter().any(|n| n.trim_start_matches('/').starts_with(KEPT_PREFIX));
         let labels = container.labels.unwrap_or_default();
         let Some(owner) = labels.get(OWNER_LABEL) else {
             continue;
@@ -229,10 +181,7 @@ pub(super) async fn reap_orphans(docker: &Docker) {
         if kept || !owner::is_gone(owner) {
             continue;
         }
-        let options = RemoveContainerOptionsBuilder::new()
-            .force(true)
-            .v(true)
-            .build();
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
         let _ = docker.remove_container(&id, Some(options)).await;
     }
 }
@@ -242,11 +191,7 @@ pub mod owner {
     /// This process's owner label.
     pub fn this_process() -> String {
         let pid = std::process::id();
-        format!(
-            "{}/{pid}/{}",
-            hostname(),
-            start_time(pid).unwrap_or_default()
-        )
+        format!("{}/{pid}/{}", hostname(), start_time(pid).unwrap_or_default())
     }
 
     /// True when `label` names a process of this host that no longer runs (or whose pid now
@@ -254,8 +199,7 @@ pub mod owner {
     /// start time, and malformed labels are never gone.
     pub fn is_gone(label: &str) -> bool {
         let mut parts = label.split('/');
-        let (Some(host), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(host), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next()) else {
             return false;
         };
         let Ok(pid) = pid.parse::<u32>() else {

@@ -52,22 +52,14 @@ static BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryError> {
     let _one_at_a_time = BUILD_LOCK.lock().await;
     if let Some(version) = inspect(docker, IMAGE_NAME, IMAGE_TAG).await? {
-        return Ok(RegistryImage {
-            name: IMAGE_NAME.to_string(),
-            tag: IMAGE_TAG.to_string(),
-            version,
-        });
+        return Ok(RegistryImage { name: IMAGE_NAME.to_string(), tag: IMAGE_TAG.to_string(), version });
     }
     let binary = match process::find_binary() {
         Ok(binary) => binary,
         Err(missing) => {
             let (name, tag) = UPSTREAM_IMAGE;
             return match inspect(docker, name, tag).await? {
-                Some(_) => Ok(RegistryImage {
-                    name: name.to_string(),
-                    tag: tag.to_string(),
-                    version: Some(tag.to_string()),
-                }),
+                Some(_) => Ok(RegistryImage { name: name.to_string(), tag: tag.to_string(), version: Some(tag.to_string()) }),
                 None => Err(missing),
             };
         }
@@ -80,51 +72,25 @@ pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryErro
         // Files keep their mode (the binary and libraries are executable).
         image = image.with_file(source, target);
     }
-    let options = BuildImageOptions::new()
-        .with_build_arg("REGISTRY_VERSION", version.as_deref().unwrap_or("unknown"));
+    let options = BuildImageOptions::new().with_build_arg("REGISTRY_VERSION", version.as_deref().unwrap_or("unknown"));
     // The built image is found again by name when a container starts.
-    let _built =
-        image
-            .build_image_with(options)
-            .await
-            .map_err(|source| RegistryError::Testcontainers {
-                action: format!("building {IMAGE_NAME}:{IMAGE_TAG}"),
-                source,
-            })?;
-    Ok(RegistryImage {
-        name: IMAGE_NAME.to_string(),
-        tag: IMAGE_TAG.to_string(),
-        version,
-    })
+    let _built = image
+        .build_image_with(options)
+        .await
+        .map_err(|source| RegistryError::Testcontainers { action: format!("building {IMAGE_NAME}:{IMAGE_TAG}"), source })?;
+    Ok(RegistryImage { name: IMAGE_NAME.to_string(), tag: IMAGE_TAG.to_string(), version })
 }
 
 /// `Some(version label)` when `name:tag` exists locally, `None` when it does not.
-async fn inspect(
-    docker: &Docker,
-    name: &str,
-    tag: &str,
-) -> Result<Option<Option<String>>, RegistryError> {
+async fn inspect(docker: &Docker, name: &str, tag: &str) -> Result<Option<Option<String>>, RegistryError> {
     use testcontainers::bollard::errors::Error;
     match docker.inspect_image(&format!("{name}:{tag}")).await {
         Ok(image) => {
-            let labels = image
-                .config
-                .and_then(|config| config.labels)
-                .unwrap_or_default();
-            Ok(Some(
-                labels
-                    .get(VERSION_LABEL)
-                    .filter(|v| !v.is_empty() && *v != "unknown")
-                    .cloned(),
-            ))
+            let labels = image.config.and_then(|config| config.labels).unwrap_or_default();
+            Ok(Some(labels.get(VERSION_LABEL).filter(|v| !v.is_empty() && *v != "unknown").cloned()))
         }
-        Err(Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(None),
-        Err(source) => Err(RegistryError::Docker {
-            action: format!("inspecting image {name}:{tag}"),
-            source,
-        }),
+        Err(Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+        Err(source) => Err(RegistryError::Docker { action: format!("inspecting image {name}:{tag}"), source }),
     }
 }
 
@@ -135,11 +101,7 @@ fn linked_libraries(binary: &Path) -> Result<Vec<PathBuf>, RegistryError> {
     cmd.arg(binary);
     match command::run_blocking(cmd, Duration::from_secs(30)) {
         Ok(out) => Ok(parse_ldd(&out)),
-        Err(RegistryError::CommandFailed { stderr, .. })
-            if stderr.contains("not a dynamic executable") =>
-        {
-            Ok(Vec::new())
-        }
+        Err(RegistryError::CommandFailed { stderr, .. }) if stderr.contains("not a dynamic executable") => Ok(Vec::new()),
         Err(err) => Err(err),
     }
 }
@@ -160,10 +122,7 @@ fn parse_ldd(out: &str) -> Vec<PathBuf> {
 /// put the binary and each library under `rootfs/` at the path it has on this machine (reading
 /// a symlinked library reads its target, so the loader finds it where `ldd` said).
 fn context_files(binary: &Path, libraries: &[PathBuf]) -> Vec<(PathBuf, String)> {
-    let mut files = vec![(
-        binary.to_path_buf(),
-        "rootfs/usr/bin/docker-registry".to_string(),
-    )];
+    let mut files = vec![(binary.to_path_buf(), "rootfs/usr/bin/docker-registry".to_string())];
     for library in libraries {
         files.push((library.clone(), format!("rootfs{}", library.display())));
     }
@@ -177,32 +136,17 @@ mod tests {
     #[test]
     fn ldd_output_gives_library_and_loader_paths() {
         let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
-        assert_eq!(
-            parse_ldd(out),
-            vec![
-                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
-                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
-            ]
-        );
+        assert_eq!(parse_ldd(out), vec![PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"), PathBuf::from("/lib64/ld-linux-x86-64.so.2")]);
     }
 
     #[test]
     fn context_puts_binary_and_libraries_under_rootfs() {
-        let files = context_files(
-            Path::new("/usr/bin/docker-registry"),
-            &[PathBuf::from("/lib64/ld-linux-x86-64.so.2")],
-        );
+        let files = context_files(Path::new("/usr/bin/docker-registry"), &[PathBuf::from("/lib64/ld-linux-x86-64.so.2")]);
         assert_eq!(
             files,
             vec![
-                (
-                    PathBuf::from("/usr/bin/docker-registry"),
-                    "rootfs/usr/bin/docker-registry".to_string()
-                ),
-                (
-                    PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
-                    "rootfs/lib64/ld-linux-x86-64.so.2".to_string()
-                ),
+                (PathBuf::from("/usr/bin/docker-registry"), "rootfs/usr/bin/docker-registry".to_string()),
+                (PathBuf::from("/lib64/ld-linux-x86-64.so.2"), "rootfs/lib64/ld-linux-x86-64.so.2".to_string()),
             ]
         );
     }

@@ -49,9 +49,7 @@ impl FromStr for Provider {
                 external_host(url)?;
                 Ok(Provider::External(url.trim_end_matches('/').to_string()))
             }
-            other => Err(RegistryError::UnknownProvider {
-                given: other.to_string(),
-            }),
+            other => Err(RegistryError::UnknownProvider { given: other.to_string() }),
         }
     }
 }
@@ -80,10 +78,7 @@ impl Provider {
 
 /// The `host[:port]` of an external registry URL and whether it is plain HTTP.
 fn external_host(url: &str) -> Result<(String, bool), RegistryError> {
-    let invalid = |reason: &str| RegistryError::InvalidUrl {
-        given: url.to_string(),
-        reason: reason.to_string(),
-    };
+    let invalid = |reason: &str| RegistryError::InvalidUrl { given: url.to_string(), reason: reason.to_string() };
     let (rest, insecure) = if let Some(rest) = url.strip_prefix("http://") {
         (rest, true)
     } else if let Some(rest) = url.strip_prefix("https://") {
@@ -96,9 +91,7 @@ fn external_host(url: &str) -> Result<(String, bool), RegistryError> {
         return Err(invalid("it names no host"));
     }
     if host.contains('/') || host.contains('?') || host.contains('#') || host.contains('@') {
-        return Err(invalid(
-            "it must be only a scheme and host[:port], with no path, query or credentials",
-        ));
+        return Err(invalid("it must be only a scheme and host[:port], with no path, query or credentials"));
     }
     Ok((host.to_string(), insecure))
 }
@@ -113,87 +106,45 @@ pub enum RegistryError {
     #[error("no registry available: {docker}; {binary}; or name a running registry by URL")]
     NoProviderAvailable { docker: String, binary: String },
     #[error("could not run `{command}`: {source}")]
-    CommandNotRunnable {
-        command: String,
-        source: std::io::Error,
-    },
+    CommandNotRunnable { command: String, source: std::io::Error },
     #[error("`{command}` failed ({status}): {stderr}")]
-    CommandFailed {
-        command: String,
-        status: String,
-        stderr: String,
-    },
+    CommandFailed { command: String, status: String, stderr: String },
     #[error("{what} did not finish within {after:?}")]
     TimedOut { what: String, after: Duration },
     #[error("{action} failed: {source}")]
-    Docker {
-        action: String,
-        source: testcontainers::bollard::errors::Error,
-    },
+    Docker { action: String, source: testcontainers::bollard::errors::Error },
     #[error("{action} failed: {source}")]
-    Testcontainers {
-        action: String,
-        source: testcontainers::TestcontainersError,
-    },
+    Testcontainers { action: String, source: testcontainers::TestcontainersError },
     #[error("could not start an async runtime: {0}")]
     Runtime(std::io::Error),
-    #[error("the registry binary `docker-registry` was not found (searched {searched}); install it with `apt-get install -y docker-registry`")]
+    #[error(
+        "the registry binary `docker-registry` was not found (searched {searched}); install it with `apt-get install -y docker-registry`"
+    )]
     BinaryNotFound { searched: String },
     #[error("could not prepare the registry's temporary directory: {0}")]
     TempDir(std::io::Error),
     #[error("could not start `{program}`: {source}")]
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
+    Spawn { program: String, source: std::io::Error },
     #[error("the registry process exited before answering ({status}); its log ({log}) ends with:\n{log_tail}")]
-    ExitedEarly {
-        status: String,
-        log: PathBuf,
-        log_tail: String,
-    },
+    ExitedEarly { status: String, log: PathBuf, log_tail: String },
     #[error("the registry at {url} did not answer within {after:?}; last attempt: {last}")]
-    NotReady {
-        url: String,
-        after: Duration,
-        last: String,
-    },
+    NotReady { url: String, after: Duration, last: String },
     #[error("the registry at {url} is unreachable: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("the registry at {url} answered {status} (expected {expected}): {body}")]
-    UnexpectedStatus {
-        url: String,
-        status: u16,
-        expected: &'static str,
-        body: String,
-    },
+    UnexpectedStatus { url: String, status: u16, expected: &'static str, body: String },
     #[error("pushing {what} to {reference} failed: {source}")]
-    Push {
-        what: String,
-        reference: String,
-        source: oci_client::errors::OciDistributionError,
-    },
+    Push { what: String, reference: String, source: oci_client::errors::OciDistributionError },
     #[error("blob {digest} was pushed to {reference} but a HEAD of it says it is missing")]
     BlobMissingAfterPush { reference: String, digest: String },
     #[error("checking blob {digest} in {reference} failed: {source}")]
-    BlobCheck {
-        reference: String,
-        digest: String,
-        source: oci_client::errors::OciDistributionError,
-    },
+    BlobCheck { reference: String, digest: String, source: oci_client::errors::OciDistributionError },
     #[error("listing the tags of {reference} failed: {source}")]
-    ListTags {
-        reference: String,
-        source: oci_client::errors::OciDistributionError,
-    },
+    ListTags { reference: String, source: oci_client::errors::OciDistributionError },
     #[error("the registry at {url} sent a manifest without a Content-Type header")]
     MissingContentType { url: String },
     #[error("the registry at {url} says the manifest digest is {header} but its bytes hash to {computed}")]
-    DigestHeaderMismatch {
-        url: String,
-        header: String,
-        computed: String,
-    },
+    DigestHeaderMismatch { url: String, header: String, computed: String },
 }
 
 /// What must be cleaned up when a [`RunningRegistry`] is dropped.
@@ -231,13 +182,8 @@ pub async fn start(provider: &Provider) -> Result<RunningRegistry, RegistryError
     match provider {
         Provider::Container => {
             let (guard, host, version) = container::start().await?;
-            let registry = RunningRegistry {
-                host,
-                insecure: true,
-                provider: provider.clone(),
-                version,
-                guard: Guard::Container(Box::new(guard)),
-            };
+            let registry =
+                RunningRegistry { host, insecure: true, provider: provider.clone(), version, guard: Guard::Container(Box::new(guard)) };
             registry.wait_ready().await?;
             Ok(registry)
         }
@@ -245,18 +191,11 @@ pub async fn start(provider: &Provider) -> Result<RunningRegistry, RegistryError
             let mut attempt = 1;
             loop {
                 let (guard, host, version) = process::start().await?;
-                let registry = RunningRegistry {
-                    host,
-                    insecure: true,
-                    provider: provider.clone(),
-                    version,
-                    guard: Guard::Process(guard),
-                };
+                let registry = RunningRegistry { host, insecure: true, provider: provider.clone(), version, guard: Guard::Process(guard) };
                 match registry.wait_ready().await {
                     Ok(()) => return Ok(registry),
                     Err(RegistryError::ExitedEarly { log_tail, .. })
-                        if attempt < PORT_ATTEMPTS
-                            && log_tail.contains("address already in use") =>
+                        if attempt < PORT_ATTEMPTS && log_tail.contains("address already in use") =>
                     {
                         attempt += 1;
                     }
@@ -266,13 +205,7 @@ pub async fn start(provider: &Provider) -> Result<RunningRegistry, RegistryError
         }
         Provider::External(url) => {
             let (host, insecure) = external_host(url)?;
-            Ok(RunningRegistry {
-                host,
-                insecure,
-                provider: provider.clone(),
-                version: None,
-                guard: Guard::Nothing,
-            })
+            Ok(RunningRegistry { host, insecure, provider: provider.clone(), version: None, guard: Guard::Nothing })
         }
     }
 }
@@ -286,34 +219,20 @@ pub fn detect_default() -> Result<Provider, RegistryError> {
     };
     match Provider::Process.check_available() {
         Ok(()) => Ok(Provider::Process),
-        Err(err) => Err(RegistryError::NoProviderAvailable {
-            docker,
-            binary: err.to_string(),
-        }),
+        Err(err) => Err(RegistryError::NoProviderAvailable { docker, binary: err.to_string() }),
     }
 }
 
 impl RunningRegistry {
     /// `http://host` or `https://host`.
     pub fn url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.insecure { "http" } else { "https" },
-            self.host
-        )
+        format!("{}://{}", if self.insecure { "http" } else { "https" }, self.host)
     }
 
     /// An oci-client that speaks plain HTTP to this registry when it is insecure.
     pub fn client(&self) -> Client {
-        let protocol = if self.insecure {
-            ClientProtocol::HttpsExcept(vec![self.host.clone()])
-        } else {
-            ClientProtocol::Https
-        };
-        Client::new(ClientConfig {
-            protocol,
-            ..ClientConfig::default()
-        })
+        let protocol = if self.insecure { ClientProtocol::HttpsExcept(vec![self.host.clone()]) } else { ClientProtocol::Https };
+        Client::new(ClientConfig { protocol, ..ClientConfig::default() })
     }
 
     /// A reference to `repository:tag` in this registry.
@@ -349,29 +268,14 @@ impl RunningRegistry {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .map_err(|source| RegistryError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        let answer = http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| RegistryError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
+        let answer = http.get(&url).send().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
         let status = answer.status().as_u16();
         if status == 200 || status == 401 {
             return Ok(());
         }
         let body = answer.text().await.unwrap_or_default();
-        Err(RegistryError::UnexpectedStatus {
-            url,
-            status,
-            expected: "200 or 401",
-            body: shorten(&body),
-        })
+        Err(RegistryError::UnexpectedStatus { url, status, expected: "200 or 401", body: shorten(&body) })
     }
 
     /// Proves the registry works: `/v2/` answers 200 or 401, and a tiny blob pushed to the
@@ -382,30 +286,19 @@ impl RunningRegistry {
         let digest = crate::reference::Digest::of(blob).to_string();
         let reference = self.reference("cnb-artifacts/health-check", "unused");
         let client = self.client();
-        client
-            .store_auth_if_needed(&self.host, &RegistryAuth::Anonymous)
-            .await;
-        client
-            .push_blob(&reference, blob.to_vec(), &digest)
-            .await
-            .map_err(|source| RegistryError::Push {
-                what: format!("blob {digest}"),
-                reference: reference.whole(),
-                source,
-            })?;
-        let found = client
-            .blob_exists(&reference, &digest)
-            .await
-            .map_err(|source| RegistryError::BlobCheck {
-                reference: reference.whole(),
-                digest: digest.clone(),
-                source,
-            })?;
+        client.store_auth_if_needed(&self.host, &RegistryAuth::Anonymous).await;
+        client.push_blob(&reference, blob.to_vec(), &digest).await.map_err(|source| RegistryError::Push {
+            what: format!("blob {digest}"),
+            reference: reference.whole(),
+            source,
+        })?;
+        let found = client.blob_exists(&reference, &digest).await.map_err(|source| RegistryError::BlobCheck {
+            reference: reference.whole(),
+            digest: digest.clone(),
+            source,
+        })?;
         if !found {
-            return Err(RegistryError::BlobMissingAfterPush {
-                reference: reference.whole(),
-                digest,
-            });
+            return Err(RegistryError::BlobMissingAfterPush { reference: reference.whole(), digest });
         }
         Ok(())
     }
@@ -462,27 +355,12 @@ mod tests {
 
     #[test]
     fn provider_parses_names_and_urls() {
-        assert_eq!(
-            "container".parse::<Provider>().unwrap(),
-            Provider::Container
-        );
+        assert_eq!("container".parse::<Provider>().unwrap(), Provider::Container);
         assert_eq!("process".parse::<Provider>().unwrap(), Provider::Process);
-        assert_eq!(
-            "http://127.0.0.1:5000/".parse::<Provider>().unwrap(),
-            Provider::External("http://127.0.0.1:5000".to_string())
-        );
-        assert!(matches!(
-            "docker".parse::<Provider>(),
-            Err(RegistryError::UnknownProvider { .. })
-        ));
-        assert!(matches!(
-            "http://host/path".parse::<Provider>(),
-            Err(RegistryError::InvalidUrl { .. })
-        ));
-        assert!(matches!(
-            "https://".parse::<Provider>(),
-            Err(RegistryError::InvalidUrl { .. })
-        ));
+        assert_eq!("http://127.0.0.1:5000/".parse::<Provider>().unwrap(), Provider::External("http://127.0.0.1:5000".to_string()));
+        assert!(matches!("docker".parse::<Provider>(), Err(RegistryError::UnknownProvider { .. })));
+        assert!(matches!("http://host/path".parse::<Provider>(), Err(RegistryError::InvalidUrl { .. })));
+        assert!(matches!("https://".parse::<Provider>(), Err(RegistryError::InvalidUrl { .. })));
     }
 
     #[test]
@@ -494,13 +372,7 @@ mod tests {
 
     #[test]
     fn external_host_tells_plain_http() {
-        assert_eq!(
-            external_host("http://localhost:5000").unwrap(),
-            ("localhost:5000".to_string(), true)
-        );
-        assert_eq!(
-            external_host("https://ghcr.io").unwrap(),
-            ("ghcr.io".to_string(), false)
-        );
+        assert_eq!(external_host("http://localhost:5000").unwrap(), ("localhost:5000".to_string(), true));
+        assert_eq!(external_host("https://ghcr.io").unwrap(), ("ghcr.io".to_string(), false));
     }
 }

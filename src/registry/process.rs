@@ -44,18 +44,14 @@ pub fn find_binary() -> Result<PathBuf, RegistryError> {
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(RegistryError::BinaryNotFound {
-                searched: format!("${BINARY_ENV} = {}", path.display()),
-            })
+            Err(RegistryError::BinaryNotFound { searched: format!("${BINARY_ENV} = {}", path.display()) })
         };
     }
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path_var)
         .map(|dir| dir.join(BINARY_NAME))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(|| RegistryError::BinaryNotFound {
-            searched: format!("PATH for `{BINARY_NAME}`"),
-        })
+        .ok_or_else(|| RegistryError::BinaryNotFound { searched: format!("PATH for `{BINARY_NAME}`") })
 }
 
 /// The version the binary reports, e.g. `2.8.2+ds1` from
@@ -72,10 +68,7 @@ pub fn binary_version(binary: &Path) -> Option<String> {
 pub(super) async fn start() -> Result<(ProcessGuard, String, Option<String>), RegistryError> {
     let binary = find_binary()?;
     let version = binary_version(&binary);
-    let dir = tempfile::Builder::new()
-        .prefix("cnb-artifacts-registry-")
-        .tempdir()
-        .map_err(RegistryError::TempDir)?;
+    let dir = tempfile::Builder::new().prefix("cnb-artifacts-registry-").tempdir().map_err(RegistryError::TempDir)?;
     let config = dir.path().join("config.yml");
     std::fs::write(&config, CONFIG_YML).map_err(RegistryError::TempDir)?;
     let log = File::create(dir.path().join(LOG_FILE)).map_err(RegistryError::TempDir)?;
@@ -83,36 +76,17 @@ pub(super) async fn start() -> Result<(ProcessGuard, String, Option<String>), Re
     let host = format!("127.0.0.1:{}", free_port().map_err(RegistryError::TempDir)?);
 
     let mut cmd = Command::new(&binary);
-    cmd.arg("serve")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
+    cmd.arg("serve").arg(&config).stdin(Stdio::null()).stdout(log).stderr(log_err);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("REGISTRY_") {
             cmd.env_remove(key);
         }
     }
-    cmd.env("REGISTRY_HTTP_ADDR", &host).env(
-        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
-        dir.path().join("storage"),
-    );
+    cmd.env("REGISTRY_HTTP_ADDR", &host).env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path().join("storage"));
     die_with_parent(&mut cmd);
-    let child = cmd.spawn().map_err(|source| RegistryError::Spawn {
-        program: binary.display().to_string(),
-        source,
-    })?;
+    let child = cmd.spawn().map_err(|source| RegistryError::Spawn { program: binary.display().to_string(), source })?;
     let pid = child.id();
-    Ok((
-        ProcessGuard {
-            child: Mutex::new(child),
-            pid,
-            dir,
-            kept: false,
-        },
-        host,
-        version,
-    ))
+    Ok((ProcessGuard { child: Mutex::new(child), pid, dir, kept: false }, host, version))
 }
 
 /// A port of 127.0.0.1 that was free a moment ago (the caller retries if it is taken since).
@@ -135,9 +109,7 @@ fn die_with_parent(cmd: &mut Command) {
             }
             // The parent may have died before prctl: then no signal would ever come.
             if libc::getppid() != parent {
-                return Err(std::io::Error::other(
-                    "the parent exited before the registry started",
-                ));
+                return Err(std::io::Error::other("the parent exited before the registry started"));
             }
             Ok(())
         });
@@ -158,10 +130,7 @@ impl ProcessGuard {
 
     /// An error when the process has already exited (with the end of its log).
     pub(super) fn check_alive(&self) -> Result<(), RegistryError> {
-        let mut child = self
-            .child
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut child = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(RegistryError::ExitedEarly {
@@ -202,10 +171,7 @@ impl Drop for ProcessGuard {
         if self.kept {
             return;
         }
-        let child = self
-            .child
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let child = self.child.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Both fail only when the child is already gone and reaped: nothing left to do then.
         let _ = child.kill();
         let _ = child.wait();

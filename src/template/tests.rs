@@ -41,10 +41,7 @@ fn r_tpl_1_placeholders_are_replaced(#[case] text: &str, #[case] expected: &str)
 #[case::image("build.image", "registry.example.com/team/app:1.2.3")]
 #[case::repository("build.repository", "team/app")]
 #[case::registry("build.registry", "registry.example.com")]
-#[case::digest(
-    "build.digest",
-    "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-)]
+#[case::digest("build.digest", "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
 #[case::buildpack_id("buildpack.id", "acme/wasm")]
 #[case::buildpack_version("buildpack.version", "0.4.1")]
 #[case::layer_name("layer.name", "module")]
@@ -105,10 +102,7 @@ fn r_tpl_3_double_dollar_is_literal(#[case] text: &str, #[case] expected: &str) 
 #[case::unterminated_at_end("abc${", TemplateError::Unterminated { offset: 3 })]
 #[case::empty("é${}", TemplateError::EmptyName { offset: 2 })]
 #[case::first_error_wins("${}${nope}", TemplateError::EmptyName { offset: 0 })]
-fn r_tpl_4_bad_placeholders_are_errors_with_offset(
-    #[case] text: &str,
-    #[case] expected: TemplateError,
-) {
+fn r_tpl_4_bad_placeholders_are_errors_with_offset(#[case] text: &str, #[case] expected: TemplateError) {
     let err = Template::parse(text).expect_err("must not parse");
     assert_eq!(err.offset(), expected.offset());
     assert_eq!(err, expected);
@@ -137,10 +131,7 @@ fn r_tpl_4_help_lists_known_names_and_the_escape() {
 #[test]
 fn r_tpl_4_help_points_out_spaces_around_a_known_name() {
     let help = Template::parse("${ build.tag }").expect_err("spaces").help();
-    assert!(
-        help.ends_with("; no spaces are allowed inside `${…}`: write `${build.tag}`"),
-        "{help}"
-    );
+    assert!(help.ends_with("; no spaces are allowed inside `${…}`: write `${build.tag}`"), "{help}");
 }
 
 #[test]
@@ -165,10 +156,7 @@ fn render_fails_on_the_first_variable_without_a_value() {
     let t = Template::parse("${layer.name}-${build.tag}-${build.digest}").expect("valid");
     let vars = Vars { layer_name: Some("m".into()), ..Vars::default() };
     assert_eq!(t.render(&vars), Err(RenderError { var: Var::BuildTag, offset: 14 }));
-    assert_eq!(
-        t.render(&vars).expect_err("no tag").to_string(),
-        "`${build.tag}` at offset 14 has no value in this build"
-    );
+    assert_eq!(t.render(&vars).expect_err("no tag").to_string(), "`${build.tag}` at offset 14 has no value in this build");
 }
 
 #[test]

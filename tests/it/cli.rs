@@ -118,10 +118,7 @@ fn r_err_1_invalid_plan_fixtures_fail_with_their_exact_errors() {
         let args = std::fs::read_to_string(case.join("args")).unwrap();
         let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
         let mut cmd = Command::new(bin());
-        cmd.current_dir(case)
-            .args(["plan", "--layers-dir", "layers"])
-            .args(args.split_whitespace())
-            .env_remove("SOURCE_DATE_EPOCH");
+        cmd.current_dir(case).args(["plan", "--layers-dir", "layers"]).args(args.split_whitespace()).env_remove("SOURCE_DATE_EPOCH");
         let out = cmd.output().unwrap();
         if out.status.code() != Some(1) || stderr(&out) != expected {
             failures.push(format!(

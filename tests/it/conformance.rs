@@ -177,8 +177,7 @@ fn a_baseline_expects_failures_and_catches_stale_entries() {
     assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("expected failure"), "{}", report(&cmd, &output));
     std::fs::write(&baseline, "[expected-failures]\nrfc-example = \"does not publish\"\ncoll-same-tag = \"old\"\n").unwrap();
-    let (cmd, output) =
-        conformance(&[&base[..], &["--filter", "rfc-example", "--filter", "coll-same-tag", "--update-baseline"]].concat());
+    let (cmd, output) = conformance(&[&base[..], &["--filter", "rfc-example", "--filter", "coll-same-tag", "--update-baseline"]].concat());
     assert_eq!(code(&output), 4, "{}", report(&cmd, &output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("STALE"), "{}", report(&cmd, &output));
     let rewritten = std::fs::read_to_string(&baseline).unwrap();
@@ -194,10 +193,7 @@ async fn ctrl_c_kills_the_implementation_and_removes_the_registry() {
     }
     let dir = tempfile::tempdir().unwrap();
     let seen = dir.path().join("seen");
-    let script = format!(
-        "test \"$0\" = --version && exit 0; echo \"$CNB_ARTIFACTS_REGISTRY $$\" > {}; exec sleep 60",
-        seen.display()
-    );
+    let script = format!("test \"$0\" = --version && exit 0; echo \"$CNB_ARTIFACTS_REGISTRY $$\" > {}; exec sleep 60", seen.display());
     let implementation = format!("sh -c '{script}'");
     let child = Command::new(bin())
         .args(["conformance", "run", "--registry-provider", "process", "--filter", "rfc-example", "--implementation", &implementation])
@@ -274,7 +270,10 @@ fn self_check_every_case_is_killed_and_the_reference_passes() {
     assert!(stdout.contains(&format!("reference: {n} of {n} cases passed")), "{stdout}");
     assert!(stdout.contains(&format!("{n} cases: every case is killed by at least one mutant")), "{stdout}");
     for case in &cases {
-        let line = stdout.lines().find(|l| l.split_whitespace().next() == Some(case.as_str())).unwrap_or_else(|| panic!("{case} not reported:\n{stdout}"));
+        let line = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(case.as_str()))
+            .unwrap_or_else(|| panic!("{case} not reported:\n{stdout}"));
         let killers: usize = line.split_whitespace().nth(1).and_then(|k| k.parse().ok()).unwrap_or(0);
         assert!(killers >= 1, "{case} is killed by no mutant: {line}");
     }

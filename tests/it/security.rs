@@ -187,10 +187,7 @@ impl Pki {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
+            .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
             .unwrap();
         Pki { ca_pem: ca.pem(), server: Arc::new(server) }
     }
@@ -205,10 +202,8 @@ impl Pki {
 /// A TLS-terminating proxy on 127.0.0.2 in front of `registry`: a host that is not loopback by
 /// name, so the publisher must speak verified HTTPS to it (R-AUTH-3).
 async fn tls_proxy(registry: &Registry, pki: &Pki) -> Proxy {
-    let options = ProxyOptions {
-        bind: SocketAddr::from(([127, 0, 0, 2], 0)),
-        tls: Some(tokio_rustls::TlsAcceptor::from(pki.server.clone())),
-    };
+    let options =
+        ProxyOptions { bind: SocketAddr::from(([127, 0, 0, 2], 0)), tls: Some(tokio_rustls::TlsAcceptor::from(pki.server.clone())) };
     Proxy::start(&registry.url(), cnb_artifacts::registry::quirks::Forward, options).await.unwrap()
 }
 

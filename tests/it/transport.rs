@@ -91,10 +91,8 @@ async fn read_head(conn: &mut tokio::net::TcpStream) -> Option<Seen> {
     let mut lines = text.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
-    let authorization = lines
-        .filter_map(|l| l.split_once(": "))
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.to_string());
+    let authorization =
+        lines.filter_map(|l| l.split_once(": ")).find(|(k, _)| k.eq_ignore_ascii_case("authorization")).map(|(_, v)| v.to_string());
     Some(Seen { method, path, authorization })
 }
 

@@ -66,7 +66,12 @@ pub(super) fn render(check: &SelfCheck) -> String {
         let _ = writeln!(out, "{cases} cases: {} killed by no mutant: {}", unkilled.len(), unkilled.join(" "));
     }
     let caught = check.verdicts.len() - missed.len();
-    let _ = writeln!(out, "{} mutants: {caught} caught{}", check.verdicts.len(), if missed.is_empty() { String::new() } else { format!(", MISSED: {}", missed.join(" ")) });
+    let _ = writeln!(
+        out,
+        "{} mutants: {caught} caught{}",
+        check.verdicts.len(),
+        if missed.is_empty() { String::new() } else { format!(", MISSED: {}", missed.join(" ")) }
+    );
     let verdict = match check.status() {
         CheckStatus::Proven => "the suite can fail: every case is killed, every mutant caught, the reference passes",
         CheckStatus::BlindSpots => "BLIND SPOTS: see above",

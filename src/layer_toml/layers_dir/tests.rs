@@ -55,19 +55,13 @@ fn r_file_1_buildpack_dir_names_map_to_ids_and_layer_dirs() {
     let files = read_ok(root);
     assert_eq!(files.len(), 1);
     let f = &files[0];
-    assert_eq!(
-        f.buildpack,
-        Buildpack { id: "acme/wasm".into(), version: None, dir_name: "acme_wasm".into() }
-    );
+    assert_eq!(f.buildpack, Buildpack { id: "acme/wasm".into(), version: None, dir_name: "acme_wasm".into() });
     assert_eq!(f.name, "module");
     assert_eq!(f.toml_path, root.join("acme_wasm/module.toml"));
     assert_eq!(f.layer_dir, root.join("acme_wasm/module"));
     assert_eq!(&*f.source, ARTIFACT);
     assert_eq!(f.artifacts.len(), 1);
-    assert_eq!(
-        f.location(21).to_string(),
-        format!("{}:2:1", root.join("acme_wasm/module.toml").display())
-    );
+    assert_eq!(f.location(21).to_string(), format!("{}:2:1", root.join("acme_wasm/module.toml").display()));
 }
 
 #[rstest]
@@ -120,42 +114,21 @@ fn r_file_2_empty_group_toml_lists_no_buildpacks() {
 }
 
 #[rstest]
-#[case::syntax(
-    "[[group]\n",
-    "error[R-FILE-5]: group.toml:1:9: invalid TOML: unclosed array table, expected `]`"
-)]
-#[case::not_array(
-    "group = \"acme\"\n",
-    "error[R-FILE-2]: group.toml:1:9: `group`: expected an array of tables, found a string"
-)]
-#[case::entry_not_table(
-    "group = [\"acme\"]\n",
-    "error[R-FILE-2]: group.toml:1:10: `group[0]`: expected a table, found a string"
-)]
-#[case::no_id(
-    "[[group]]\nversion = \"1\"\n",
-    "error[R-FILE-2]: group.toml:1:1: `group[0]` has no `id`"
-)]
-#[case::id_integer(
-    "[[group]]\nid = 1\n",
-    "error[R-FILE-2]: group.toml:2:6: `group[0].id`: expected a string, found an integer"
-)]
+#[case::syntax("[[group]\n", "error[R-FILE-5]: group.toml:1:9: invalid TOML: unclosed array table, expected `]`")]
+#[case::not_array("group = \"acme\"\n", "error[R-FILE-2]: group.toml:1:9: `group`: expected an array of tables, found a string")]
+#[case::entry_not_table("group = [\"acme\"]\n", "error[R-FILE-2]: group.toml:1:10: `group[0]`: expected a table, found a string")]
+#[case::no_id("[[group]]\nversion = \"1\"\n", "error[R-FILE-2]: group.toml:1:1: `group[0]` has no `id`")]
+#[case::id_integer("[[group]]\nid = 1\n", "error[R-FILE-2]: group.toml:2:6: `group[0].id`: expected a string, found an integer")]
 #[case::version_integer(
     "[[group]]\nid = \"a\"\nversion = 1\n",
     "error[R-FILE-2]: group.toml:3:11: `group[0].version`: expected a string, found an integer"
 )]
-#[case::empty_id(
-    "[[group]]\nid = \"\"\n",
-    "error[R-FILE-2]: group.toml:2:6: `group[0].id` is empty"
-)]
+#[case::empty_id("[[group]]\nid = \"\"\n", "error[R-FILE-2]: group.toml:2:6: `group[0].id` is empty")]
 #[case::duplicate(
     "[[group]]\nid = \"a\"\n[[group]]\nid = \"a\"\n",
     "error[R-FILE-2]: group.toml:4:6: buildpack `a` is listed twice in group.toml\n  help: list each buildpack once"
 )]
-fn r_file_2_malformed_group_toml_is_an_error_with_location(
-    #[case] group: &str,
-    #[case] expected: &str,
-) {
+fn r_file_2_malformed_group_toml_is_an_error_with_location(#[case] group: &str, #[case] expected: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     write(tmp.path(), "group.toml", group);
     assert_eq!(errors(tmp.path()), expected);
@@ -225,10 +198,7 @@ fn r_file_5_a_layer_toml_that_is_not_utf8_is_reported_where_it_stops_being_text(
     let path = tmp.path().join("bp/l.toml");
     fs::create_dir_all(tmp.path().join("bp")).expect("mkdir");
     fs::write(&path, b"[types]\nlaunch = tr\xffue\n").expect("write");
-    assert_eq!(
-        errors(tmp.path()),
-        "error[R-FILE-5]: bp/l.toml:2:12: file is not valid UTF-8 (TOML files are UTF-8)"
-    );
+    assert_eq!(errors(tmp.path()), "error[R-FILE-5]: bp/l.toml:2:12: file is not valid UTF-8 (TOML files are UTF-8)");
 }
 
 #[cfg(unix)]
@@ -236,10 +206,6 @@ fn r_file_5_a_layer_toml_that_is_not_utf8_is_reported_where_it_stops_being_text(
 fn r_file_3_a_dangling_layer_toml_symlink_is_reported() {
     let tmp = tempfile::tempdir().expect("tempdir");
     mkdir(tmp.path(), "bp");
-    std::os::unix::fs::symlink(tmp.path().join("gone"), tmp.path().join("bp/l.toml"))
-        .expect("symlink");
-    assert_eq!(
-        errors(tmp.path()),
-        "error[R-FILE-3]: bp/l.toml:1:1: cannot read layer TOML: No such file or directory (os error 2)"
-    );
+    std::os::unix::fs::symlink(tmp.path().join("gone"), tmp.path().join("bp/l.toml")).expect("symlink");
+    assert_eq!(errors(tmp.path()), "error[R-FILE-3]: bp/l.toml:1:1: cannot read layer TOML: No such file or directory (os error 2)");
 }

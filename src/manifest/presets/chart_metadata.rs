@@ -185,9 +185,7 @@ fn any_json(value: &Yaml) -> Result<Json, String> {
         Yaml::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => Ok(Json::from(i)),
             (None, Some(u), _) => Ok(Json::from(u)),
-            (None, None, Some(f)) => {
-                serde_json::Number::from_f64(f).map(Json::Number).ok_or_else(|| format!("{n} is not a finite number"))
-            }
+            (None, None, Some(f)) => serde_json::Number::from_f64(f).map(Json::Number).ok_or_else(|| format!("{n} is not a finite number")),
             (None, None, None) => Err(format!("{n} is not a number")),
         },
         Yaml::Sequence(items) => items.iter().map(any_json).collect::<Result<_, _>>().map(Json::Array),
@@ -215,9 +213,7 @@ pub fn from_yaml(chart_yaml: &[u8]) -> Result<(Vec<u8>, ChartInfo), MetadataErro
     let chart_yaml = chart_yaml.strip_prefix(b"\xef\xbb\xbf").unwrap_or(chart_yaml);
     let mut metadata: Metadata = serde_yaml_ng::from_slice(chart_yaml).map_err(|e| invalid(e.to_string()))?;
     metadata.normalise()?;
-    let required = |value: &Text, field: &'static str| {
-        value.clone().filter(|v| !v.is_empty()).ok_or(MetadataError::FieldMissing { field })
-    };
+    let required = |value: &Text, field: &'static str| value.clone().filter(|v| !v.is_empty()).ok_or(MetadataError::FieldMissing { field });
     let chart = ChartInfo { name: required(&metadata.name, "name")?, version: required(&metadata.version, "version")? };
     let bytes = canonical::to_vec(&metadata).map_err(|e| invalid(e.to_string()))?;
     Ok((bytes, chart))
@@ -326,16 +322,10 @@ x-custom: dropped
         "name: a\nversion: '1'\ndescription: ''\nkeywords: []\nannotations: {}\ndeprecated: false\nmaintainers: []\n",
         r#"{"name":"a","version":"1"}"#
     )]
-    #[case::nulls(
-        "name: a\nversion: '1'\nhome: ~\nsources: null\ndependencies:\nicon: NULL\n",
-        r#"{"name":"a","version":"1"}"#
-    )]
+    #[case::nulls("name: a\nversion: '1'\nhome: ~\nsources: null\ndependencies:\nicon: NULL\n", r#"{"name":"a","version":"1"}"#)]
     #[case::quoted_null_is_text("name: a\nversion: '1'\nhome: 'null'\n", r#"{"home":"null","name":"a","version":"1"}"#)]
     #[case::integer_is_text("name: a\nversion: 2\n", r#"{"name":"a","version":"2"}"#)]
-    #[case::float_is_text(
-        "name: a\nversion: 1.10\nappVersion: 1.0e3\n",
-        r#"{"appVersion":"1.0e3","name":"a","version":"1.10"}"#
-    )]
+    #[case::float_is_text("name: a\nversion: 1.10\nappVersion: 1.0e3\n", r#"{"appVersion":"1.0e3","name":"a","version":"1.10"}"#)]
     #[case::radix_is_text("name: a\nversion: 0x10\ntags: 0777\n", r#"{"name":"a","tags":"0777","version":"0x10"}"#)]
     #[case::boolean_is_text("name: true\nversion: '1'\n", r#"{"name":"true","version":"1"}"#)]
     #[case::tag_is_ignored("name: !custom a\nversion: !!str 1.10\n", r#"{"name":"a","version":"1.10"}"#)]
@@ -343,21 +333,17 @@ x-custom: dropped
         "name: a\nversion: '1'\ndescription: |\n  two\n  lines\n",
         r#"{"description":"two\nlines\n","name":"a","version":"1"}"#
     )]
-    #[case::boolean_spellings(
-        "name: a\nversion: '1'\ndeprecated: True\n",
-        r#"{"deprecated":true,"name":"a","version":"1"}"#
-    )]
-    #[case::merge_key_not_applied(
-        "base: &b {description: shared}\n<<: *b\nname: a\nversion: '1'\n",
-        r#"{"name":"a","version":"1"}"#
-    )]
+    #[case::boolean_spellings("name: a\nversion: '1'\ndeprecated: True\n", r#"{"deprecated":true,"name":"a","version":"1"}"#)]
+    #[case::merge_key_not_applied("base: &b {description: shared}\n<<: *b\nname: a\nversion: '1'\n", r#"{"name":"a","version":"1"}"#)]
     #[case::alias("name: &n a\nversion: '1'\ndescription: *n\n", r#"{"description":"a","name":"a","version":"1"}"#)]
     #[case::non_ascii(
         "name: a\nversion: '1'\ndescription: \"caf\u{e9} \u{2603}\"\n",
         "{\"description\":\"caf\u{e9} \u{2603}\",\"name\":\"a\",\"version\":\"1\"}"
     )]
-    #[case::import_value_keys("name: a\nversion: '1'\ndependencies: [{name: x, import-values: [{1: a, true: [b, ~]}]}]\n",
-        r#"{"dependencies":[{"import-values":[{"1":"a","true":["b",null]}],"name":"x","repository":""}],"name":"a","version":"1"}"#)]
+    #[case::import_value_keys(
+        "name: a\nversion: '1'\ndependencies: [{name: x, import-values: [{1: a, true: [b, ~]}]}]\n",
+        r#"{"dependencies":[{"import-values":[{"1":"a","true":["b",null]}],"name":"x","repository":""}],"name":"a","version":"1"}"#
+    )]
     #[case::byte_order_mark("\u{feff}name: a\nversion: '1'\n", r#"{"name":"a","version":"1"}"#)]
     fn r_preset_3_conversion(#[case] yaml: &str, #[case] expected: &str) {
         assert_eq!(config(yaml).expect("chart"), expected);
@@ -382,17 +368,11 @@ x-custom: dropped
     #[case::nested_list("name: a\nversion: '1'\nsources: [[a]]\n", "sources[0]: invalid type")]
     #[case::null_maintainer("name: a\nversion: '1'\nmaintainers: [~]\n", "maintainers[0]: an entry is empty")]
     #[case::bad_dependency("name: a\nversion: '1'\ndependencies: [x]\n", "dependencies[0]: invalid type")]
-    #[case::bad_nested(
-        "name: a\nversion: '1'\ndependencies: [{name: x, enabled: 1}]\n",
-        "dependencies[0].enabled: invalid type"
-    )]
+    #[case::bad_nested("name: a\nversion: '1'\ndependencies: [{name: x, enabled: 1}]\n", "dependencies[0].enabled: invalid type")]
     #[case::clashing_keys("name: a\nversion: '1'\nannotations: {1: x, '1': y}\n", "the key `1` appears twice")]
     #[case::map_as_string("name: a\nversion: '1'\nannotations: {a: [x]}\n", "annotations.a: invalid type")]
     #[case::tagged_import_value("name: a\nversion: '1'\ndependencies: [{name: x, import-values: [!t y]}]\n", "tag")]
-    #[case::infinite_import_value(
-        "name: a\nversion: '1'\ndependencies: [{name: x, import-values: [.inf]}]\n",
-        "not a finite number"
-    )]
+    #[case::infinite_import_value("name: a\nversion: '1'\ndependencies: [{name: x, import-values: [.inf]}]\n", "not a finite number")]
     #[case::float_import_value_key(
         "name: a\nversion: '1'\ndependencies: [{name: x, import-values: [{1.5: a}]}]\n",
         "not a string, an integer or a boolean"
@@ -403,7 +383,9 @@ x-custom: dropped
     #[case::two_documents("name: a\n---\nname: b\n", "more than one document")]
     fn r_preset_3_invalid_chart_yaml(#[case] yaml: &str, #[case] reason_contains: &str) {
         match config(yaml) {
-            Err(MetadataError::Invalid { reason }) => assert!(reason.contains(reason_contains), "{reason}"),
+            Err(MetadataError::Invalid { reason }) => {
+                assert!(reason.contains(reason_contains), "{reason}")
+            }
             other => panic!("expected Invalid, got {other:?}"),
         }
     }

@@ -41,10 +41,7 @@ mod tests {
         let config = empty_config();
         assert_eq!(config.media_type, "application/vnd.oci.empty.v1+json");
         assert_eq!(config.bytes, b"{}");
-        assert_eq!(
-            Digest::of(&config.bytes).as_str(),
-            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-        );
+        assert_eq!(Digest::of(&config.bytes).as_str(), "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
     }
 
     #[rstest]
@@ -56,12 +53,7 @@ mod tests {
         "application/octet-stream"
     )]
     #[case::declared_media_type(None, Some("text/plain"), "application/vnd.buildpacks.artifact.v1", "text/plain")]
-    #[case::both(
-        Some("application/vnd.acme.sbom"),
-        Some("application/spdx+json"),
-        "application/vnd.acme.sbom",
-        "application/spdx+json"
-    )]
+    #[case::both(Some("application/vnd.acme.sbom"), Some("application/spdx+json"), "application/vnd.acme.sbom", "application/spdx+json")]
     fn r_preset_1_types_are_declared_or_default(
         #[case] artifact_type: Option<&str>,
         #[case] media_type: Option<&str>,

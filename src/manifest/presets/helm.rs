@@ -26,9 +26,7 @@ pub(super) fn apply(input: &PresetInput<'_>) -> Result<PresetOutput, PresetError
     let (entry, yaml) = read_chart_yaml(file)?;
     let (bytes, chart) = chart_metadata::from_yaml(&yaml).map_err(|e| match e {
         MetadataError::Invalid { reason } => PresetError::ChartYamlInvalid { path: file.path.clone(), entry, reason },
-        MetadataError::FieldMissing { field } => {
-            PresetError::ChartFieldMissing { path: file.path.clone(), entry, field }
-        }
+        MetadataError::FieldMissing { field } => PresetError::ChartFieldMissing { path: file.path.clone(), entry, field },
     })?;
     Ok(PresetOutput {
         config: ConfigBlob { media_type: HELM_CONFIG.to_string(), bytes },
@@ -171,9 +169,7 @@ mod tests {
     fn r_preset_3_declared_artifact_type_is_kept() {
         let dir = LayerDir::new();
         let files = [dir.add("c.tgz", &tgz(&[("hello/Chart.yaml", CHART_YAML)]))];
-        let out =
-            apply(&PresetInput { artifact_type: Some("application/vnd.acme.chart"), ..input(Preset::Helm, &files) })
-                .expect("helm");
+        let out = apply(&PresetInput { artifact_type: Some("application/vnd.acme.chart"), ..input(Preset::Helm, &files) }).expect("helm");
         assert_eq!(out.artifact_type, "application/vnd.acme.chart");
         assert_eq!(out.config.media_type, "application/vnd.cncf.helm.config.v1+json");
     }
@@ -182,8 +178,7 @@ mod tests {
     fn r_preset_3_refuses_a_declared_media_type() {
         let dir = LayerDir::new();
         let files = [dir.add("c.tgz", &tgz(&[("hello/Chart.yaml", CHART_YAML)]))];
-        let err = apply(&PresetInput { media_type: Some("application/gzip"), ..input(Preset::Helm, &files) })
-            .expect_err("mediaType");
+        let err = apply(&PresetInput { media_type: Some("application/gzip"), ..input(Preset::Helm, &files) }).expect_err("mediaType");
         assert_eq!(err, PresetError::MediaTypeNotAllowed { preset: Preset::Helm });
         assert_eq!(err.rule(), "R-PRESET-3");
     }
@@ -243,14 +238,7 @@ mod tests {
         yaml.extend(std::iter::repeat_n(b'#', MAX_CHART_YAML_SIZE as usize));
         let files = [dir.add("c.tgz", &tgz(&[("hello/Chart.yaml", &yaml)]))];
         let err = apply(&input(Preset::Helm, &files)).expect_err("too large");
-        assert_eq!(
-            err,
-            PresetError::ChartYamlTooLarge {
-                path: "c.tgz".into(),
-                entry: "hello/Chart.yaml".into(),
-                size: yaml.len() as u64
-            }
-        );
+        assert_eq!(err, PresetError::ChartYamlTooLarge { path: "c.tgz".into(), entry: "hello/Chart.yaml".into(), size: yaml.len() as u64 });
     }
 
     #[test]
@@ -259,11 +247,7 @@ mod tests {
         let files = [dir.add("c.tgz", &tgz(&[("hello/Chart.yaml", b"name: hello\n")]))];
         assert_eq!(
             apply(&input(Preset::Helm, &files)),
-            Err(PresetError::ChartFieldMissing {
-                path: "c.tgz".into(),
-                entry: "hello/Chart.yaml".into(),
-                field: "version"
-            })
+            Err(PresetError::ChartFieldMissing { path: "c.tgz".into(), entry: "hello/Chart.yaml".into(), field: "version" })
         );
         let files = [dir.add("d.tgz", &tgz(&[("hello/Chart.yaml", b"name: hello\nversion: [1]\n")]))];
         match apply(&input(Preset::Helm, &files)) {

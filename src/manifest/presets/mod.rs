@@ -122,12 +122,12 @@ impl PresetError {
                 "fix Chart.yaml and package the chart again; `helm lint` reports most problems".to_string()
             }
             PresetError::ChartFieldMissing { field, .. } => format!("set `{field}` in Chart.yaml and package the chart again"),
-            PresetError::HelmRepositoryMismatch { expected, .. } => format!(
-                "Helm finds a chart at `<registry>/<path>/{expected}`; set `repository` to a path ending in `/{expected}`"
-            ),
-            PresetError::HelmTagMismatch { expected, .. } => format!(
-                "Helm finds a chart version by its tag; set `tag = \"{expected}\"` or leave `tag` unset"
-            ),
+            PresetError::HelmRepositoryMismatch { expected, .. } => {
+                format!("Helm finds a chart at `<registry>/<path>/{expected}`; set `repository` to a path ending in `/{expected}`")
+            }
+            PresetError::HelmTagMismatch { expected, .. } => {
+                format!("Helm finds a chart version by its tag; set `tag = \"{expected}\"` or leave `tag` unset")
+            }
         };
         Some(text)
     }
@@ -151,10 +151,7 @@ pub fn apply(input: &PresetInput<'_>) -> Result<PresetOutput, PresetError> {
 }
 
 /// The single file of a preset that takes exactly one, or `count_error(n)`.
-pub(crate) fn only_file<'a>(
-    input: &PresetInput<'a>,
-    count_error: fn(usize) -> PresetError,
-) -> Result<&'a PlannedFile, PresetError> {
+pub(crate) fn only_file<'a>(input: &PresetInput<'a>, count_error: fn(usize) -> PresetError) -> Result<&'a PlannedFile, PresetError> {
     match input.files {
         [file] => Ok(file),
         files => Err(count_error(files.len())),
@@ -186,10 +183,7 @@ pub fn check_helm_target(chart: &ChartInfo, repository: &str, tags: &[String]) -
     }
     let last = repository.rsplit('/').next().unwrap_or(repository);
     if last != chart.name {
-        return Err(PresetError::HelmRepositoryMismatch {
-            expected: chart.name.clone(),
-            found: repository.to_string(),
-        });
+        return Err(PresetError::HelmRepositoryMismatch { expected: chart.name.clone(), found: repository.to_string() });
     }
     let expected = chart.tag();
     match tags.iter().find(|t| **t != expected) {

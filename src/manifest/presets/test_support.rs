@@ -26,13 +26,7 @@ impl LayerDir {
             std::fs::create_dir_all(parent).expect("mkdir");
         }
         std::fs::write(&source, bytes).expect("write");
-        PlannedFile {
-            path: path.to_string(),
-            source,
-            size: bytes.len() as u64,
-            digest: Digest::of(bytes),
-            media_type: String::new(),
-        }
+        PlannedFile { path: path.to_string(), source, size: bytes.len() as u64, digest: Digest::of(bytes), media_type: String::new() }
     }
 
     /// Copies a committed fixture (path relative to `fixtures/`) to `path`.

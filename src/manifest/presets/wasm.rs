@@ -77,20 +77,14 @@ struct WasmConfig<'a> {
 
 /// The config blob for a Wasm binary of `kind` whose layer has `digest`.
 pub fn config(kind: WasmKind, digest: &Digest, created: Option<&str>) -> ConfigBlob {
-    let config = WasmConfig {
-        architecture: "wasm",
-        created: created.unwrap_or(EPOCH_ZERO),
-        layer_digests: [digest],
-        os: kind.os(),
-    };
+    let config = WasmConfig { architecture: "wasm", created: created.unwrap_or(EPOCH_ZERO), layer_digests: [digest], os: kind.os() };
     let bytes = canonical::to_vec(&config).expect("an object of strings always has a canonical form");
     ConfigBlob { media_type: WASM_CONFIG.to_string(), bytes }
 }
 
 /// Reads the first 8 bytes of `file` and classifies it.
 fn sniff(file: &PlannedFile) -> Result<WasmKind, PresetError> {
-    let io =
-        |e: std::io::Error| PresetError::Io { preset: Preset::Wasm, path: file.path.clone(), message: e.to_string() };
+    let io = |e: std::io::Error| PresetError::Io { preset: Preset::Wasm, path: file.path.clone(), message: e.to_string() };
     let mut header = Vec::with_capacity(8);
     std::fs::File::open(&file.source).map_err(io)?.take(8).read_to_end(&mut header).map_err(io)?;
     match WasmKind::from_header(&header) {
@@ -143,10 +137,7 @@ mod tests {
         assert_eq!(out.config.media_type, "application/vnd.wasm.config.v0+json");
         assert_eq!(
             String::from_utf8(out.config.bytes.clone()).expect("UTF-8"),
-            format!(
-                r#"{{"architecture":"wasm","created":"1970-01-01T00:00:00Z","layerDigests":["{}"],"os":"wasip1"}}"#,
-                files[0].digest
-            )
+            format!(r#"{{"architecture":"wasm","created":"1970-01-01T00:00:00Z","layerDigests":["{}"],"os":"wasip1"}}"#, files[0].digest)
         );
         assert_eq!(out.chart, None);
     }
@@ -155,14 +146,10 @@ mod tests {
     fn r_preset_2_component_config_uses_source_date_epoch() {
         let dir = LayerDir::new();
         let files = [dir.add_fixture("c.wasm", "wasm/empty-component.wasm")];
-        let out =
-            apply(&PresetInput { created: Some("2023-11-14T22:13:20Z"), ..input(Preset::Wasm, &files) }).expect("wasm");
+        let out = apply(&PresetInput { created: Some("2023-11-14T22:13:20Z"), ..input(Preset::Wasm, &files) }).expect("wasm");
         assert_eq!(
             String::from_utf8(out.config.bytes).expect("UTF-8"),
-            format!(
-                r#"{{"architecture":"wasm","created":"2023-11-14T22:13:20Z","layerDigests":["{}"],"os":"wasip2"}}"#,
-                files[0].digest
-            )
+            format!(r#"{{"architecture":"wasm","created":"2023-11-14T22:13:20Z","layerDigests":["{}"],"os":"wasip2"}}"#, files[0].digest)
         );
     }
 
@@ -185,11 +172,8 @@ mod tests {
     fn r_preset_2_declared_artifact_type_is_kept() {
         let dir = LayerDir::new();
         let files = [dir.add("m.wasm", b"\0asm\x01\0\0\0")];
-        let out = apply(&PresetInput {
-            artifact_type: Some("application/vnd.acme.plugin.v1"),
-            ..input(Preset::Wasm, &files)
-        })
-        .expect("wasm");
+        let out =
+            apply(&PresetInput { artifact_type: Some("application/vnd.acme.plugin.v1"), ..input(Preset::Wasm, &files) }).expect("wasm");
         assert_eq!(out.artifact_type, "application/vnd.acme.plugin.v1");
         assert_eq!(out.layer_media_type, "application/wasm");
     }
@@ -198,8 +182,7 @@ mod tests {
     fn r_preset_2_refuses_a_declared_media_type() {
         let dir = LayerDir::new();
         let files = [dir.add("m.wasm", b"\0asm\x01\0\0\0")];
-        let err = apply(&PresetInput { media_type: Some("application/wasm"), ..input(Preset::Wasm, &files) })
-            .expect_err("mediaType");
+        let err = apply(&PresetInput { media_type: Some("application/wasm"), ..input(Preset::Wasm, &files) }).expect_err("mediaType");
         assert_eq!(err, PresetError::MediaTypeNotAllowed { preset: Preset::Wasm });
         assert_eq!(err.rule(), "R-PRESET-2");
     }

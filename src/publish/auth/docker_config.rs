@@ -137,11 +137,7 @@ impl Helpers<'_> {
         let helper = format!("docker-credential-{name}");
         let Some(exe) = self.find(&helper) else {
             if required {
-                return Err(AuthError::HelperNotFound {
-                    helper,
-                    setting: setting.to_string(),
-                    path: self.config_path.to_path_buf(),
-                });
+                return Err(AuthError::HelperNotFound { helper, setting: setting.to_string(), path: self.config_path.to_path_buf() });
             }
             tracing::warn!(
                 "credential helper `{helper}` named by `{setting}` in {} is not on PATH; continuing without it",
@@ -150,13 +146,8 @@ impl Helpers<'_> {
             return Ok(None);
         };
         let io = |source| AuthError::HelperIo { helper: helper.clone(), source };
-        let mut child = Command::new(&exe)
-            .arg("get")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(io)?;
+        let mut child =
+            Command::new(&exe).arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().map_err(io)?;
         if let Some(mut stdin) = child.stdin.take() {
             stdin.write_all(server.as_bytes()).map_err(io)?;
         }

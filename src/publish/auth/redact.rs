@@ -34,9 +34,8 @@ pub const MIN_SECRET_LEN: usize = 8;
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// An HTTP authorization value: `Basic` or `Bearer` and a token.
-static AUTHORIZATION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9._~+/-]{8,}=*").expect("a valid regular expression")
-});
+static AUTHORIZATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9._~+/-]{8,}=*").expect("a valid regular expression"));
 
 /// Registers the secrets of `auth` (see the module documentation).
 pub fn register(auth: &RegistryAuth) {

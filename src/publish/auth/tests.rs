@@ -127,9 +127,7 @@ esac
         // "busy" until that process execs; wait for that before any test runs the helper.
         for _ in 0..200 {
             match std::process::Command::new(&path).arg("probe").status() {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => std::thread::sleep(std::time::Duration::from_millis(10)),
                 _ => break,
             }
         }
@@ -140,11 +138,19 @@ esac
 
 #[rstest]
 #[case::cred_helpers(r#"{"credHelpers": {"helper.example.com": "test"}}"#, "helper.example.com", basic("helper-user", SECRET))]
-#[case::cred_helpers_over_auths(r#"{"credHelpers": {"helper.example.com": "test"}, "auths": {"helper.example.com": {"auth": "AUTH"}}}"#, "helper.example.com", basic("helper-user", SECRET))]
+#[case::cred_helpers_over_auths(
+    r#"{"credHelpers": {"helper.example.com": "test"}, "auths": {"helper.example.com": {"auth": "AUTH"}}}"#,
+    "helper.example.com",
+    basic("helper-user", SECRET)
+)]
 #[case::docker_hub_asks_v1_server(r#"{"credHelpers": {"docker.io": "test"}}"#, "docker.io", basic("hub-user", "hub-secret"))]
 #[case::identity_token_answer(r#"{"credHelpers": {"token.example.com": "test"}}"#, "token.example.com", basic("<token>", "idt"))]
 #[case::creds_store(r#"{"credsStore": "test"}"#, "helper.example.com", basic("helper-user", SECRET))]
-#[case::auths_over_creds_store(r#"{"credsStore": "test", "auths": {"helper.example.com": {"auth": "AUTH"}}}"#, "helper.example.com", basic("u", "p"))]
+#[case::auths_over_creds_store(
+    r#"{"credsStore": "test", "auths": {"helper.example.com": {"auth": "AUTH"}}}"#,
+    "helper.example.com",
+    basic("u", "p")
+)]
 #[case::creds_store_not_found(r#"{"credsStore": "test"}"#, "unknown.example.com", RegistryAuth::Anonymous)]
 #[case::creds_store_helper_missing(r#"{"credsStore": "desktop"}"#, "helper.example.com", RegistryAuth::Anonymous)]
 #[case::empty_helper_name(r#"{"credHelpers": {"helper.example.com": ""}}"#, "helper.example.com", RegistryAuth::Anonymous)]
@@ -172,7 +178,10 @@ fn failures() -> Vec<(&'static str, AuthError)> {
         ("config bad auth", config(format!(r#"{{"auths": {{"r.io": {{"auth": "{SECRET}"}}}}}}"#), "r.io")),
         (
             "config mismatch",
-            config(format!(r#"{{"auths": {{"r.io": {{"auth": "{}", "username": "u", "password": "{SECRET}"}}}}}}"#, b64("u:other")), "r.io"),
+            config(
+                format!(r#"{{"auths": {{"r.io": {{"auth": "{}", "username": "u", "password": "{SECRET}"}}}}}}"#, b64("u:other")),
+                "r.io",
+            ),
         ),
         ("helper missing", config(r#"{"credHelpers": {"r.io": "nothere"}}"#.to_string(), "r.io")),
         ("helper fails", config(r#"{"credHelpers": {"failing.example.com": "test"}}"#.to_string(), "failing.example.com")),

@@ -225,12 +225,8 @@ impl Proxy {
     /// through `handler`. Must be called inside a tokio runtime.
     pub async fn start<H: Handler>(upstream: &str, handler: H, options: ProxyOptions) -> Result<Proxy, ProxyError> {
         let base = upstream_base(upstream)?;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(ProxyError::Client)?;
-        let listener =
-            TcpListener::bind(options.bind).await.map_err(|source| ProxyError::Bind { addr: options.bind, source })?;
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(ProxyError::Client)?;
+        let listener = TcpListener::bind(options.bind).await.map_err(|source| ProxyError::Bind { addr: options.bind, source })?;
         let addr = listener.local_addr().map_err(|source| ProxyError::Bind { addr: options.bind, source })?;
         let requests = Arc::new(AtomicU64::new(0));
         let shared = Arc::new(Shared {

@@ -285,4 +285,3 @@ pub fn diff(before: &State, after: &State) -> Vec<String> {
     }
     lines
 }
-

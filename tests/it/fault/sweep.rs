@@ -49,11 +49,8 @@ async fn r_push_2_fault_sweep_never_leaves_a_half_published_state() {
     // container (no port proxy, no overlay filesystem), so it is preferred unless the provider
     // is named.
     let named = std::env::var_os(REGISTRY_ENV).is_some_and(|v| !v.is_empty());
-    let registry = if named || Provider::Process.check_available().is_err() {
-        require_registry!()
-    } else {
-        require_registry!(&Provider::Process)
-    };
+    let registry =
+        if named || Provider::Process.check_available().is_err() { require_registry!() } else { require_registry!(&Provider::Process) };
     let view = RegistryView::of(&registry);
     let started = Instant::now();
 
@@ -71,13 +68,10 @@ async fn r_push_2_fault_sweep_never_leaves_a_half_published_state() {
     assert!(view.incomplete("clean", &expected).await.is_empty());
 
     let points = sweep_points(&requests);
-    let plans: Vec<FaultPlan> = KINDS
-        .iter()
-        .flat_map(|&(fault, schedule)| points.iter().map(move |&at| FaultPlan { fault, schedule, at }))
-        .collect();
+    let plans: Vec<FaultPlan> =
+        KINDS.iter().flat_map(|&(fault, schedule)| points.iter().map(move |&at| FaultPlan { fault, schedule, at })).collect();
     // PARALLEL workers, each with its own proxy and client, take the plans in turn.
-    let queues: Vec<Vec<FaultPlan>> =
-        (0..PARALLEL).map(|w| plans.iter().skip(w).step_by(PARALLEL).copied().collect()).collect();
+    let queues: Vec<Vec<FaultPlan>> = (0..PARALLEL).map(|w| plans.iter().skip(w).step_by(PARALLEL).copied().collect()).collect();
     let failures: Vec<String> = join_all(queues.into_iter().map(|queue| {
         let (registry, view, expected, requests) = (&registry, &view, &expected, &requests);
         async move {
@@ -264,4 +258,3 @@ async fn r_push_7_stalled_answer_is_awaited_not_retried() {
     assert_eq!(proxy.requests(), count, "no request was retried");
     assert_eq!(view.state("stalled").await, expected);
 }
-

@@ -28,9 +28,7 @@ pub const REGISTRY_ENV: &str = "CNB_ARTIFACTS_TEST_REGISTRY";
 /// variable is invalid, or under CI when no provider is available.
 pub async fn registry(test: &str) -> Option<Registry> {
     let provider = match std::env::var(REGISTRY_ENV) {
-        Ok(value) if !value.is_empty() => value
-            .parse::<Provider>()
-            .unwrap_or_else(|err| panic!("{test}: ${REGISTRY_ENV}: {err}")),
+        Ok(value) if !value.is_empty() => value.parse::<Provider>().unwrap_or_else(|err| panic!("{test}: ${REGISTRY_ENV}: {err}")),
         _ => match registry::detect_default() {
             Ok(provider) => provider,
             Err(reason) => return skip(test, &reason),
@@ -115,10 +113,7 @@ pub fn fixtures_dir() -> PathBuf {
 pub fn copy_fixture(name: &str) -> TempDir {
     let source = fixtures_dir().join(name);
     assert!(source.is_dir(), "no fixture directory {}", source.display());
-    let dir = tempfile::Builder::new()
-        .prefix("cnb-artifacts-fixture-")
-        .tempdir()
-        .expect("creating a temp dir");
+    let dir = tempfile::Builder::new().prefix("cnb-artifacts-fixture-").tempdir().expect("creating a temp dir");
     copy_tree(&source, dir.path());
     dir
 }
@@ -135,8 +130,7 @@ fn copy_tree(from: &Path, to: &Path) {
         if path.is_dir() {
             copy_tree(&path, &target);
         } else {
-            std::fs::copy(&path, &target)
-                .unwrap_or_else(|e| panic!("copying {}: {e}", path.display()));
+            std::fs::copy(&path, &target).unwrap_or_else(|e| panic!("copying {}: {e}", path.display()));
         }
     }
 }
@@ -149,11 +143,7 @@ pub fn tree(root: &Path) -> String {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
+            let relative = path.strip_prefix(root).unwrap_or(&path).display().to_string();
             if path.is_dir() {
                 lines.push(format!("{relative}/"));
                 walk(root, &path, lines);
@@ -171,9 +161,7 @@ pub fn tree(root: &Path) -> String {
 
 /// Runs `cmd` and returns its output; panics with [`report`] unless it succeeded.
 pub fn run(cmd: &mut Command) -> Output {
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let output = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
     if !output.status.success() {
         panic!("command failed\n{}", report(cmd, &output));
     }
@@ -182,14 +170,9 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// Runs `cmd` and returns its output; panics with [`report`] if it succeeded.
 pub fn run_failing(cmd: &mut Command) -> Output {
-    let output = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let output = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
     if output.status.success() {
-        panic!(
-            "command succeeded but should have failed\n{}",
-            report(cmd, &output)
-        );
+        panic!("command succeeded but should have failed\n{}", report(cmd, &output));
     }
     output
 }
@@ -198,21 +181,11 @@ pub fn run_failing(cmd: &mut Command) -> Output {
 pub fn report(cmd: &Command, output: &Output) -> String {
     let (cwd, listing) = match cmd.get_current_dir() {
         Some(dir) => (dir.display().to_string(), tree(dir)),
-        None => (
-            "(not set: the test's own)".to_string(),
-            "(not listed)".to_string(),
-        ),
+        None => ("(not set: the test's own)".to_string(), "(not listed)".to_string()),
     };
     let envs: Vec<String> = cmd
         .get_envs()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                k.to_string_lossy(),
-                v.map(|v| v.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            )
-        })
+        .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.map(|v| v.to_string_lossy().into_owned()).unwrap_or_default()))
         .collect();
     format!(
         "--- command\n{cmd:?}\n--- env set\n{}\n--- cwd\n{}\n--- tree of cwd\n{}\n--- status\n{}\n--- stdout\n{}\n--- stderr\n{}",
