@@ -108,8 +108,8 @@ impl LayoutTarget {
         top.insert("mediaType".into(), Value::from(OCI_INDEX));
         top.insert("manifests".into(), Value::Array(entries));
         let path = self.index_path();
-        let bytes = canonical::to_vec(&Value::Object(top))
-            .map_err(|e| TargetError::InvalidLayout { path: path.clone(), reason: e.to_string() })?;
+        let bytes =
+            canonical::to_vec(&Value::Object(top)).map_err(|e| TargetError::InvalidLayout { path: path.clone(), reason: e.to_string() })?;
         write_atomic(&path, &bytes)
     }
 
@@ -215,7 +215,13 @@ impl Target for LayoutTarget {
         Ok(false)
     }
 
-    async fn push_blob(&self, _repository: &str, digest: &Digest, source: BlobSource<'_>, progress: &BlobProgress) -> Result<(), TargetError> {
+    async fn push_blob(
+        &self,
+        _repository: &str,
+        digest: &Digest,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<(), TargetError> {
         let (path, size) = match source {
             BlobSource::Bytes(bytes) => return self.store_bytes(digest, bytes),
             BlobSource::File { path, size } => (path, size),
@@ -224,7 +230,8 @@ impl Target for LayoutTarget {
         let werr = |source| TargetError::WriteLayout { path: dest.clone(), source };
         let tmp = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(&self.root)).map_err(werr)?;
         let mut out = tokio::fs::File::from_std(tmp.reopen().map_err(werr)?);
-        let mut stream = std::pin::pin!(verify::file_stream(path, digest, size, self.chunk_size, progress.clone()).await?);
+        let mut stream =
+            std::pin::pin!(verify::file_stream(path, digest, size, self.chunk_size, verify::Check::Digest, progress.clone()).await?);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| verify::stream_error(path, digest, size, e))?;
             out.write_all(&chunk).await.map_err(werr)?;
@@ -249,7 +256,13 @@ impl Target for LayoutTarget {
         self.list(repository, reference, entry)
     }
 
-    async fn record_referrers(&self, _: &str, _: &Subject, _: &[ReferrerEntry], _: ReferrersMode) -> Result<ReferrersOutcome, PublishError> {
+    async fn record_referrers(
+        &self,
+        _: &str,
+        _: &Subject,
+        _: &[ReferrerEntry],
+        _: ReferrersMode,
+    ) -> Result<ReferrersOutcome, PublishError> {
         Ok(ReferrersOutcome { used: ReferrersUsed::Layout, fallback_index: None })
     }
 }
@@ -316,10 +329,7 @@ mod tests {
         let f = dir.path().join("f");
         std::fs::write(&f, b"changed").unwrap();
         let planned = Digest::of(b"planned");
-        let err = t
-            .push_blob("r", &planned, BlobSource::File { path: &f, size: 7 }, &BlobProgress::none())
-            .await
-            .unwrap_err();
+        let err = t.push_blob("r", &planned, BlobSource::File { path: &f, size: 7 }, &BlobProgress::none()).await.unwrap_err();
         assert!(matches!(err, TargetError::FileChanged { .. }), "{err}");
         assert!(!t.blob_exists("r", &planned).await.unwrap());
     }

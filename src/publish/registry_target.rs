@@ -31,8 +31,8 @@ use crate::publish::client::{make_client_for, TransportOptions};
 use crate::publish::error::{PublishError, RegistryError, TargetError};
 use crate::publish::progress::BlobProgress;
 use crate::publish::referrers::{
-    classify_probe, lists_all, write_fallback, IndexStore, Probe, PutOutcome, ReferrerEntry, ReferrersMode,
-    ReferrersOutcome, ReferrersUsed, StoredIndex,
+    classify_probe, lists_all, write_fallback, IndexStore, Probe, PutOutcome, ReferrerEntry, ReferrersMode, ReferrersOutcome,
+    ReferrersUsed, StoredIndex,
 };
 use crate::publish::registry_http::RegistryHttp;
 use crate::publish::retry::{with_retry, Transient};
@@ -86,10 +86,9 @@ impl RegistryTarget {
         let r = self.http.get_manifest(repository, tag).await?;
         match r.status {
             404 => Ok(None),
-            s if (200..300).contains(&s) && r.body.len() > MAX_MANIFEST_SIZE => Err(TargetError::ManifestTooLarge {
-                reference: format!("{}/{repository}:{tag}", self.registry),
-                size: r.body.len(),
-            }),
+            s if (200..300).contains(&s) && r.body.len() > MAX_MANIFEST_SIZE => {
+                Err(TargetError::ManifestTooLarge { reference: format!("{}/{repository}:{tag}", self.registry), size: r.body.len() })
+            }
             s if (200..300).contains(&s) => Ok(Some(StoredIndex { bytes: r.body.to_vec(), etag: r.etag })),
             _ => Err(r.to_error().into()),
         }
@@ -196,7 +195,13 @@ impl Target for RegistryTarget {
         }
     }
 
-    async fn push_blob(&self, repository: &str, digest: &Digest, source: BlobSource<'_>, progress: &BlobProgress) -> Result<(), TargetError> {
+    async fn push_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<(), TargetError> {
         let r = self.repo(repository);
         let what = format!("upload blob {digest} to {}/{repository}", self.registry);
         let result = with_retry(&self.opts.retry, &what, || async {
@@ -206,7 +211,7 @@ impl Target for RegistryTarget {
                     self.client.push_blob_stream(&r, stream, digest.as_str(), Some(bytes.len() as u64)).await
                 }
                 BlobSource::File { path, size } => {
-                    let stream = verify::file_stream(path, digest, size, self.opts.chunk_size, progress.clone())
+                    let stream = verify::file_stream(path, digest, size, self.opts.chunk_size, verify::Check::Length, progress.clone())
                         .await
                         .map_err(UploadFailure::File)?
                         .map(|chunk| chunk.map_err(OciDistributionError::IoError));
@@ -230,9 +235,12 @@ impl Target for RegistryTarget {
             Ok(()) => Ok(()),
             Err(UploadFailure::File(e)) => Err(e),
             Err(UploadFailure::Registry(e)) => {
-                // The registry may have refused the bytes before our stream noticed the change.
+                // The stream checks only the length (verify::Check::Length): a registry refuses
+                // bytes whose digest is not the planned one. Was it the file that changed?
                 if let BlobSource::File { path, size } = source {
-                    if let Ok((found, found_size)) = crate::plan::confine::hash_file(path) {
+                    let owned = path.to_path_buf();
+                    let hashed = tokio::task::spawn_blocking(move || crate::plan::confine::hash_file(&owned)).await;
+                    if let Ok(Ok((found, found_size))) = hashed {
                         if &found != digest || found_size != size {
                             return Err(TargetError::FileChanged {
                                 path: path.to_path_buf(),
@@ -251,9 +259,8 @@ impl Target for RegistryTarget {
     async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError> {
         let r = self.reference(repository, reference);
         let what = format!("push manifest {}/{}", self.registry, reference.in_repository(repository));
-        let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|e| {
-            TargetError::Registry(RegistryError { status: None, detail: format!("media type `{media_type}`: {e}") })
-        })?;
+        let content_type = reqwest::header::HeaderValue::from_str(media_type)
+            .map_err(|e| TargetError::Registry(RegistryError { status: None, detail: format!("media type `{media_type}`: {e}") }))?;
         let body = Bytes::copy_from_slice(bytes);
         with_retry(&self.opts.retry, &what, || self.client.push_manifest_raw(&r, body.clone(), content_type.clone()))
             .await
@@ -285,9 +292,7 @@ impl Target for RegistryTarget {
                         false
                     }
                     Ok(Probe::Unsupported) => false,
-                    Err(answer) => {
-                        return Err(PublishError::ReferrersProbeUnexpected { repository: repository.to_string(), answer })
-                    }
+                    Err(answer) => return Err(PublishError::ReferrersProbeUnexpected { repository: repository.to_string(), answer }),
                 }
             }
         };

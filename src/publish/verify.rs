@@ -1,16 +1,25 @@
 //! Streaming a planned file from disk while checking it still is what was planned (R-PUSH-4).
 //!
 //! Files are never read whole into memory: [`file_stream`] yields pieces of at most the
-//! configured chunk size, read and hashed on Tokio's blocking pool (plain `read` calls straight
-//! into the piece, no intermediate copy, no hashing on the async workers). The piece that
-//! reaches the planned size is held back until the end of the file is confirmed and the file's
-//! SHA-256 and length compared with the plan; a difference (or a file that grows past its
-//! planned size) ends the stream with an error carrying a [`FileMismatch`] *instead of* that
-//! last piece, so the upload never receives all of its bytes and is never committed. Piece
-//! buffers come back to the stream when the consumer drops them (`Pool`): one stream
-//! allocates two buffers however long the file, which keeps the peak memory at about two chunks
-//! (allocating a fresh buffer per piece lets the allocator keep freed chunks per thread). Both
-//! targets consume this stream.
+//! configured chunk size, read on Tokio's blocking pool (plain `read` calls straight into the
+//! piece, no intermediate copy, no file I/O on the async workers). How much is checked on the
+//! way is the [`Check`]:
+//!
+//! - [`Check::Digest`] (the OCI layout target, where this process is the content store): each
+//!   piece is hashed, and the piece that reaches the planned size is held back until the end of
+//!   the file is confirmed and the file's SHA-256 and length compared with the plan; a
+//!   difference ends the stream with an error carrying a [`FileMismatch`] *instead of* that last
+//!   piece, so the consumer never receives all of the bytes.
+//! - [`Check::Length`] (a registry, which checks the digest itself, R-PUSH-4): only the length
+//!   is checked, the same way; the upload names the planned digest, and the registry refuses
+//!   bytes whose digest differs (`DIGEST_INVALID`), so the file is hashed once per publish, at
+//!   planning, and the upload's CPU goes to moving bytes (docs/performance.md).
+//!
+//! Either way a file that grows past its planned size ends the stream with a [`FileMismatch`]
+//! before its extra bytes are sent. Piece buffers come back to the stream when the consumer
+//! drops them (`Pool`): one stream allocates two buffers however long the file, which keeps the
+//! peak memory at about two chunks (allocating a fresh buffer per piece lets the allocator keep
+//! freed chunks per thread). Both targets consume this stream.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -39,14 +48,20 @@ pub fn mismatch_in(e: &io::Error) -> Option<&FileMismatch> {
 /// Turns a stream error into the target error it stands for.
 pub fn stream_error(path: &Path, expected: &Digest, size: u64, e: io::Error) -> TargetError {
     match mismatch_in(&e) {
-        Some(m) => TargetError::FileChanged {
-            path: path.to_path_buf(),
-            expected: expected.clone(),
-            expected_size: size,
-            found: m.found.clone(),
-        },
+        Some(m) => {
+            TargetError::FileChanged { path: path.to_path_buf(), expected: expected.clone(), expected_size: size, found: m.found.clone() }
+        }
         None => TargetError::ReadFile { path: path.to_path_buf(), source: e },
     }
+}
+
+/// What [`file_stream`] checks while reading; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Length and SHA-256 digest, before the last piece is released.
+    Digest,
+    /// Length only: the consumer (a registry) checks the digest.
+    Length,
 }
 
 /// How many piece buffers a stream keeps for reuse: the one the consumer is sending and the
@@ -96,7 +111,8 @@ impl Drop for Piece {
 /// The blocking half: the open file and what was read so far.
 struct Reader {
     file: std::fs::File,
-    hasher: Sha256,
+    /// `None` under [`Check::Length`].
+    hasher: Option<Sha256>,
     seen: u64,
     expected: Digest,
     size: u64,
@@ -107,14 +123,16 @@ struct Reader {
 }
 
 impl Reader {
-    /// The final check: the file ended after exactly the planned bytes, with the planned digest.
+    /// The final check: the file ended after exactly the planned bytes, with the planned digest
+    /// when the digest is checked here.
     fn verify(&mut self) -> io::Result<()> {
-        let found = Digest::from_sha256(std::mem::take(&mut self.hasher));
         self.verified = true;
-        if found == self.expected && self.seen == self.size {
-            Ok(())
-        } else {
-            Err(io::Error::other(FileMismatch { found: format!("{found} ({} bytes)", self.seen) }))
+        match self.hasher.take().map(Digest::from_sha256) {
+            Some(found) if found != self.expected || self.seen != self.size => {
+                Err(io::Error::other(FileMismatch { found: format!("{found} ({} bytes)", self.seen) }))
+            }
+            None if self.seen != self.size => Err(io::Error::other(FileMismatch { found: format!("{} bytes", self.seen) })),
+            _ => Ok(()),
         }
     }
 
@@ -135,7 +153,9 @@ impl Reader {
         if self.seen > self.size {
             return Err(io::Error::other(FileMismatch { found: format!("more than {} bytes", self.size) }));
         }
-        self.hasher.update(&buf);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf);
+        }
         if self.seen == self.size {
             // Hold this last piece back until the file is known to end here, unchanged.
             if self.file.read(&mut [0u8; 1])? != 0 {
@@ -178,23 +198,21 @@ impl State {
 }
 
 /// Opens `path` and streams it in pieces of `chunk` bytes, checking it against `expected` and
-/// `size` (see the module docs). A stream stops after its first error.
+/// `size` as `check` says (see the module docs). A stream stops after its first error.
 pub async fn file_stream(
     path: &Path,
     expected: &Digest,
     size: u64,
     chunk: usize,
+    check: Check,
     progress: BlobProgress,
 ) -> Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static, TargetError> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|source| TargetError::ReadFile { path: PathBuf::from(path), source })?
-        .into_std()
-        .await;
+    let file =
+        tokio::fs::File::open(path).await.map_err(|source| TargetError::ReadFile { path: PathBuf::from(path), source })?.into_std().await;
     progress.restart();
     let reader = Reader {
         file,
-        hasher: Sha256::new(),
+        hasher: (check == Check::Digest).then(Sha256::new),
         seen: 0,
         expected: expected.clone(),
         size,
@@ -212,7 +230,11 @@ mod tests {
     use futures_util::{StreamExt, TryStreamExt};
 
     async fn collect(path: &Path, expected: &Digest, size: u64, chunk: usize) -> io::Result<Vec<Bytes>> {
-        let s = file_stream(path, expected, size, chunk, BlobProgress::none()).await.expect("opens");
+        collect_checking(path, expected, size, chunk, Check::Digest).await
+    }
+
+    async fn collect_checking(path: &Path, expected: &Digest, size: u64, chunk: usize, check: Check) -> io::Result<Vec<Bytes>> {
+        let s = file_stream(path, expected, size, chunk, check, BlobProgress::none()).await.expect("opens");
         s.try_collect().await
     }
 
@@ -250,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap();
-        let s = file_stream(&path, &Digest::of(b"0123456788"), 10, 4, BlobProgress::none()).await.expect("opens");
+        let s = file_stream(&path, &Digest::of(b"0123456788"), 10, 4, Check::Digest, BlobProgress::none()).await.expect("opens");
         let items: Vec<io::Result<Bytes>> = s.collect().await;
         let lens: Vec<Option<usize>> = items.iter().map(|i| i.as_ref().ok().map(Bytes::len)).collect();
         // The two full pieces go out; the last one (which completes the planned size) is
@@ -265,7 +287,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap();
         let items: Vec<io::Result<Bytes>> =
-            file_stream(&path, &Digest::of(b"01234567"), 8, 4, BlobProgress::none()).await.expect("opens").collect().await;
+            file_stream(&path, &Digest::of(b"01234567"), 8, 4, Check::Digest, BlobProgress::none()).await.expect("opens").collect().await;
         assert_eq!(items.len(), 2, "one piece, then the error instead of the second");
         assert_eq!(mismatch_in(items[1].as_ref().unwrap_err()).unwrap().found, "more than 8 bytes");
     }
@@ -286,5 +308,27 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"").unwrap();
         assert!(collect(&path, &Digest::of(b""), 0, 4).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn r_push_4_length_check_leaves_the_digest_to_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        // Same length, other bytes: passes through; the registry's digest check refuses them.
+        let pieces = collect_checking(&path, &Digest::of(b"0123456788"), 10, 4, Check::Length).await.unwrap();
+        assert_eq!(pieces.concat(), b"0123456789");
+    }
+
+    #[rstest::rstest]
+    #[case::longer(9, "more than 9 bytes")]
+    #[case::shorter(11, "10 bytes")]
+    #[tokio::test]
+    async fn r_push_4_length_check_refuses_another_length(#[case] planned: u64, #[case] found: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let err = collect_checking(&path, &Digest::of(b"x"), planned, 4, Check::Length).await.unwrap_err();
+        assert_eq!(mismatch_in(&err).unwrap().found, found);
     }
 }

@@ -12,8 +12,7 @@ use cnb_artifacts::publish::progress::BlobProgress;
 use cnb_artifacts::publish::referrers::{ReferrerEntry, ReferrersOutcome};
 use cnb_artifacts::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
 use cnb_artifacts::publish::{
-    publish, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, ReferrersUsed, RegistryTarget,
-    TargetError,
+    publish, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, ReferrersUsed, RegistryTarget, TargetError,
 };
 use cnb_artifacts::reference::Digest;
 use cnb_artifacts::registry::seed::{fetch_manifest, list_tags, seed_app_image};
@@ -133,11 +132,7 @@ async fn r_push_1_rfc_example_end_to_end() {
             "annotations": m["annotations"],
         }])
     );
-    assert_eq!(
-        index.bytes,
-        cnb_artifacts::manifest::canonical::to_vec(&idx).unwrap(),
-        "the fallback index is canonical JSON"
-    );
+    assert_eq!(index.bytes, cnb_artifacts::manifest::canonical::to_vec(&idx).unwrap(), "the fallback index is canonical JSON");
     assert_eq!(tags(&registry, APP).await, ["1.0".to_string(), subject.digest.referrers_tag(), "wasm".to_string()]);
 }
 
@@ -147,7 +142,13 @@ async fn r_push_1_one_manifest_under_every_tag() {
     let registry = require_registry!();
     let subject = seed_app_image(&registry, APP, &["1.0".to_string(), "latest".to_string()]).await.unwrap();
     let layers = tempfile::tempdir().unwrap();
-    write_layer(layers.path(), "acme_wasm", "m", "[additionalArtifact]\nfile = \"m.wasm\"\ntag = \"${build.tag}-wasm\"\n", &[("m.wasm", WASM)]);
+    write_layer(
+        layers.path(),
+        "acme_wasm",
+        "m",
+        "[additionalArtifact]\nfile = \"m.wasm\"\ntag = \"${build.tag}-wasm\"\n",
+        &[("m.wasm", WASM)],
+    );
     let plan = plan_of(layers.path(), &context(&registry, "1.0", &["latest"], &subject));
     let report = publish_with(&registry, &plan, &subject, &PublishOptions::default()).await.unwrap();
     let a = &report.artifacts[0];
@@ -320,6 +321,9 @@ async fn r_push_3_subject_must_be_the_app_image() {
 }
 
 /// A file changed after planning fails the publish before any tag is set (R-PUSH-2, R-PUSH-4).
+/// Same size, other bytes: the upload streams them (only the length is checked on the way),
+/// the real registry refuses them for the planned digest, and the publisher, re-reading the
+/// file, reports the change rather than a registry failure.
 #[tokio::test]
 async fn r_push_2_changed_file_leaves_tags_unchanged() {
     let registry = require_registry!();
