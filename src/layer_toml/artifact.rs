@@ -6,49 +6,37 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::error::{describe, suggest_artifact_key, LayerTomlError};
+use super::error::{suggest_artifact_key, LayerTomlError};
 use super::media_type::validate_media_type;
 use super::{entries_in_order, ArtifactDecl, Preset, Report};
 
 /// The artifact declarations of `value` (the `additionalArtifact` entry); problems go to `report`
 /// and the tables that have any are left out.
-pub(super) fn artifact_decls(
-    value: &Spanned<DeValue<'_>>,
-    report: &mut Report<'_>,
-) -> Vec<ArtifactDecl> {
+pub(super) fn artifact_decls(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<ArtifactDecl> {
     match value.get_ref() {
-        DeValue::Table(table) => {
-            artifact_decl(0, value.span(), table, report).into_iter().collect()
-        }
+        DeValue::Table(table) => artifact_decl(0, value.span(), table, report).into_iter().collect(),
         DeValue::Array(items) => items
             .iter()
             .enumerate()
             .filter_map(|(index, item)| match item.get_ref() {
                 DeValue::Table(table) => artifact_decl(index, item.span(), table, report),
-                other => {
-                    report.error(
-                        LayerTomlError::ArtifactEntryWrongType { index, found: describe(other) },
-                        item.span(),
-                    );
+                _ => {
+                    let found = report.found(item);
+                    report.error(LayerTomlError::ArtifactEntryWrongType { index, found }, item.span());
                     None
                 }
             })
             .collect(),
-        other => {
-            report
-                .error(LayerTomlError::ArtifactsWrongType { found: describe(other) }, value.span());
+        _ => {
+            let found = report.found(value);
+            report.error(LayerTomlError::ArtifactsWrongType { found }, value.span());
             Vec::new()
         }
     }
 }
 
 /// One artifact table; `None` when it has any problem (all of which are reported).
-fn artifact_decl(
-    index: usize,
-    span: Range<usize>,
-    table: &DeTable<'_>,
-    report: &mut Report<'_>,
-) -> Option<ArtifactDecl> {
+fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, report: &mut Report<'_>) -> Option<ArtifactDecl> {
     let errors_before = report.len();
     let mut decl = ArtifactDecl {
         index,
@@ -84,20 +72,14 @@ fn artifact_decl(
             "mediaType" => decl.media_type = media_type_field("mediaType", value, report),
             "labels" => decl.labels = labels_field(value, report),
             _ if crate::mutants::active(crate::mutants::Mutant::AcceptsUnknownKeys) => {}
-            other => report.error(
-                LayerTomlError::UnknownKey {
-                    key: other.to_string(),
-                    suggestion: suggest_artifact_key(other),
-                },
-                key.span(),
-            ),
+            other => {
+                report.error(LayerTomlError::UnknownKey { key: other.to_string(), suggestion: suggest_artifact_key(other) }, key.span())
+            }
         }
     }
     match (file_key, files_key) {
         (Some(_), Some(_)) if crate::mutants::merges_file_and_files(&mut decl.files) => {}
-        (Some(a), Some(b)) => {
-            report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b })
-        }
+        (Some(a), Some(b)) => report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b }),
         (None, None) => report.error(LayerTomlError::NoFile, span),
         _ => {}
     }
@@ -105,22 +87,12 @@ fn artifact_decl(
 }
 
 /// A string value, or a type error.
-fn string_field(
-    key: &str,
-    value: &Spanned<DeValue<'_>>,
-    report: &mut Report<'_>,
-) -> Option<Spanned<String>> {
+fn string_field(key: &str, value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<String>> {
     match value.get_ref() {
         DeValue::String(s) => Some(Spanned::new(value.span(), s.to_string())),
-        other => {
-            report.error(
-                LayerTomlError::FieldWrongType {
-                    key: key.to_string(),
-                    expected: "a string",
-                    found: describe(other),
-                },
-                value.span(),
-            );
+        _ => {
+            let found = report.found(value);
+            report.error(LayerTomlError::NotAString { key: key.to_string(), found }, value.span());
             None
         }
     }
@@ -133,20 +105,12 @@ fn files_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<Spa
             report.error(LayerTomlError::EmptyFiles, value.span());
             Vec::new()
         }
-        DeValue::Array(items) => items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| string_field(&format!("files[{i}]"), item, report))
-            .collect(),
-        other => {
-            report.error(
-                LayerTomlError::FieldWrongType {
-                    key: "files".into(),
-                    expected: "an array of strings",
-                    found: describe(other),
-                },
-                value.span(),
-            );
+        DeValue::Array(items) => {
+            items.iter().enumerate().filter_map(|(i, item)| string_field(&format!("files[{i}]"), item, report)).collect()
+        }
+        _ => {
+            let found = report.found(value);
+            report.error(LayerTomlError::FilesNotAnArray { found }, value.span());
             Vec::new()
         }
     }
@@ -155,9 +119,8 @@ fn files_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<Spa
 /// `type`: `generic`, `wasm` or `helm` (R-FIELD-5).
 fn preset_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<Preset>> {
     let name = string_field("type", value, report)?;
-    let preset = [Preset::Generic, Preset::Wasm, Preset::Helm]
-        .into_iter()
-        .find(|p| crate::mutants::preset_name_matches(p.as_str(), name.get_ref()));
+    let preset =
+        [Preset::Generic, Preset::Wasm, Preset::Helm].into_iter().find(|p| crate::mutants::preset_name_matches(p.as_str(), name.get_ref()));
     if preset.is_none() {
         report.error(LayerTomlError::UnknownPreset { value: name.get_ref().clone() }, name.span());
     }
@@ -165,32 +128,19 @@ fn preset_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option
 }
 
 /// `artifactType` / `mediaType`: a media type (R-FIELD-6, R-FIELD-7).
-fn media_type_field(
-    key: &'static str,
-    value: &Spanned<DeValue<'_>>,
-    report: &mut Report<'_>,
-) -> Option<Spanned<String>> {
+fn media_type_field(key: &'static str, value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<String>> {
     let media_type = string_field(key, value, report)?;
     if let Err(reason) = validate_media_type(media_type.get_ref()) {
-        report.error(
-            LayerTomlError::InvalidMediaType { key, value: media_type.get_ref().clone(), reason },
-            media_type.span(),
-        );
+        report.error(LayerTomlError::InvalidMediaType { key, value: media_type.get_ref().clone(), reason }, media_type.span());
         return None;
     }
     Some(media_type)
 }
 
 /// `[additionalArtifact.labels]`: non-empty keys to string values, in the order written (R-FIELD-8).
-fn labels_field(
-    value: &Spanned<DeValue<'_>>,
-    report: &mut Report<'_>,
-) -> Vec<(Spanned<String>, Spanned<String>)> {
+fn labels_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<(Spanned<String>, Spanned<String>)> {
     let DeValue::Table(table) = value.get_ref() else {
-        report.error(
-            LayerTomlError::LabelsWrongType { found: describe(value.get_ref()) },
-            value.span(),
-        );
+        report.error(LayerTomlError::LabelsWrongType { found: report.found(value) }, value.span());
         return Vec::new();
     };
     let mut labels = Vec::new();
@@ -200,17 +150,14 @@ fn labels_field(
             continue;
         }
         match value.get_ref() {
-            DeValue::String(s) => labels.push((
-                Spanned::new(key.span(), key.get_ref().to_string()),
-                Spanned::new(value.span(), s.to_string()),
-            )),
-            other => report.error(
-                LayerTomlError::LabelWrongType {
-                    key: key.get_ref().to_string(),
-                    found: describe(other),
-                },
-                value.span(),
-            ),
+            DeValue::String(s) => {
+                labels.push((Spanned::new(key.span(), key.get_ref().to_string()), Spanned::new(value.span(), s.to_string())))
+            }
+            _ => {
+                let found = report.found(value);
+                let key = key.get_ref().to_string();
+                report.error(LayerTomlError::LabelWrongType { key, found }, value.span());
+            }
         }
     }
     labels

@@ -5,13 +5,15 @@
 use std::ops::Range;
 use std::path::Path;
 
+use toml::de::DeValue;
+use toml::Spanned;
+
 use crate::diagnostic::{Diagnostic, Location};
 
 use super::media_type::MediaTypeError;
 
 /// The keys an `[additionalArtifact]` table may hold (R-FIELD-9), in the order the spec lists them.
-pub const ARTIFACT_KEYS: [&str; 8] =
-    ["file", "files", "tag", "repository", "type", "artifactType", "mediaType", "labels"];
+pub const ARTIFACT_KEYS: [&str; 8] = ["file", "files", "tag", "repository", "type", "artifactType", "mediaType", "labels"];
 
 /// One problem in the user's layers dir.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +31,7 @@ pub enum LayerTomlError {
     #[error("invalid TOML: {message}")]
     Syntax { message: String },
     #[error("`{key}`: expected {expected}, found {found}")]
-    GroupWrongType { key: String, expected: &'static str, found: &'static str },
+    GroupWrongType { key: String, expected: &'static str, found: Found },
     #[error("`group[{index}]` has no `id`")]
     GroupEntryWithoutId { index: usize },
     #[error("`group[{index}].id` is empty")]
@@ -37,21 +39,23 @@ pub enum LayerTomlError {
     #[error("buildpack `{id}` is listed twice in group.toml")]
     GroupDuplicateId { id: String },
     #[error("`[{table}]` key `{key}`: expected a boolean, found {found}")]
-    LayerFlagWrongType { table: &'static str, key: String, found: &'static str },
+    LayerFlagWrongType { table: &'static str, key: String, found: Found },
     #[error("`{table}`: expected a table, found {found}")]
-    LayerTableWrongType { table: &'static str, found: &'static str },
+    LayerTableWrongType { table: &'static str, found: Found },
     #[error("`additionalArtifact`: expected a table or an array of tables, found {found}")]
-    ArtifactsWrongType { found: &'static str },
+    ArtifactsWrongType { found: Found },
     #[error("`additionalArtifact[{index}]`: expected a table, found {found}")]
-    ArtifactEntryWrongType { index: usize, found: &'static str },
+    ArtifactEntryWrongType { index: usize, found: Found },
     #[error("`file` and `files` are both set; use exactly one")]
     FileAndFiles,
     #[error("artifact has neither `file` nor `files`")]
     NoFile,
     #[error("`files` is empty")]
     EmptyFiles,
-    #[error("`{key}`: expected {expected}, found {found}")]
-    FieldWrongType { key: String, expected: &'static str, found: &'static str },
+    #[error("`{key}`: expected a string, found {found}")]
+    NotAString { key: String, found: Found },
+    #[error("`files`: expected an array of strings, found {found}")]
+    FilesNotAnArray { found: Found },
     #[error("unknown key `{key}` in an artifact table")]
     UnknownKey { key: String, suggestion: Option<&'static str> },
     #[error("unknown artifact type `{value}`")]
@@ -59,15 +63,14 @@ pub enum LayerTomlError {
     #[error("`{key}` value `{value}` is not a valid media type: {reason}")]
     InvalidMediaType { key: &'static str, value: String, reason: MediaTypeError },
     #[error("`labels`: expected a table, found {found}")]
-    LabelsWrongType { found: &'static str },
+    LabelsWrongType { found: Found },
     #[error("label `{key}`: expected a string, found {found}")]
-    LabelWrongType { key: String, found: &'static str },
+    LabelWrongType { key: String, found: Found },
     #[error("label key is empty")]
     EmptyLabelKey,
 }
 
-const FILE_HELP: &str =
-    "write `file = \"NAME\"` for one file or `files = [\"A\", \"B\"]` for several, \
+const FILE_HELP: &str = "write `file = \"NAME\"` for one file or `files = [\"A\", \"B\"]` for several, \
                          paths relative to the layer directory";
 
 impl LayerTomlError {
@@ -90,7 +93,7 @@ impl LayerTomlError {
             InvalidMediaType { key: "mediaType", .. } => "R-FIELD-7",
             InvalidMediaType { .. } => "R-FIELD-6",
             LabelsWrongType { .. } | LabelWrongType { .. } | EmptyLabelKey => "R-FIELD-8",
-            FieldWrongType { .. } | UnknownKey { .. } => "R-FIELD-9",
+            NotAString { .. } | FilesNotAnArray { .. } | UnknownKey { .. } => "R-FIELD-9",
         }
     }
 
@@ -117,16 +120,21 @@ impl LayerTomlError {
                  `application/vnd.example.thing.v1+json`, without parameters"
                     .into(),
             ),
-            LabelWrongType { found: "a table", .. } => Some(
-                "an unquoted dotted key makes a nested table; quote label keys that contain \
-                 dots: `\"org.example.key\" = \"value\"`"
+            NotAString { key, found } => not_a_string_help(key, *found),
+            FilesNotAnArray { .. } => Some("write `files = [\"A\", \"B\"]`, or `file = \"A\"` for one file".into()),
+            LabelsWrongType { found: Found::ArrayOfTables } => Some(
+                "write `[additionalArtifact.labels]` with single brackets: the labels of an \
+                 artifact are one table"
                     .into(),
             ),
-            LabelWrongType { .. } => {
-                Some("label values are string templates; quote the value".into())
-            }
-            FieldWrongType { expected: "a string", .. } => Some("quote the value".into()),
-            LayerFlagWrongType { .. } => Some("write `true` or `false`, without quotes".into()),
+            LabelsWrongType { .. } => Some(
+                "write the labels as a table: `[additionalArtifact.labels]` followed by \
+                 `name = \"value\"` lines"
+                    .into(),
+            ),
+            LabelWrongType { found, .. } => label_value_help(*found),
+            LayerFlagWrongType { found: Found::String, .. } => Some("write `true` or `false`, without quotes".into()),
+            LayerFlagWrongType { .. } => Some("write `true` or `false`".into()),
             GroupDuplicateId { .. } => Some("list each buildpack once".into()),
             _ => None,
         }
@@ -151,35 +159,145 @@ impl LayerTomlError {
     }
 }
 
-/// `a string`, `an integer`, …: what a TOML value is, for "found …" messages.
-pub(super) fn describe(value: &toml::de::DeValue<'_>) -> &'static str {
-    use toml::de::DeValue::*;
-    match value {
-        String(_) => "a string",
-        Integer(_) => "an integer",
-        Float(_) => "a float",
-        Boolean(_) => "a boolean",
-        Datetime(_) => "a datetime",
-        Array(_) => "an array",
-        Table(_) => "a table",
+/// What kind of TOML value was found where another was expected, as written: tables and
+/// arrays of tables are told apart by how they were made, since the fix differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    String,
+    Integer,
+    Float,
+    Boolean,
+    Datetime,
+    /// An array written as a value, `[…]`.
+    Array,
+    /// An array of tables, made by `[[…]]` headers.
+    ArrayOfTables,
+    /// `{ … }`.
+    InlineTable,
+    /// A table made by a `[…]` header.
+    Table,
+    /// A table made by a dotted key, `a.b = …`.
+    DottedKeyTable,
+}
+
+impl Found {
+    /// The kind of `value`, whose span lies in `source`.
+    pub fn of(value: &Spanned<DeValue<'_>>, source: &str) -> Found {
+        let written = source.get(value.span()).unwrap_or_default();
+        match value.get_ref() {
+            DeValue::String(_) => Found::String,
+            DeValue::Integer(_) => Found::Integer,
+            DeValue::Float(_) => Found::Float,
+            DeValue::Boolean(_) => Found::Boolean,
+            DeValue::Datetime(_) => Found::Datetime,
+            // `[[x]]` starts an inline array only when its first element is an array.
+            DeValue::Array(items) if written.starts_with("[[") && items.first().is_some_and(|i| i.get_ref().is_table()) => {
+                Found::ArrayOfTables
+            }
+            DeValue::Array(_) => Found::Array,
+            DeValue::Table(_) if written.starts_with('{') => Found::InlineTable,
+            DeValue::Table(_) if written.starts_with('[') => Found::Table,
+            DeValue::Table(_) => Found::DottedKeyTable,
+        }
     }
+}
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Found::String => "a string",
+            Found::Integer => "an integer",
+            Found::Float => "a float",
+            Found::Boolean => "a boolean",
+            Found::Datetime => "a datetime",
+            Found::Array => "an array",
+            Found::ArrayOfTables => "an array of tables",
+            Found::InlineTable => "an inline table",
+            Found::Table | Found::DottedKeyTable => "a table",
+        })
+    }
+}
+
+/// "quote the value (why it is not a string)" for a number, boolean or datetime.
+fn quote_help(found: Found) -> Option<&'static str> {
+    Some(match found {
+        Found::Integer | Found::Float => "quote the value (without quotes, TOML reads it as a number)",
+        Found::Boolean => "quote the value (without quotes, `true` and `false` are booleans)",
+        Found::Datetime => "quote the value (without quotes, TOML reads a date or time as a datetime)",
+        _ => return None,
+    })
+}
+
+/// The help for artifact key `key` (`tag`, `files[2]`, …) holding `found` instead of a string
+/// (R-FIELD-9): quoting fixes a number but not an array or a table; keys with another form for
+/// several values, or a fixed set of values, say so.
+fn not_a_string_help(key: &str, found: Found) -> Option<String> {
+    if let Some(quote) = quote_help(found) {
+        return Some(quote.into());
+    }
+    if key.starts_with("files[") {
+        return (found != Found::String).then(|| {
+            format!(
+                "each element of `files` is one string, not {found}: write each path in \
+                 quotes, `files = [\"A\", \"B\"]`"
+            )
+        });
+    }
+    let fix = match found {
+        Found::Array => {
+            let note = match key {
+                "file" => "; for several files write `files = [\"A\", \"B\"]`",
+                "tag" => {
+                    "; for one tag per app image tag, write `${build.tag}` in it, e.g. \
+                     `tag = \"${build.tag}-wasm\"`"
+                }
+                "type" => ": one of generic, wasm, helm",
+                _ => "",
+            };
+            return Some(format!("`{key}` takes one string, not an array{note}"));
+        }
+        Found::InlineTable => format!("write `{key} = \"…\"`"),
+        Found::Table | Found::ArrayOfTables => {
+            format!("write `{key} = \"…\"` in the artifact table instead of a `[…]` header")
+        }
+        Found::DottedKeyTable => {
+            format!("the dotted key `{key}.…` makes a table; write `{key} = \"…\"`")
+        }
+        _ => return None,
+    };
+    Some(format!("`{key}` takes a string, not {found}: {fix}"))
+}
+
+/// The help for a label value that is `found` instead of a string (R-FIELD-8).
+fn label_value_help(found: Found) -> Option<String> {
+    if let Some(quote) = quote_help(found) {
+        return Some(format!("label values are string templates: {quote}"));
+    }
+    Some(
+        match found {
+            Found::Array | Found::ArrayOfTables => "label values are single strings, not arrays; join several values into one string",
+            Found::DottedKeyTable => {
+                "an unquoted dotted key makes a nested table; quote label keys that contain dots: \
+             `\"org.example.key\" = \"value\"`"
+            }
+            Found::InlineTable | Found::Table => {
+                "label values are strings, not tables: write `\"name\" = \"value\"` lines under \
+             `[additionalArtifact.labels]`"
+            }
+            _ => return None,
+        }
+        .into(),
+    )
 }
 
 /// The valid artifact key `key` was most likely meant to be: the same letters ignoring case,
 /// `-` and `_`, or close in spelling (one edit for keys of up to 3 characters, else two; a
 /// swap of neighbouring letters counts as one edit).
 pub(super) fn suggest_artifact_key(key: &str) -> Option<&'static str> {
-    let fold = |s: &str| -> Vec<char> {
-        s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
-    };
+    let fold = |s: &str| -> Vec<char> { s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect() };
     let folded = fold(key);
     let limit = if folded.len() <= 3 { 1 } else { 2 };
-    ARTIFACT_KEYS
-        .iter()
-        .map(|k| (edit_distance(&folded, &fold(k)), *k))
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, k)| k)
+    ARTIFACT_KEYS.iter().map(|k| (edit_distance(&folded, &fold(k)), *k)).filter(|(d, _)| *d <= limit).min().map(|(_, k)| k)
 }
 
 /// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of

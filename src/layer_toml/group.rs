@@ -5,7 +5,7 @@
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::error::{describe, LayerTomlError};
+use super::error::LayerTomlError;
 use super::{parse_document, Report};
 
 /// One `[[group]]` entry.
@@ -19,23 +19,29 @@ pub(super) struct GroupEntry {
 /// `[[group]]` lists no buildpacks.
 pub(super) fn parse_group_toml(report: &mut Report<'_>) -> Vec<GroupEntry> {
     let source = report.source();
-    let Some(document) = parse_document(source, report) else { return Vec::new() };
-    let Some(group) = document.get_ref().get("group") else { return Vec::new() };
+    let Some(document) = parse_document(source, report) else {
+        return Vec::new();
+    };
+    let Some(group) = document.get_ref().get("group") else {
+        return Vec::new();
+    };
     let DeValue::Array(items) = group.get_ref() else {
-        report.error(wrong_type("group".into(), "an array of tables", group), group.span());
+        report.error(wrong_type("group".into(), "an array of tables", group, report), group.span());
         return Vec::new();
     };
     let mut entries: Vec<GroupEntry> = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let DeValue::Table(table) = item.get_ref() else {
-            report.error(wrong_type(format!("group[{index}]"), "a table", item), item.span());
+            report.error(wrong_type(format!("group[{index}]"), "a table", item, report), item.span());
             continue;
         };
         let Some(id) = table.get("id") else {
             report.error(LayerTomlError::GroupEntryWithoutId { index }, item.span());
             continue;
         };
-        let Some(id_text) = string(format!("group[{index}].id"), id, report) else { continue };
+        let Some(id_text) = string(format!("group[{index}].id"), id, report) else {
+            continue;
+        };
         let version = match table.get("version") {
             Some(v) => match string(format!("group[{index}].version"), v, report) {
                 Some(v) => Some(v),
@@ -58,12 +64,12 @@ fn string(key: String, value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) ->
     match value.get_ref() {
         DeValue::String(s) => Some(s.to_string()),
         _ => {
-            report.error(wrong_type(key, "a string", value), value.span());
+            report.error(wrong_type(key, "a string", value, report), value.span());
             None
         }
     }
 }
 
-fn wrong_type(key: String, expected: &'static str, value: &Spanned<DeValue<'_>>) -> LayerTomlError {
-    LayerTomlError::GroupWrongType { key, expected, found: describe(value.get_ref()) }
+fn wrong_type(key: String, expected: &'static str, value: &Spanned<DeValue<'_>>, report: &Report<'_>) -> LayerTomlError {
+    LayerTomlError::GroupWrongType { key, expected, found: report.found(value) }
 }

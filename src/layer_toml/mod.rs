@@ -21,6 +21,8 @@ pub mod media_type;
 mod fixture_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wrong_type_tests;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -159,6 +161,11 @@ impl<'a> Report<'a> {
         self.source
     }
 
+    /// What kind of value `value` (a value of this text) is, for "found …" messages.
+    fn found(&self, value: &Spanned<DeValue<'_>>) -> error::Found {
+        error::Found::of(value, self.source)
+    }
+
     /// Records `error` at the start of `span`.
     fn error(&mut self, error: LayerTomlError, span: Range<usize>) {
         self.diagnostics.push(error.at(self.path, self.source, span));
@@ -189,9 +196,7 @@ fn parse_document<'i>(source: &'i str, report: &mut Report<'_>) -> Option<Spanne
 }
 
 /// Entries of `table` in the order written (by the position of their keys).
-fn entries_in_order<'t, 'i>(
-    table: &'t DeTable<'i>,
-) -> Vec<(&'t Spanned<Cow<'i, str>>, &'t Spanned<DeValue<'i>>)> {
+fn entries_in_order<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Spanned<Cow<'i, str>>, &'t Spanned<DeValue<'i>>)> {
     let mut entries: Vec<_> = table.iter().collect();
     entries.sort_by_key(|(k, _)| (k.span().start, k.span().end));
     entries

@@ -10,8 +10,7 @@ use super::*;
 
 /// The artifacts of `source`, or the test fails printing the diagnostics.
 fn parse_ok(source: &str) -> Vec<ArtifactDecl> {
-    parse_layer_toml(Path::new("l.toml"), source)
-        .unwrap_or_else(|d| panic!("unexpected errors:\n{d}"))
+    parse_layer_toml(Path::new("l.toml"), source).unwrap_or_else(|d| panic!("unexpected errors:\n{d}"))
 }
 
 /// The diagnostics of `source` as printed, or the test fails.
@@ -74,8 +73,7 @@ fn r_file_4_rfc_form_parses_with_quoted_values() {
     assert_eq!(a.tag.as_ref().map(|t| t.get_ref().as_str()), Some("wasm"));
     assert_eq!(*a.preset.get_ref(), Preset::Generic);
     assert_eq!(text(RFC_FORM, a.preset.span()), "[additionalArtifact]");
-    let labels: Vec<(&str, &str)> =
-        a.labels.iter().map(|(k, v)| (k.get_ref().as_str(), v.get_ref().as_str())).collect();
+    let labels: Vec<(&str, &str)> = a.labels.iter().map(|(k, v)| (k.get_ref().as_str(), v.get_ref().as_str())).collect();
     assert_eq!(labels, [("myLabel1", "blah1-${build.tag}"), ("myLabel2", "blah2")]);
     assert_eq!(text(RFC_FORM, a.labels[0].1.span()), "\"blah1-${build.tag}\"");
 }
@@ -112,46 +110,30 @@ fn r_file_4_files_without_artifacts_yield_none(#[case] source: &str) {
 #[case::types_integer(
     "[types]\ncache = 1\n",
     "error[R-FILE-4]: l.toml:2:9: `[types]` key `cache`: expected a boolean, found an integer\n  \
-     help: write `true` or `false`, without quotes"
+     help: write `true` or `false`"
 )]
 #[case::layer_publish(
     "[layer]\npublish = \"false\"\n",
     "error[R-FILE-4]: l.toml:2:11: `[layer]` key `publish`: expected a boolean, found a string\n  \
      help: write `true` or `false`, without quotes"
 )]
-#[case::types_not_table(
-    "types = [\"launch\"]\n",
-    "error[R-FILE-4]: l.toml:1:9: `types`: expected a table, found an array"
-)]
-#[case::layer_not_table(
-    "layer = true\n",
-    "error[R-FILE-4]: l.toml:1:9: `layer`: expected a table, found a boolean"
-)]
+#[case::types_not_table("types = [\"launch\"]\n", "error[R-FILE-4]: l.toml:1:9: `types`: expected a table, found an array")]
+#[case::layer_not_table("layer = true\n", "error[R-FILE-4]: l.toml:1:9: `layer`: expected a table, found a boolean")]
 fn r_file_4_layer_flags_must_be_booleans(#[case] source: &str, #[case] expected: &str) {
     assert_eq!(errors(source), expected);
 }
 
 #[rstest]
-#[case::unterminated_string(
-    "[additionalArtifact]\nfile = \"a.wasm\n",
-    "l.toml:2:15: invalid TOML: invalid basic string, expected `\"`"
-)]
-#[case::duplicate_key(
-    "[additionalArtifact]\nfile = \"a\"\nfile = \"b\"\n",
-    "l.toml:3:1: invalid TOML: duplicate key"
-)]
-#[case::duplicate_table(
-    "[additionalArtifact]\nfile = \"a\"\n[additionalArtifact]\n",
-    "l.toml:3:2: invalid TOML: duplicate key"
-)]
+#[case::unterminated_string("[additionalArtifact]\nfile = \"a.wasm\n", "l.toml:2:15: invalid TOML: invalid basic string, expected `\"`")]
+#[case::duplicate_key("[additionalArtifact]\nfile = \"a\"\nfile = \"b\"\n", "l.toml:3:1: invalid TOML: duplicate key")]
+#[case::duplicate_table("[additionalArtifact]\nfile = \"a\"\n[additionalArtifact]\n", "l.toml:3:2: invalid TOML: duplicate key")]
 fn r_file_5_syntax_errors_name_line_and_column(#[case] source: &str, #[case] expected: &str) {
     assert_eq!(errors(source), format!("error[R-FILE-5]: {expected}"));
 }
 
 #[test]
 fn r_field_1_array_of_tables_declares_several_artifacts_in_order() {
-    let source =
-        "[[additionalArtifact]]\nfile = \"a\"\n\n[[additionalArtifact]]\nfiles = [\"b\", \"c\"]\n";
+    let source = "[[additionalArtifact]]\nfile = \"a\"\n\n[[additionalArtifact]]\nfiles = [\"b\", \"c\"]\n";
     let artifacts = parse_ok(source);
     assert_eq!(artifacts.iter().map(|a| a.index).collect::<Vec<_>>(), [0, 1]);
     assert_eq!(strings(&artifacts[0].files), ["a"]);
@@ -162,8 +144,7 @@ fn r_field_1_array_of_tables_declares_several_artifacts_in_order() {
 
 #[test]
 fn r_field_1_inline_forms_are_the_same_tables() {
-    let inline =
-        parse_ok("additionalArtifact = [{ file = \"a\" }, { file = \"b\", tag = \"t\" }]\n");
+    let inline = parse_ok("additionalArtifact = [{ file = \"a\" }, { file = \"b\", tag = \"t\" }]\n");
     assert_eq!(inline.len(), 2);
     assert_eq!(inline[1].tag.as_ref().map(|t| t.get_ref().as_str()), Some("t"));
     let single = parse_ok("additionalArtifact = { file = \"a\" }\n");
@@ -184,21 +165,16 @@ fn r_field_1_anything_but_tables_is_an_error(#[case] source: &str, #[case] expec
     assert_eq!(errors(source), format!("{expected}{help}"));
 }
 
-const FILE_HELP: &str = "\n  help: write `file = \"NAME\"` for one file or `files = [\"A\", \"B\"]` for several, paths relative to the layer directory";
+const FILE_HELP: &str =
+    "\n  help: write `file = \"NAME\"` for one file or `files = [\"A\", \"B\"]` for several, paths relative to the layer directory";
 
 #[rstest]
-#[case::both(
-    "[additionalArtifact]\nfile = \"a\"\nfiles = [\"b\"]\n",
-    "l.toml:3:1: `file` and `files` are both set; use exactly one"
-)]
+#[case::both("[additionalArtifact]\nfile = \"a\"\nfiles = [\"b\"]\n", "l.toml:3:1: `file` and `files` are both set; use exactly one")]
 #[case::both_files_first(
     "[additionalArtifact]\nfiles = [\"b\"]\nfile = \"a\"\n",
     "l.toml:3:1: `file` and `files` are both set; use exactly one"
 )]
-#[case::neither(
-    "[additionalArtifact]\ntag = \"x\"\n",
-    "l.toml:1:1: artifact has neither `file` nor `files`"
-)]
+#[case::neither("[additionalArtifact]\ntag = \"x\"\n", "l.toml:1:1: artifact has neither `file` nor `files`")]
 #[case::empty_files("[additionalArtifact]\nfiles = []\n", "l.toml:2:9: `files` is empty")]
 fn r_field_2_exactly_one_of_file_or_files(#[case] source: &str, #[case] expected: &str) {
     assert_eq!(errors(source), format!("error[R-FIELD-2]: {expected}{FILE_HELP}"));
@@ -207,31 +183,31 @@ fn r_field_2_exactly_one_of_file_or_files(#[case] source: &str, #[case] expected
 #[rstest]
 #[case::file_integer(
     "[additionalArtifact]\nfile = 1\n",
-    "l.toml:2:8: `file`: expected a string, found an integer\n  help: quote the value"
+    "l.toml:2:8: `file`: expected a string, found an integer\n  help: quote the value (without quotes, TOML reads it as a number)"
 )]
 #[case::files_string(
     "[additionalArtifact]\nfiles = \"a\"\n",
-    "l.toml:2:9: `files`: expected an array of strings, found a string"
+    "l.toml:2:9: `files`: expected an array of strings, found a string\n  help: write `files = [\"A\", \"B\"]`, or `file = \"A\"` for one file"
 )]
 #[case::files_element(
     "[additionalArtifact]\nfiles = [\"a\", true]\n",
-    "l.toml:2:15: `files[1]`: expected a string, found a boolean\n  help: quote the value"
+    "l.toml:2:15: `files[1]`: expected a string, found a boolean\n  help: quote the value (without quotes, `true` and `false` are booleans)"
 )]
 #[case::tag_integer(
     "[additionalArtifact]\nfile = \"a\"\ntag = 1.0\n",
-    "l.toml:3:7: `tag`: expected a string, found a float\n  help: quote the value"
+    "l.toml:3:7: `tag`: expected a string, found a float\n  help: quote the value (without quotes, TOML reads it as a number)"
 )]
 #[case::repository_table(
     "[additionalArtifact]\nfile = \"a\"\nrepository = {}\n",
-    "l.toml:3:14: `repository`: expected a string, found a table\n  help: quote the value"
+    "l.toml:3:14: `repository`: expected a string, found an inline table\n  help: `repository` takes a string, not an inline table: write `repository = \"…\"`"
 )]
 #[case::type_array(
     "[additionalArtifact]\nfile = \"a\"\ntype = [\"wasm\"]\n",
-    "l.toml:3:8: `type`: expected a string, found an array\n  help: quote the value"
+    "l.toml:3:8: `type`: expected a string, found an array\n  help: `type` takes one string, not an array: one of generic, wasm, helm"
 )]
 #[case::artifact_type_date(
     "[additionalArtifact]\nfile = \"a\"\nartifactType = 1979-05-27\n",
-    "l.toml:3:16: `artifactType`: expected a string, found a datetime\n  help: quote the value"
+    "l.toml:3:16: `artifactType`: expected a string, found a datetime\n  help: quote the value (without quotes, TOML reads a date or time as a datetime)"
 )]
 fn r_field_9_wrong_value_types_say_what_was_expected(#[case] source: &str, #[case] expected: &str) {
     assert_eq!(errors(source), format!("error[R-FIELD-9]: {expected}"));
@@ -271,44 +247,18 @@ fn r_field_5_unknown_presets_list_the_valid_ones(#[case] name: &str) {
 fn r_field_6_r_field_7_media_types_are_kept() {
     let source = "[additionalArtifact]\nfile = \"a\"\nartifactType = \"application/vnd.acme.thing.v1\"\nmediaType = \"application/vnd.acme.layer.v1+tar\"\n";
     let a = &parse_ok(source)[0];
-    assert_eq!(
-        a.artifact_type.as_ref().map(|t| t.get_ref().as_str()),
-        Some("application/vnd.acme.thing.v1")
-    );
-    assert_eq!(
-        a.media_type.as_ref().map(|t| t.get_ref().as_str()),
-        Some("application/vnd.acme.layer.v1+tar")
-    );
+    assert_eq!(a.artifact_type.as_ref().map(|t| t.get_ref().as_str()), Some("application/vnd.acme.thing.v1"));
+    assert_eq!(a.media_type.as_ref().map(|t| t.get_ref().as_str()), Some("application/vnd.acme.layer.v1+tar"));
 }
 
 const MEDIA_HELP: &str = "\n  help: write `type/subtype` in lowercase letters, digits and `!#$&-^_.+`, e.g. `application/vnd.example.thing.v1+json`, without parameters";
 
 #[rstest]
-#[case::artifact_type_no_slash(
-    "artifactType",
-    "R-FIELD-6",
-    "wasm",
-    "it has no `/` between type and subtype"
-)]
-#[case::artifact_type_uppercase(
-    "artifactType",
-    "R-FIELD-6",
-    "Application/x",
-    "uppercase `A` is not allowed in the type"
-)]
-#[case::media_type_parameters(
-    "mediaType",
-    "R-FIELD-7",
-    "text/plain; charset=utf-8",
-    "parameters (`;…`) are not allowed"
-)]
+#[case::artifact_type_no_slash("artifactType", "R-FIELD-6", "wasm", "it has no `/` between type and subtype")]
+#[case::artifact_type_uppercase("artifactType", "R-FIELD-6", "Application/x", "uppercase `A` is not allowed in the type")]
+#[case::media_type_parameters("mediaType", "R-FIELD-7", "text/plain; charset=utf-8", "parameters (`;…`) are not allowed")]
 #[case::media_type_empty("mediaType", "R-FIELD-7", "", "it is empty")]
-fn r_field_6_r_field_7_invalid_media_types(
-    #[case] key: &str,
-    #[case] rule: &str,
-    #[case] value: &str,
-    #[case] reason: &str,
-) {
+fn r_field_6_r_field_7_invalid_media_types(#[case] key: &str, #[case] rule: &str, #[case] value: &str, #[case] reason: &str) {
     let source = format!("[additionalArtifact]\nfile = \"a\"\n{key} = \"{value}\"\n");
     let column = key.len() + 4;
     assert_eq!(
@@ -328,7 +278,7 @@ fn r_field_8_labels_keep_the_written_order_and_quoted_dotted_keys() {
 }
 
 #[rstest]
-#[case::integer("[additionalArtifact.labels]\nn = 1\n", "l.toml:4:5: label `n`: expected a string, found an integer\n  help: label values are string templates; quote the value")]
+#[case::integer("[additionalArtifact.labels]\nn = 1\n", "l.toml:4:5: label `n`: expected a string, found an integer\n  help: label values are string templates: quote the value (without quotes, TOML reads it as a number)")]
 #[case::dotted_key(
     "[additionalArtifact.labels]\norg.example = \"x\"\n",
     "l.toml:4:1: label `org`: expected a string, found a table\n  help: an unquoted dotted key makes a nested table; quote label keys that contain dots: `\"org.example.key\" = \"value\"`"
@@ -336,7 +286,7 @@ fn r_field_8_labels_keep_the_written_order_and_quoted_dotted_keys() {
 #[case::empty_key("[additionalArtifact.labels]\n\"\" = \"x\"\n", "l.toml:4:1: label key is empty")]
 #[case::not_a_table(
     "labels = [\"a=b\"]\n",
-    "l.toml:3:10: `labels`: expected a table, found an array"
+    "l.toml:3:10: `labels`: expected a table, found an array\n  help: write the labels as a table: `[additionalArtifact.labels]` followed by `name = \"value\"` lines"
 )]
 fn r_field_8_labels_are_non_empty_keys_to_strings(#[case] tail: &str, #[case] expected: &str) {
     let source = format!("[additionalArtifact]\nfile = \"a\"\n{tail}");
@@ -350,10 +300,7 @@ fn r_field_8_labels_are_non_empty_keys_to_strings(#[case] tail: &str, #[case] ex
 #[case::missing_letter("fles", "did you mean `files`? ")]
 #[case::unrelated("publish", "")]
 #[case::short("ab", "")]
-fn r_field_9_unknown_keys_are_errors_listing_the_valid_ones(
-    #[case] key: &str,
-    #[case] suggestion: &str,
-) {
+fn r_field_9_unknown_keys_are_errors_listing_the_valid_ones(#[case] key: &str, #[case] suggestion: &str) {
     let source = format!("[additionalArtifact]\nfile = \"a\"\n{key} = \"x\"\n");
     assert_eq!(
         errors(&source),
@@ -369,22 +316,11 @@ fn every_error_of_a_file_is_reported_in_order() {
     let source = "[types]\nlaunch = \"yes\"\n\n[[additionalArtifact]]\nfile = 1\ntga = \"x\"\n\n\
                   [[additionalArtifact]]\nfiles = []\ntype = \"wsam\"\n\n[[additionalArtifact]]\nfile = \"ok\"\n";
     let diagnostics = parse_layer_toml(Path::new("l.toml"), source).expect_err("errors");
-    let summary: Vec<String> = diagnostics
-        .0
-        .iter()
-        .map(|d| {
-            format!("{} {}", d.rule, d.location.as_ref().map(|l| l.to_string()).unwrap_or_default())
-        })
-        .collect();
+    let summary: Vec<String> =
+        diagnostics.0.iter().map(|d| format!("{} {}", d.rule, d.location.as_ref().map(|l| l.to_string()).unwrap_or_default())).collect();
     assert_eq!(
         summary,
-        [
-            "R-FILE-4 l.toml:2:10",
-            "R-FIELD-9 l.toml:5:8",
-            "R-FIELD-9 l.toml:6:1",
-            "R-FIELD-2 l.toml:9:9",
-            "R-FIELD-5 l.toml:10:8",
-        ]
+        ["R-FILE-4 l.toml:2:10", "R-FIELD-9 l.toml:5:8", "R-FIELD-9 l.toml:6:1", "R-FIELD-2 l.toml:9:9", "R-FIELD-5 l.toml:10:8",]
     );
 }
 
@@ -431,8 +367,7 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = 0..FULL.len();
     prop_oneof![
-        (at.clone(), "[\\[\\]{}=\"'.,#\\n a-z0-9é$]{1,4}")
-            .prop_map(|(i, s)| Mutation::Insert(i, s)),
+        (at.clone(), "[\\[\\]{}=\"'.,#\\n a-z0-9é$]{1,4}").prop_map(|(i, s)| Mutation::Insert(i, s)),
         (at.clone(), 1usize..6).prop_map(|(i, n)| Mutation::Delete(i, n)),
         (at, any::<char>()).prop_map(|(i, c)| Mutation::Replace(i, c)),
     ]

@@ -27,11 +27,9 @@ const IMAGE: &str = "localhost:5000/app:1.0";
 /// Long enough for a debug build on a busy 2-core machine; a blocked read never finishes.
 const DEADLINE: Duration = Duration::from_secs(120);
 /// sha256 of the empty file.
-const EMPTY_SHA256: &str =
-    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const EMPTY_SHA256: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /// sha256 of 1 GiB of zero bytes.
-const GIB_OF_ZEROS_SHA256: &str =
-    "sha256:49bc20df15e412a64472421e13fe86ff1c5165e18b2afccf160d4dc19fe68a14";
+const GIB_OF_ZEROS_SHA256: &str = "sha256:49bc20df15e412a64472421e13fe86ff1c5165e18b2afccf160d4dc19fe68a14";
 const GIB: u64 = 1 << 30;
 const TABLES: usize = 10_000;
 
@@ -43,14 +41,10 @@ struct Layers {
 impl Layers {
     /// `layers/acme_x/lay.toml` holding `toml`, and an empty layer directory `lay/`.
     fn with_layer_toml(toml: &str) -> Layers {
-        let root = tempfile::Builder::new()
-            .prefix("cnb-artifacts-bad-input-")
-            .tempdir()
-            .expect("temp dir");
+        let root = tempfile::Builder::new().prefix("cnb-artifacts-bad-input-").tempdir().expect("temp dir");
         let layers = Layers { root };
         std::fs::create_dir_all(layers.layer_dir()).expect("create the layer directory");
-        std::fs::write(layers.root.path().join("layers/acme_x/lay.toml"), toml)
-            .expect("write the layer TOML");
+        std::fs::write(layers.root.path().join("layers/acme_x/lay.toml"), toml).expect("write the layer TOML");
         layers
     }
 
@@ -84,10 +78,7 @@ struct Measured {
 /// Runs `cmd` to its end, failing the test when it takes longer than `deadline` (the child is
 /// killed first). The child's own resource usage comes from `wait4`, not from the whole test
 /// process's children, so other tests running at the same time do not count.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is reaped by `wait4`, which also gives its resource usage"
-)]
+#[expect(clippy::zombie_processes, reason = "the child is reaped by `wait4`, which also gives its resource usage")]
 fn run_bounded(cmd: &mut Command, deadline: Duration) -> Measured {
     let start = Instant::now();
     let mut child = cmd
@@ -117,14 +108,9 @@ fn run_bounded(cmd: &mut Command, deadline: Duration) -> Measured {
             break;
         }
         let error = std::io::Error::last_os_error();
-        assert!(
-            waited == 0 || error.kind() == std::io::ErrorKind::Interrupted,
-            "wait4: {error}"
-        );
+        assert!(waited == 0 || error.kind() == std::io::ErrorKind::Interrupted, "wait4: {error}");
         if !killed && start.elapsed() > deadline {
-            child
-                .kill()
-                .expect("kill the child that ran past its deadline");
+            child.kill().expect("kill the child that ran past its deadline");
             killed = true;
         }
         thread::sleep(Duration::from_millis(10));
@@ -135,17 +121,9 @@ fn run_bounded(cmd: &mut Command, deadline: Duration) -> Measured {
         stdout: stdout.join().expect("stdout reader").expect("read stdout"),
         stderr: stderr.join().expect("stderr reader").expect("read stderr"),
     };
-    assert!(
-        !killed,
-        "killed after {deadline:?}: it blocked or is far too slow\n{}",
-        report(cmd, &output)
-    );
+    assert!(!killed, "killed after {deadline:?}: it blocked or is far too slow\n{}", report(cmd, &output));
     let peak_rss_kib = u64::try_from(usage.ru_maxrss).expect("ru_maxrss is not negative");
-    Measured {
-        output,
-        peak_rss_kib,
-        elapsed,
-    }
+    Measured { output, peak_rss_kib, elapsed }
 }
 
 fn stderr(out: &Output) -> String {
@@ -158,11 +136,7 @@ fn assert_fails_with(cmd: &mut Command, expected: &str) {
     let out = &measured.output;
     assert_eq!(out.status.code(), Some(1), "{}", report(cmd, out));
     let found = stderr(out);
-    assert!(
-        found == expected,
-        "expected stderr:\n{expected}\n{}",
-        report(cmd, out)
-    );
+    assert!(found == expected, "expected stderr:\n{expected}\n{}", report(cmd, out));
 }
 
 /// Runs `cmd`, asserts success and returns its JSON plan and the measurements.
@@ -170,8 +144,7 @@ fn json_plan(cmd: &mut Command) -> (serde_json::Value, Measured) {
     let measured = run_bounded(cmd.args(["--format", "json"]), DEADLINE);
     let out = &measured.output;
     assert_eq!(out.status.code(), Some(0), "{}", report(cmd, out));
-    let doc = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("plan --format json printed no JSON: {e}"));
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("plan --format json printed no JSON: {e}"));
     (doc, measured)
 }
 
@@ -184,10 +157,7 @@ fn declaring(file: &str) -> Layers {
 #[test]
 fn r_conf_4_named_pipe_is_refused_without_opening_it() {
     let layers = declaring("pipe");
-    let status = Command::new("mkfifo")
-        .arg(layers.layer_dir().join("pipe"))
-        .status()
-        .expect("run mkfifo");
+    let status = Command::new("mkfifo").arg(layers.layer_dir().join("pipe")).status().expect("run mkfifo");
     assert!(status.success(), "mkfifo failed: {status}");
     // Opening a pipe without a writer blocks; the deadline turns that into a failure.
     assert_fails_with(
@@ -200,8 +170,7 @@ fn r_conf_4_named_pipe_is_refused_without_opening_it() {
 #[test]
 fn r_conf_4_socket_is_refused() {
     let layers = declaring("sock");
-    let _listener = std::os::unix::net::UnixListener::bind(layers.layer_dir().join("sock"))
-        .expect("bind a socket");
+    let _listener = std::os::unix::net::UnixListener::bind(layers.layer_dir().join("sock")).expect("bind a socket");
     assert_fails_with(
         &mut layers.plan(&[]),
         "error[R-CONF-4]: layers/acme_x/lay.toml:2:8: file `sock` is a socket, not a regular file\n\
@@ -223,8 +192,7 @@ fn r_conf_4_empty_file_is_planned_as_an_empty_layer() {
 
 #[test]
 fn r_preset_2_empty_file_is_not_wasm() {
-    let layers =
-        Layers::with_layer_toml("[additionalArtifact]\nfile = \"empty.wasm\"\ntype = \"wasm\"\n");
+    let layers = Layers::with_layer_toml("[additionalArtifact]\nfile = \"empty.wasm\"\ntype = \"wasm\"\n");
     std::fs::write(layers.layer_dir().join("empty.wasm"), b"").expect("write an empty file");
     assert_fails_with(
         &mut layers.plan(&[]),
@@ -239,8 +207,7 @@ fn r_preset_2_empty_file_is_not_wasm() {
 #[test]
 fn r_conf_large_sparse_file_is_hashed_streaming_in_bounded_memory() {
     let layers = declaring("big.bin");
-    let big =
-        std::fs::File::create(layers.layer_dir().join("big.bin")).expect("create the big file");
+    let big = std::fs::File::create(layers.layer_dir().join("big.bin")).expect("create the big file");
     big.set_len(GIB).expect("make the file 1 GiB long");
     drop(big);
     let (doc, measured) = json_plan(&mut layers.plan(&[]));
@@ -253,21 +220,14 @@ fn r_conf_large_sparse_file_is_hashed_streaming_in_bounded_memory() {
         "planning a 1 GiB file peaked at {} KiB resident, over {bound_kib} KiB: it is not streamed",
         measured.peak_rss_kib
     );
-    eprintln!(
-        "1 GiB sparse file: planned in {:?}, peak RSS {} KiB",
-        measured.elapsed, measured.peak_rss_kib
-    );
+    eprintln!("1 GiB sparse file: planned in {:?}, peak RSS {} KiB", measured.elapsed, measured.peak_rss_kib);
 }
 
 /// `[[additionalArtifact]]` `count` times, each declaring `f.bin` with `key = "t<i>"`.
 fn many_tables(count: usize, key: &str) -> String {
     let mut toml = String::with_capacity(count * 48);
     for i in 0..count {
-        writeln!(
-            toml,
-            "[[additionalArtifact]]\nfile = \"f.bin\"\n{key} = \"t{i}\""
-        )
-        .expect("write to a String");
+        writeln!(toml, "[[additionalArtifact]]\nfile = \"f.bin\"\n{key} = \"t{i}\"").expect("write to a String");
     }
     toml
 }
@@ -280,14 +240,8 @@ fn r_plan_3_ten_thousand_artifact_tables_are_planned_in_bounded_time() {
     let artifacts = doc["artifacts"].as_array().expect("an artifacts array");
     assert_eq!(artifacts.len(), TABLES);
     assert_eq!(artifacts[TABLES - 1]["index"], TABLES - 1);
-    assert_eq!(
-        artifacts[TABLES - 1]["tags"],
-        serde_json::json!([format!("t{}", TABLES - 1)])
-    );
-    eprintln!(
-        "{TABLES} artifact tables: planned in {:?}, peak RSS {} KiB",
-        measured.elapsed, measured.peak_rss_kib
-    );
+    assert_eq!(artifacts[TABLES - 1]["tags"], serde_json::json!([format!("t{}", TABLES - 1)]));
+    eprintln!("{TABLES} artifact tables: planned in {:?}, peak RSS {} KiB", measured.elapsed, measured.peak_rss_kib);
 }
 
 #[test]
@@ -326,25 +280,13 @@ fn r_file_1_names_that_are_not_utf8_are_reported() {
     let root = layers.layers_dir();
     std::fs::write(layers.layer_dir().join("f.bin"), b"x").expect("write f.bin");
     create(&root, b"acme_\xff", None);
-    create(
-        &root,
-        b"acme_\xff/lay.toml",
-        Some("[additionalArtifact]\nfile = \"f.bin\"\n"),
-    );
-    create(
-        &root,
-        b"acme_x/l\xe9.toml",
-        Some("[additionalArtifact]\nfile = \"f.bin\"\n"),
-    );
-    create(
-        &root,
-        b"acme_x/bad.toml",
-        Some("[additionalArtifact]\nfile = 1\n"),
-    );
+    create(&root, b"acme_\xff/lay.toml", Some("[additionalArtifact]\nfile = \"f.bin\"\n"));
+    create(&root, b"acme_x/l\xe9.toml", Some("[additionalArtifact]\nfile = \"f.bin\"\n"));
+    create(&root, b"acme_x/bad.toml", Some("[additionalArtifact]\nfile = 1\n"));
     assert_fails_with(
         &mut layers.plan(&[]),
         "error[R-FIELD-9]: layers/acme_x/bad.toml:2:8: `file`: expected a string, found an integer\n  \
-         help: quote the value\n\
+         help: quote the value (without quotes, TOML reads it as a number)\n\
          error[R-FILE-1]: layers/acme_x/l\u{fffd}.toml:1:1: name is not valid UTF-8\n\
          error[R-FILE-1]: layers/acme_\u{fffd}:1:1: name is not valid UTF-8\n\
          3 errors; nothing was published\n",
@@ -361,10 +303,8 @@ fn r_conf_3_symlinks_to_names_that_are_not_utf8() {
     let dir = layers.layer_dir();
     create(&dir, b"data\xfe.bin", Some("x"));
     create(&layers.layers_dir(), b"acme_x/secret\xfe", Some("s"));
-    std::os::unix::fs::symlink(OsStr::from_bytes(b"data\xfe.bin"), dir.join("inside"))
-        .expect("symlink inside");
-    std::os::unix::fs::symlink(OsStr::from_bytes(b"../secret\xfe"), dir.join("outside"))
-        .expect("symlink outside");
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"data\xfe.bin"), dir.join("inside")).expect("symlink inside");
+    std::os::unix::fs::symlink(OsStr::from_bytes(b"../secret\xfe"), dir.join("outside")).expect("symlink outside");
     assert_fails_with(
         &mut layers.plan(&[]),
         "error[R-CONF-3]: layers/acme_x/lay.toml:6:8: file `outside` resolves to `../secret\u{fffd}` (relative to the layer directory), outside layer directory `layers/acme_x/lay`\n  \
@@ -372,11 +312,8 @@ fn r_conf_3_symlinks_to_names_that_are_not_utf8() {
          1 error; nothing was published\n",
     );
     std::fs::remove_file(dir.join("outside")).expect("remove the outside link");
-    std::fs::write(
-        layers.layers_dir().join("acme_x/lay.toml"),
-        "[additionalArtifact]\nfile = \"inside\"\ntag = \"a\"\n",
-    )
-    .expect("rewrite the layer TOML");
+    std::fs::write(layers.layers_dir().join("acme_x/lay.toml"), "[additionalArtifact]\nfile = \"inside\"\ntag = \"a\"\n")
+        .expect("rewrite the layer TOML");
     let (doc, _) = json_plan(&mut layers.plan(&[]));
     assert_eq!(doc["artifacts"][0]["files"][0]["path"], "inside");
     assert_eq!(doc["artifacts"][0]["files"][0]["size"], 1);
@@ -387,22 +324,10 @@ fn r_conf_3_symlinks_to_names_that_are_not_utf8() {
 fn r_file_2_group_toml_named_pipe_does_not_block() {
     let layers = declaring("f.bin");
     std::fs::write(layers.layer_dir().join("f.bin"), b"x").expect("write f.bin");
-    let status = Command::new("mkfifo")
-        .arg(layers.layers_dir().join("group.toml"))
-        .status()
-        .expect("run mkfifo");
+    let status = Command::new("mkfifo").arg(layers.layers_dir().join("group.toml")).status().expect("run mkfifo");
     assert!(status.success(), "mkfifo failed: {status}");
     let mut cmd = layers.plan(&[]);
     let measured = run_bounded(&mut cmd, Duration::from_secs(20));
-    assert_eq!(
-        measured.output.status.code(),
-        Some(1),
-        "{}",
-        report(&cmd, &measured.output)
-    );
-    assert!(
-        stderr(&measured.output).starts_with("error[R-FILE-2]: layers/group.toml"),
-        "{}",
-        report(&cmd, &measured.output)
-    );
+    assert_eq!(measured.output.status.code(), Some(1), "{}", report(&cmd, &measured.output));
+    assert!(stderr(&measured.output).starts_with("error[R-FILE-2]: layers/group.toml"), "{}", report(&cmd, &measured.output));
 }
