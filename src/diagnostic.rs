@@ -1,11 +1,15 @@
 //! User-facing input errors: one [`Diagnostic`] per problem, carrying the file, line and
-//! column it concerns and the spec rule it enforces.
+//! column it concerns (or the path alone, for a file or directory as a whole) and the spec rule
+//! it enforces.
 //!
 //! Every module that reads user input (`layer_toml`, `template`, `plan`) reports problems as
 //! diagnostics so the CLI can print *all* of them at once (spec rule R-ERR-1) in one stable,
-//! greppable form: `error[R-ID]: FILE:LINE:COL: message` followed by an optional `help:` line.
+//! greppable form: `error[R-ID]: FILE:LINE:COL: message` (or `error[R-ID]: PATH: message`)
+//! followed by an optional `help:` line. Every path in a diagnostic is printed through
+//! [`display_path`], which escapes bytes that are not UTF-8 instead of replacing them.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// A position in a user file, 1-based line and column (columns count characters).
@@ -23,7 +27,8 @@ impl Location {
         LineIndex::new(source).location(file, source, offset)
     }
 
-    /// A location that names a whole file (line 1, column 1).
+    /// The start of `file` (line 1, column 1), for a rule that places a problem with the file as
+    /// a whole there (R-CTX-1). A problem that has no position in a file is a [`Place::Path`].
     pub fn file(file: &Path) -> Location {
         Location { file: file.to_path_buf(), line: 1, column: 1 }
     }
@@ -61,7 +66,88 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+        write!(f, "{}:{}:{}", display_path(&self.file), self.line, self.column)
+    }
+}
+
+/// `bytes`, the content of `file`, as text; else the location of the first byte that is not
+/// UTF-8 (R-FILE-5).
+pub fn utf8_text(file: &Path, bytes: Vec<u8>) -> Result<String, Location> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        Location::from_offset(file, &String::from_utf8_lossy(&e.as_bytes()[..valid]), valid)
+    })
+}
+
+/// `path` for messages, unambiguously: UTF-8 text as it is, but every byte that is not UTF-8 as
+/// `\xff`, a backslash as `\\` and control or invisible characters as `\n`, `\u{200b}`, … (as
+/// Rust's `escape_debug` writes them), so that two different paths never print alike and a
+/// name cannot break the one-line form of a diagnostic.
+pub fn display_path(path: &Path) -> PathDisplay<'_> {
+    PathDisplay(path)
+}
+
+/// The [`fmt::Display`] of [`display_path`].
+#[derive(Debug, Clone, Copy)]
+pub struct PathDisplay<'a>(&'a Path);
+
+impl fmt::Display for PathDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.as_os_str().as_bytes().utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\'' | '"' => f.write_char(c)?,
+                    _ => write!(f, "{}", c.escape_debug())?,
+                }
+            }
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a diagnostic is about: a position in a file, or a file or directory as a whole (one that
+/// cannot be read, or whose name is not UTF-8), which has no line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    At(Location),
+    Path(PathBuf),
+}
+
+impl Place {
+    /// The file or directory.
+    pub fn path(&self) -> &Path {
+        match self {
+            Place::At(location) => &location.file,
+            Place::Path(path) => path,
+        }
+    }
+
+    /// The file or directory, to rewrite (e.g. relative to a test's root).
+    pub fn path_mut(&mut self) -> &mut PathBuf {
+        match self {
+            Place::At(location) => &mut location.file,
+            Place::Path(path) => path,
+        }
+    }
+
+    /// Line and column, when there is a position.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            Place::At(location) => Some((location.line, location.column)),
+            Place::Path(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::At(location) => write!(f, "{location}"),
+            Place::Path(path) => write!(f, "{}", display_path(path)),
+        }
     }
 }
 
@@ -71,18 +157,23 @@ pub struct Diagnostic {
     /// The spec rule the input breaks, e.g. `R-TAG-2`.
     pub rule: &'static str,
     /// Where the problem is; `None` for problems with command-line input.
-    pub location: Option<Location>,
+    pub place: Option<Place>,
     pub message: String,
     pub help: Option<String>,
 }
 
 impl Diagnostic {
     pub fn new(rule: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
-        Diagnostic { rule, location, message: message.into(), help: None }
+        Diagnostic { rule, place: location.map(Place::At), message: message.into(), help: None }
     }
 
     pub fn at(rule: &'static str, location: Location, message: impl Into<String>) -> Self {
         Self::new(rule, Some(location), message)
+    }
+
+    /// A problem with the file or directory `path` as a whole, which has no line and column.
+    pub fn at_path(rule: &'static str, path: &Path, message: impl Into<String>) -> Self {
+        Diagnostic { rule, place: Some(Place::Path(path.to_path_buf())), message: message.into(), help: None }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -100,8 +191,8 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "error[{}]: ", self.rule)?;
-        if let Some(loc) = &self.location {
-            write!(f, "{loc}: ")?;
+        if let Some(place) = &self.place {
+            write!(f, "{place}: ")?;
         }
         write!(f, "{}", self.message)?;
         if let Some(help) = &self.help {
@@ -113,7 +204,8 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-/// Every diagnostic of a run, in a stable order (by file, line, column, then message).
+/// Every diagnostic of a run, in a stable order (by file, line, column, then message; a path's
+/// own problems before those at positions in it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
@@ -130,7 +222,7 @@ impl Diagnostics {
     /// Sorts into the stable reporting order and removes exact duplicates.
     pub fn sorted(mut self) -> Self {
         self.0.sort_by(|a, b| {
-            let key = |d: &Diagnostic| d.location.as_ref().map(|l| (l.file.clone(), l.line, l.column));
+            let key = |d: &Diagnostic| d.place.as_ref().map(|p| (p.path().to_path_buf(), p.position()));
             key(a).cmp(&key(b)).then_with(|| a.message.cmp(&b.message))
         });
         self.0.dedup();
@@ -184,6 +276,36 @@ mod tests {
             let loc = index.location(Path::new("f"), src, offset);
             assert_eq!((loc.line, loc.column), scanned, "offset {offset}");
         }
+    }
+
+    #[test]
+    fn paths_print_with_bytes_that_are_not_utf8_escaped() {
+        use std::ffi::OsStr;
+        let path = |bytes: &[u8]| display_path(Path::new(OsStr::from_bytes(bytes))).to_string();
+        assert_eq!(path(b"layers/acme_\xff/l\xe9.toml"), r"layers/acme_\xff/l\xe9.toml");
+        assert_eq!(path("layers/ünï/it's \"x\".toml".as_bytes()), "layers/ünï/it's \"x\".toml");
+        // A name that reads like an escape, a newline and an invisible space are escaped too.
+        assert_eq!(path(br"a\xff"), r"a\\xff");
+        assert_eq!(path("a\nb\u{200b}c".as_bytes()), r"a\nb\u{200b}c");
+        assert_ne!(path(b"\xff"), path("\u{fffd}".as_bytes()));
+    }
+
+    #[test]
+    fn a_path_as_a_whole_has_no_line_and_column_and_sorts_first() {
+        let whole = Diagnostic::at_path("R-FILE-3", Path::new("b/l.toml"), "cannot read layer TOML");
+        assert_eq!(whole.to_string(), "error[R-FILE-3]: b/l.toml: cannot read layer TOML");
+        let inside = Diagnostic::at("R-FIELD-9", Location::file(Path::new("b/l.toml")), "x");
+        let before = Diagnostic::at("R-FIELD-9", Location::file(Path::new("a.toml")), "y");
+        let sorted = Diagnostics(vec![inside.clone(), whole.clone(), before.clone()]).sorted();
+        assert_eq!(sorted.0, [before, whole, inside]);
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+        let file = Path::new("f.toml");
+        assert_eq!(utf8_text(file, b"a = 1\n".to_vec()), Ok("a = 1\n".to_string()));
+        let location = utf8_text(file, b"a = 1\nb\xc3\xa9 = \"\xff\"\n".to_vec()).unwrap_err();
+        assert_eq!(location.to_string(), "f.toml:2:7");
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub const ARTIFACT_KEYS: [&str; 8] = ["file", "files", "tag", "repository", "typ
 pub enum LayerTomlError {
     #[error("cannot read directory: {error}")]
     UnreadableDir { error: String },
-    #[error("name is not valid UTF-8")]
-    NameNotUtf8,
+    /// `what` is `buildpack directory` or `layer TOML`.
+    #[error("{what} name is not valid UTF-8")]
+    NameNotUtf8 { what: &'static str },
     #[error("cannot read group.toml: {error}")]
     UnreadableGroupToml { error: String },
     #[error("cannot read layer TOML: {error}")]
@@ -78,7 +79,7 @@ impl LayerTomlError {
     pub fn rule(&self) -> &'static str {
         use LayerTomlError::*;
         match self {
-            UnreadableDir { .. } | NameNotUtf8 => "R-FILE-1",
+            UnreadableDir { .. } | NameNotUtf8 { .. } => "R-FILE-1",
             UnreadableGroupToml { .. }
             | GroupWrongType { .. }
             | GroupEntryWithoutId { .. }
@@ -142,20 +143,18 @@ impl LayerTomlError {
 
     /// This error as a diagnostic at byte range `span` of `source` (the text of `file`).
     pub fn at(&self, file: &Path, source: &str, span: Range<usize>) -> Diagnostic {
-        self.diagnostic(Location::from_offset(file, source, span.start))
+        self.at_location(Location::from_offset(file, source, span.start))
     }
 
-    /// This error as a diagnostic naming the whole of `path`.
+    /// This error as a diagnostic at `location`.
+    pub fn at_location(&self, location: Location) -> Diagnostic {
+        Diagnostic::at(self.rule(), location, self.to_string()).with_optional_help(self.help())
+    }
+
+    /// This error as a diagnostic about the whole of `path` (no line and column: a file or
+    /// directory that cannot be read, a name that is not UTF-8).
     pub fn at_path(&self, path: &Path) -> Diagnostic {
-        self.diagnostic(Location::file(path))
-    }
-
-    fn diagnostic(&self, location: Location) -> Diagnostic {
-        let d = Diagnostic::at(self.rule(), location, self.to_string());
-        match self.help() {
-            Some(help) => d.with_help(help),
-            None => d,
-        }
+        Diagnostic::at_path(self.rule(), path, self.to_string()).with_optional_help(self.help())
     }
 }
 

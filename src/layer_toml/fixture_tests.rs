@@ -22,9 +22,9 @@ fn diagnostics_of(case_dir: &Path) -> String {
             .0
             .into_iter()
             .map(|mut d| {
-                if let Some(loc) = d.location.as_mut() {
-                    if let Ok(rel) = loc.file.strip_prefix(case_dir) {
-                        loc.file = rel.to_path_buf();
+                if let Some(place) = d.place.as_mut() {
+                    if let Some(rel) = place.path().strip_prefix(case_dir).ok().map(Path::to_path_buf) {
+                        *place.path_mut() = rel;
                     }
                 }
                 d

@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 
 use super::error::LayerTomlError;
 use super::group::parse_group_toml;
@@ -28,9 +28,7 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
     for buildpack in buildpacks(layers_dir, &mut diagnostics) {
         let buildpack_dir = layers_dir.join(&buildpack.dir_name);
         for file_name in layer_toml_names(&buildpack_dir, &mut diagnostics) {
-            if let Some(file) =
-                read_layer_file(&buildpack, &buildpack_dir, &file_name, &mut diagnostics)
-            {
+            if let Some(file) = read_layer_file(&buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
                 layer_files.push(file);
             }
         }
@@ -51,11 +49,7 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
                 if report.is_empty() {
                     return entries
                         .into_iter()
-                        .map(|e| Buildpack {
-                            dir_name: Buildpack::dir_name_of(&e.id),
-                            id: e.id,
-                            version: e.version,
-                        })
+                        .map(|e| Buildpack { dir_name: Buildpack::dir_name_of(&e.id), id: e.id, version: e.version })
                         .filter(|b| layers_dir.join(&b.dir_name).is_dir())
                         .collect();
                 }
@@ -64,17 +58,11 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
             // The build fails on the errors above; scanning still reports the layer TOMLs' own.
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => diagnostics.push(
-            LayerTomlError::UnreadableGroupToml { error: e.to_string() }.at_path(&group_path),
-        ),
+        Err(e) => diagnostics.push(LayerTomlError::UnreadableGroupToml { error: e.to_string() }.at_path(&group_path)),
     }
     buildpack_dirs(layers_dir, diagnostics)
         .into_iter()
-        .map(|dir_name| Buildpack {
-            id: Buildpack::id_of_dir_name(&dir_name),
-            version: None,
-            dir_name,
-        })
+        .map(|dir_name| Buildpack { id: Buildpack::id_of_dir_name(&dir_name), version: None, dir_name })
         .collect()
 }
 
@@ -87,7 +75,7 @@ fn buildpack_dirs(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<S
             let name = name.to_string_lossy();
             !name.starts_with('.') && !LIFECYCLE_DIRS.contains(&name.as_ref()) && path.is_dir()
         })
-        .filter_map(|(name, path)| utf8_name(name, &path, diagnostics))
+        .filter_map(|(name, path)| utf8_name(name, &path, "buildpack directory", diagnostics))
         .collect();
     names.sort();
     names
@@ -101,15 +89,16 @@ fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> 
         if !name.to_string_lossy().ends_with(".toml") {
             continue;
         }
-        let Some(name) = utf8_name(name, &path, diagnostics) else { continue };
+        let Some(name) = utf8_name(name, &path, "layer TOML", diagnostics) else {
+            continue;
+        };
         if NOT_LAYER_TOMLS.contains(&name.as_str()) || name == ".toml" {
             continue;
         }
         match fs::metadata(&path) {
             Ok(meta) if meta.is_file() => names.push(name),
             Ok(_) => {}
-            Err(e) => diagnostics
-                .push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&path)),
+            Err(e) => diagnostics.push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&path)),
         }
     }
     names.sort();
@@ -117,19 +106,12 @@ fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> 
 }
 
 /// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read or parsed.
-fn read_layer_file(
-    buildpack: &Buildpack,
-    buildpack_dir: &Path,
-    file_name: &str,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<LayerFile> {
+fn read_layer_file(buildpack: &Buildpack, buildpack_dir: &Path, file_name: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerFile> {
     let toml_path = buildpack_dir.join(file_name);
     let bytes = match read_regular(&toml_path) {
         Ok(bytes) => bytes,
         Err(e) => {
-            diagnostics.push(
-                LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&toml_path),
-            );
+            diagnostics.push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&toml_path));
             return None;
         }
     };
@@ -164,10 +146,7 @@ fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
 }
 
 /// The entries of `dir` as (file name, path); an unreadable directory or entry is reported.
-fn dir_entries(
-    dir: &Path,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<(std::ffi::OsString, std::path::PathBuf)> {
+fn dir_entries(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<(std::ffi::OsString, std::path::PathBuf)> {
     let read = match fs::read_dir(dir) {
         Ok(read) => read,
         Err(e) => {
@@ -179,23 +158,19 @@ fn dir_entries(
     for entry in read {
         match entry {
             Ok(entry) => entries.push((entry.file_name(), entry.path())),
-            Err(e) => diagnostics
-                .push(LayerTomlError::UnreadableDir { error: e.to_string() }.at_path(dir)),
+            Err(e) => diagnostics.push(LayerTomlError::UnreadableDir { error: e.to_string() }.at_path(dir)),
         }
     }
     entries
 }
 
-/// `name` as text; a name that is not UTF-8 cannot be a buildpack ID or layer name (R-FILE-1).
-fn utf8_name(
-    name: std::ffi::OsString,
-    path: &Path,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<String> {
+/// `name` (of the `what` at `path`) as text; a name that is not UTF-8 cannot be a buildpack ID
+/// or layer name (R-FILE-1).
+fn utf8_name(name: std::ffi::OsString, path: &Path, what: &'static str, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     match name.into_string() {
         Ok(name) => Some(name),
         Err(_) => {
-            diagnostics.push(LayerTomlError::NameNotUtf8.at_path(path));
+            diagnostics.push(LayerTomlError::NameNotUtf8 { what }.at_path(path));
             None
         }
     }
@@ -203,20 +178,7 @@ fn utf8_name(
 
 /// `bytes` as text; otherwise a diagnostic at the first byte that is not UTF-8 (R-FILE-5).
 fn utf8_text(path: &Path, bytes: Vec<u8>, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
-    match String::from_utf8(bytes) {
-        Ok(text) => Some(text),
-        Err(e) => {
-            let valid = e.utf8_error().valid_up_to();
-            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]);
-            let location = Location::from_offset(path, &prefix, valid);
-            diagnostics.push(Diagnostic::at(
-                LayerTomlError::NotUtf8.rule(),
-                location,
-                LayerTomlError::NotUtf8.to_string(),
-            ));
-            None
-        }
-    }
+    crate::diagnostic::utf8_text(path, bytes).map_err(|location| diagnostics.push(LayerTomlError::NotUtf8.at_location(location))).ok()
 }
 
 #[cfg(test)]

@@ -317,7 +317,7 @@ fn every_error_of_a_file_is_reported_in_order() {
                   [[additionalArtifact]]\nfiles = []\ntype = \"wsam\"\n\n[[additionalArtifact]]\nfile = \"ok\"\n";
     let diagnostics = parse_layer_toml(Path::new("l.toml"), source).expect_err("errors");
     let summary: Vec<String> =
-        diagnostics.0.iter().map(|d| format!("{} {}", d.rule, d.location.as_ref().map(|l| l.to_string()).unwrap_or_default())).collect();
+        diagnostics.0.iter().map(|d| format!("{} {}", d.rule, d.place.as_ref().map(|p| p.to_string()).unwrap_or_default())).collect();
     assert_eq!(
         summary,
         ["R-FILE-4 l.toml:2:10", "R-FIELD-9 l.toml:5:8", "R-FIELD-9 l.toml:6:1", "R-FIELD-2 l.toml:9:9", "R-FIELD-5 l.toml:10:8",]
@@ -418,7 +418,7 @@ proptest! {
                 prop_assert!(!diagnostics.is_empty());
                 for d in &diagnostics.0 {
                     prop_assert!(d.rule.starts_with("R-FILE-") || d.rule.starts_with("R-FIELD-"));
-                    prop_assert!(d.location.is_some());
+                    prop_assert!(d.place.as_ref().and_then(|p| p.position()).is_some());
                 }
             }
         }

@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::diagnostic::display_path;
 use crate::reference::Digest;
 
 /// Why a declared file is refused.
@@ -115,7 +116,7 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         return unconfined;
     }
     let path = normalise(declared)?;
-    let missing = || ConfineError::Missing { path: path.clone(), layer_dir: layer_dir.display().to_string() };
+    let missing = || ConfineError::Missing { path: path.clone(), layer_dir: display_path(layer_dir).to_string() };
     let root = match layer_dir.canonicalize() {
         Ok(root) => root,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
@@ -137,7 +138,7 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         Err(e) => return Err(ConfineError::Unresolvable { path, reason: e.to_string() }),
     };
     if !target.starts_with(&root) && !crate::mutants::active(crate::mutants::Mutant::FollowsSymlinksOut) {
-        return Err(ConfineError::Escapes { path, target: relative_to(&root, &target), layer_dir: layer_dir.display().to_string() });
+        return Err(ConfineError::Escapes { path, target: relative_to(&root, &target), layer_dir: display_path(layer_dir).to_string() });
     }
     let meta = target.metadata().map_err(|e| ConfineError::Unreadable { path: path.clone(), reason: e.to_string() })?;
     if !meta.is_file() {
@@ -154,11 +155,11 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
 fn relative_to(root: &Path, target: &Path) -> EscapedTarget {
     let common = root.components().zip(target.components()).take_while(|(a, b)| a == b).count();
     if common <= 1 {
-        return EscapedTarget::Absolute(target.to_string_lossy().into_owned());
+        return EscapedTarget::Absolute(display_path(target).to_string());
     }
     let ups = root.components().count() - common;
     let mut parts: Vec<String> = vec!["..".to_string(); ups];
-    parts.extend(target.components().skip(common).map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(target.components().skip(common).map(|c| display_path(c.as_ref()).to_string()));
     EscapedTarget::Relative(parts.join("/"))
 }
 

@@ -55,9 +55,8 @@ struct RawImage {
 
 /// Reads and checks the report at `path`.
 pub fn read(path: &Path) -> Result<ExporterReport, Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostic::new(RULE, Some(Location::file(path)), format!("cannot read the exporter report: {e}"))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::new(RULE, Some(Location::file(path)), format!("cannot read the exporter report: {e}")))?;
     parse(path, &text)
 }
 
@@ -85,9 +84,10 @@ pub fn parse(path: &Path, text: &str) -> Result<ExporterReport, Diagnostic> {
         None => None,
     };
     let manifest_size = match image.manifest_size {
-        Some(size) => Some(u64::try_from(*size.get_ref()).map_err(|_| {
-            Diagnostic::at(RULE, at(size.span().start), format!("manifest-size {} is negative", size.get_ref()))
-        })?),
+        Some(size) => Some(
+            u64::try_from(*size.get_ref())
+                .map_err(|_| Diagnostic::at(RULE, at(size.span().start), format!("manifest-size {} is negative", size.get_ref())))?,
+        ),
         None => None,
     };
     let image_id = image.image_id.filter(|id| !id.is_empty());
@@ -103,7 +103,9 @@ impl ExporterReport {
         let registry = normalize_registry(&image.registry);
         let mut tags: Vec<String> = Vec::new();
         for full in &self.tags {
-            let Ok(r) = full.parse::<ImageRef>() else { continue };
+            let Ok(r) = full.parse::<ImageRef>() else {
+                continue;
+            };
             if normalize_registry(&r.registry) != registry || r.repository != image.repository {
                 continue;
             }
@@ -191,8 +193,7 @@ version = "1"
     fn r_ctx_1_errors_point_at_the_problem(#[case] text: &str, #[case] line: usize, #[case] column: usize, #[case] says: &str) {
         let d = parse_str(text).unwrap_err();
         assert_eq!(d.rule, "R-CTX-1");
-        let loc = d.location.clone().unwrap();
-        assert_eq!((loc.line, loc.column), (line, column), "{d}");
+        assert_eq!(d.place.as_ref().and_then(|p| p.position()), Some((line, column)), "{d}");
         assert!(d.message.contains(says), "{d}");
     }
 

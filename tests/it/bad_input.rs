@@ -58,9 +58,17 @@ impl Layers {
 
     /// `cnb-artifacts plan --layers-dir layers --image IMAGE ARGS…` run in the temp dir.
     fn plan(&self, args: &[&str]) -> Command {
+        self.plan_in(OsStr::new("layers"), args)
+    }
+
+    /// `cnb-artifacts plan --layers-dir LAYERS_DIR --image IMAGE ARGS…` run in the temp dir.
+    fn plan_in(&self, layers_dir: &OsStr, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
         cmd.current_dir(self.root.path())
-            .args(["plan", "--layers-dir", "layers", "--image", IMAGE])
+            .arg("plan")
+            .arg("--layers-dir")
+            .arg(layers_dir)
+            .args(["--image", IMAGE])
             .args(args)
             .env_remove("SOURCE_DATE_EPOCH");
         cmd
@@ -273,7 +281,8 @@ fn create(root: &Path, path: &[u8], text: Option<&str>) {
 }
 
 /// Buildpack directories and layer TOMLs whose names are not UTF-8 cannot be buildpack IDs or
-/// layer names: each is an error (printed with U+FFFD for the bad bytes); others are still read.
+/// layer names: each is an error naming its path alone (no line and column: the problem is not
+/// inside a file), with the bad bytes escaped as `\xff`; the others are still read.
 #[test]
 fn r_file_1_names_that_are_not_utf8_are_reported() {
     let layers = declaring("f.bin");
@@ -287,14 +296,32 @@ fn r_file_1_names_that_are_not_utf8_are_reported() {
         &mut layers.plan(&[]),
         "error[R-FIELD-9]: layers/acme_x/bad.toml:2:8: `file`: expected a string, found an integer\n  \
          help: quote the value (without quotes, TOML reads it as a number)\n\
-         error[R-FILE-1]: layers/acme_x/l\u{fffd}.toml:1:1: name is not valid UTF-8\n\
-         error[R-FILE-1]: layers/acme_\u{fffd}:1:1: name is not valid UTF-8\n\
+         error[R-FILE-1]: layers/acme_x/l\\xe9.toml: layer TOML name is not valid UTF-8\n\
+         error[R-FILE-1]: layers/acme_\\xff: buildpack directory name is not valid UTF-8\n\
          3 errors; nothing was published\n",
     );
 }
 
+/// A layers dir whose own name is not UTF-8 is fine, and every path printed in a diagnostic
+/// (a location, a layer directory in a message) shows its bad byte the same way, escaped.
+#[test]
+fn r_err_1_paths_that_are_not_utf8_print_escaped_in_every_diagnostic() {
+    let layers = Layers::with_layer_toml("[additionalArtifact]\nfile = \"missing.bin\"\ntag = \"x\"\n");
+    create(&layers.layers_dir(), b"acme_x/bad.toml", Some("[additionalArtifact]\nfile = 1\n"));
+    let renamed = OsStr::from_bytes(b"lay\xffers");
+    std::fs::rename(layers.layers_dir(), layers.root.path().join(renamed)).expect("rename the layers dir");
+    assert_fails_with(
+        &mut layers.plan_in(renamed, &[]),
+        "error[R-FIELD-9]: lay\\xffers/acme_x/bad.toml:2:8: `file`: expected a string, found an integer\n  \
+         help: quote the value (without quotes, TOML reads it as a number)\n\
+         error[R-CONF-5]: lay\\xffers/acme_x/lay.toml:2:8: file `missing.bin` does not exist in layer directory `lay\\xffers/acme_x/lay`\n\
+         2 errors; nothing was published\n",
+    );
+}
+
 /// A declared name is UTF-8 (TOML strings are), but a symlink may lead to a file whose name is
-/// not: inside the layer directory that is fine, outside it is named (lossily) in the error.
+/// not: inside the layer directory that is fine, outside it is named in the error, its bad bytes
+/// escaped.
 #[test]
 fn r_conf_3_symlinks_to_names_that_are_not_utf8() {
     let layers = Layers::with_layer_toml(
@@ -307,7 +334,7 @@ fn r_conf_3_symlinks_to_names_that_are_not_utf8() {
     std::os::unix::fs::symlink(OsStr::from_bytes(b"../secret\xfe"), dir.join("outside")).expect("symlink outside");
     assert_fails_with(
         &mut layers.plan(&[]),
-        "error[R-CONF-3]: layers/acme_x/lay.toml:6:8: file `outside` resolves to `../secret\u{fffd}` (relative to the layer directory), outside layer directory `layers/acme_x/lay`\n  \
+        "error[R-CONF-3]: layers/acme_x/lay.toml:6:8: file `outside` resolves to `../secret\\xfe` (relative to the layer directory), outside layer directory `layers/acme_x/lay`\n  \
          help: copy the file into the layer directory instead of linking to it\n\
          1 error; nothing was published\n",
     );

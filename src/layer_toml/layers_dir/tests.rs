@@ -188,7 +188,7 @@ fn r_file_1_a_missing_layers_dir_is_reported_with_its_path() {
     assert!(files.is_empty());
     assert_eq!(
         diagnostics.to_string(),
-        format!("error[R-FILE-1]: {}:1:1: cannot read directory: No such file or directory (os error 2)", missing.display())
+        format!("error[R-FILE-1]: {}: cannot read directory: No such file or directory (os error 2)", missing.display())
     );
 }
 
@@ -207,5 +207,30 @@ fn r_file_3_a_dangling_layer_toml_symlink_is_reported() {
     let tmp = tempfile::tempdir().expect("tempdir");
     mkdir(tmp.path(), "bp");
     std::os::unix::fs::symlink(tmp.path().join("gone"), tmp.path().join("bp/l.toml")).expect("symlink");
-    assert_eq!(errors(tmp.path()), "error[R-FILE-3]: bp/l.toml:1:1: cannot read layer TOML: No such file or directory (os error 2)");
+    assert_eq!(errors(tmp.path()), "error[R-FILE-3]: bp/l.toml: cannot read layer TOML: No such file or directory (os error 2)");
+}
+
+/// A name that is not UTF-8 is named by its path alone, with the bad bytes escaped: there is no
+/// line or column to point at, and two such names never print alike.
+#[test]
+fn r_file_1_names_that_are_not_utf8_are_named_escaped_without_a_position() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    for name in [&b"bp\xff"[..], b"bp\xfe"] {
+        let dir = root.join(OsStr::from_bytes(name));
+        fs::create_dir(&dir).expect("mkdir");
+        fs::write(dir.join("l.toml"), ARTIFACT).expect("write");
+    }
+    write(root, "bp/ok.toml", ARTIFACT);
+    fs::write(root.join("bp").join(OsStr::from_bytes(b"l\xe9.toml")), ARTIFACT).expect("write");
+    let (files, _) = read_layers_dir(root);
+    assert_eq!(summary(&files), ["bp@?/ok"]);
+    assert_eq!(
+        errors(root),
+        "error[R-FILE-1]: bp/l\\xe9.toml: layer TOML name is not valid UTF-8\n\
+         error[R-FILE-1]: bp\\xfe: buildpack directory name is not valid UTF-8\n\
+         error[R-FILE-1]: bp\\xff: buildpack directory name is not valid UTF-8"
+    );
 }
