@@ -210,8 +210,9 @@ impl std::error::Error for Diagnostic {}
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
-    pub fn push(&mut self, d: Diagnostic) {
-        self.0.push(d);
+    /// Adds one diagnostic, or every one of several (e.g. all the problems of one file).
+    pub fn push(&mut self, d: impl Into<Diagnostics>) {
+        self.0.extend(d.into().0);
     }
     pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
         self.0.extend(other);

@@ -9,6 +9,9 @@
 //! spans ([`error::LayerTomlError`] says which rule each breaks); all errors of a file, and of
 //! a layers dir, are collected rather than stopping at the first. Templates in `tag`,
 //! `repository` and label values are kept as written: the planner parses and renders them.
+//! The TOML reading itself (every syntax error at once, `parse_toml`; what kind of value was
+//! found instead of the expected one, [`error::Found`]) also serves the exporter's report.toml
+//! (`publish::exporter_report`, R-CTX-1).
 
 mod artifact;
 pub mod error;
@@ -187,12 +190,31 @@ impl<'a> Report<'a> {
 /// Parses a TOML document; every syntax error goes to `report` (R-FILE-5) and makes the result
 /// `None`.
 fn parse_document<'i>(source: &'i str, report: &mut Report<'_>) -> Option<Spanned<DeTable<'i>>> {
+    parse_toml(source)
+        .map_err(|errors| {
+            for SyntaxError { message, span } in errors {
+                report.error(LayerTomlError::Syntax { message }, span);
+            }
+        })
+        .ok()
+}
+
+/// A TOML syntax error: the parser's message (not normative) and the bytes it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    pub message: String,
+    pub span: Range<usize>,
+}
+
+/// TOML text as a document with spans; else every syntax error in it, in order. Shared by
+/// every reader of user TOML: layer TOMLs, group.toml (R-FILE-5) and the exporter's report.toml
+/// (R-CTX-1).
+pub(crate) fn parse_toml(source: &str) -> Result<Spanned<DeTable<'_>>, Vec<SyntaxError>> {
     let (document, errors) = DeTable::parse_recoverable(source);
-    for e in &errors {
-        let message = e.message().trim_end().to_string();
-        report.error(LayerTomlError::Syntax { message }, e.span().unwrap_or(0..0));
+    if errors.is_empty() {
+        return Ok(document);
     }
-    errors.is_empty().then_some(document)
+    Err(errors.iter().map(|e| SyntaxError { message: e.message().trim_end().to_string(), span: e.span().unwrap_or(0..0) }).collect())
 }
 
 /// Entries of `table` in the order written (by the position of their keys).

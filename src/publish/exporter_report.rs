@@ -14,15 +14,21 @@
 //! [build]                    # and other tables: ignored here
 //! ```
 //!
-//! Tags are full references, as the platform named them to the exporter. Problems are
-//! [`Diagnostic`]s with the file, line and column.
+//! Tags are full references, as the platform named them to the exporter. The report is read
+//! like a layer TOML (with spans, through `layer_toml`'s TOML reader) and checked key by key, so
+//! every problem of the file is reported at once, each a [`Diagnostic`] at the file, line and
+//! column of the offending value.
 
+use std::ops::Range;
 use std::path::Path;
 
+use toml::de::DeValue;
 use toml::Spanned;
 
 use super::auth::normalize_registry;
-use crate::diagnostic::{Diagnostic, Location};
+use crate::diagnostic::{Diagnostic, Diagnostics, LineIndex, Location};
+use crate::layer_toml::error::Found;
+use crate::layer_toml::{parse_toml, SyntaxError};
 use crate::reference::{Digest, ImageRef};
 
 /// The rule this module enforces.
@@ -38,60 +44,162 @@ pub struct ExporterReport {
     pub image_id: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
-struct RawReport {
-    image: Option<RawImage>,
+/// One problem with the exporter's report (each breaks R-CTX-1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read the exporter report: {error}")]
+    Unreadable { error: String },
+    #[error("the exporter report is not valid UTF-8 (TOML files are UTF-8)")]
+    NotUtf8,
+    #[error("invalid exporter report: {message}")]
+    Syntax { message: String },
+    #[error("the exporter report has no [image] table")]
+    NoImageTable,
+    /// `key` is the dotted path of the value, e.g. `image.tags[2]`.
+    #[error("`{key}` must be {expected}, found {found}")]
+    WrongType { key: String, expected: &'static str, found: Found },
+    #[error("`{value}` is not an image reference: {reason}")]
+    NotAReference { value: String, reason: String },
+    #[error("{reason}")]
+    InvalidDigest { reason: String },
+    /// `written` is the integer as written.
+    #[error("`image.manifest-size` must be a number of bytes, found {written}")]
+    InvalidSize { written: String },
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-struct RawImage {
-    #[serde(default)]
-    tags: Vec<Spanned<String>>,
-    digest: Option<Spanned<String>>,
-    image_id: Option<String>,
-    manifest_size: Option<Spanned<i64>>,
+impl ReportError {
+    /// What to do about it, where there is something useful to say.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            ReportError::NoImageTable => {
+                Some("pass the report.toml the lifecycle's exporter wrote (`-report`, default <layers>/report.toml)")
+            }
+            ReportError::NotAReference { .. } => {
+                Some("tags in report.toml are full references such as `registry.example.com/team/app:1.2.3`")
+            }
+            ReportError::WrongType { key, found: Found::String, .. } if key == "image.manifest-size" => {
+                Some("write the number without quotes, e.g. `manifest-size = 1083`")
+            }
+            ReportError::WrongType { key, .. } if key == "image.tags" => Some("write `tags = [\"registry.example.com/team/app:1.2.3\"]`"),
+            _ => None,
+        }
+    }
+
+    /// This problem as a diagnostic at `location`.
+    pub fn at(&self, location: Location) -> Diagnostic {
+        Diagnostic::at(RULE, location, self.to_string()).with_optional_help(self.help())
+    }
 }
 
-/// Reads and checks the report at `path`.
-pub fn read(path: &Path) -> Result<ExporterReport, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(RULE, Some(Location::file(path)), format!("cannot read the exporter report: {e}")))?;
+/// Reads and checks the report at `path`; every problem in it is reported.
+pub fn read(path: &Path) -> Result<ExporterReport, Diagnostics> {
+    // R-CTX-1 places a report that cannot be read at line 1, column 1.
+    let bytes = std::fs::read(path).map_err(|e| ReportError::Unreadable { error: e.to_string() }.at(Location::file(path)))?;
+    let text = crate::diagnostic::utf8_text(path, bytes).map_err(|location| ReportError::NotUtf8.at(location))?;
     parse(path, &text)
 }
 
-/// Parses the text of a report read from `path`.
-pub fn parse(path: &Path, text: &str) -> Result<ExporterReport, Diagnostic> {
-    let at = |offset: usize| Location::from_offset(path, text, offset);
-    let raw: RawReport = toml::from_str(text).map_err(|e| {
-        let location = at(e.span().map_or(0, |s| s.start));
-        Diagnostic::at(RULE, location, format!("invalid exporter report: {}", e.message().trim_end()))
-    })?;
-    let Some(image) = raw.image else {
-        return Err(Diagnostic::at(RULE, Location::file(path), "the exporter report has no [image] table")
-            .with_help("pass the report.toml the lifecycle's exporter wrote (`-report`, default <layers>/report.toml)"));
-    };
-    let mut tags = Vec::with_capacity(image.tags.len());
-    for tag in image.tags {
-        if let Err(e) = tag.get_ref().parse::<ImageRef>() {
-            return Err(Diagnostic::at(RULE, at(tag.span().start), format!("`{}` is not an image reference: {e}", tag.get_ref()))
-                .with_help("tags in report.toml are full references such as `registry.example.com/team/app:1.2.3`"));
+/// Parses the text of a report read from `path`; every problem in it is reported, in order.
+pub fn parse(path: &Path, text: &str) -> Result<ExporterReport, Diagnostics> {
+    let mut check = Check { path, text, lines: LineIndex::new(text), problems: Vec::new() };
+    let document = match parse_toml(text) {
+        Ok(document) => document,
+        Err(errors) => {
+            for SyntaxError { message, span } in errors {
+                check.problem(ReportError::Syntax { message }, span);
+            }
+            return Err(check.into_diagnostics());
         }
-        tags.push(tag.into_inner());
+    };
+    let Some(image) = document.get_ref().get("image") else {
+        return Err(ReportError::NoImageTable.at(Location::file(path)).into());
+    };
+    let DeValue::Table(table) = image.get_ref() else {
+        check.wrong_type("image".into(), "a table", image);
+        return Err(check.into_diagnostics());
+    };
+    let report = ExporterReport {
+        tags: table.get("tags").map(|v| check.tags(v)).unwrap_or_default(),
+        digest: table.get("digest").and_then(|v| check.digest(v)),
+        manifest_size: table.get("manifest-size").and_then(|v| check.manifest_size(v)),
+        image_id: table.get("image-id").and_then(|v| check.string("image.image-id", "a string", v)).filter(|id| !id.is_empty()),
+    };
+    if check.problems.is_empty() {
+        Ok(report)
+    } else {
+        Err(check.into_diagnostics())
     }
-    let digest = match image.digest.filter(|d| !d.get_ref().is_empty()) {
-        Some(d) => Some(d.get_ref().parse::<Digest>().map_err(|e| Diagnostic::at(RULE, at(d.span().start), e))?),
-        None => None,
-    };
-    let manifest_size = match image.manifest_size {
-        Some(size) => Some(
-            u64::try_from(*size.get_ref())
-                .map_err(|_| Diagnostic::at(RULE, at(size.span().start), format!("manifest-size {} is negative", size.get_ref())))?,
-        ),
-        None => None,
-    };
-    let image_id = image.image_id.filter(|id| !id.is_empty());
-    Ok(ExporterReport { tags, digest, manifest_size, image_id })
+}
+
+/// The values of one report's `[image]` table, checked one by one; problems are collected.
+struct Check<'a> {
+    path: &'a Path,
+    text: &'a str,
+    lines: LineIndex,
+    problems: Vec<Diagnostic>,
+}
+
+impl Check<'_> {
+    fn problem(&mut self, problem: ReportError, span: Range<usize>) {
+        let location = self.lines.location(self.path, self.text, span.start);
+        self.problems.push(problem.at(location));
+    }
+
+    fn wrong_type(&mut self, key: String, expected: &'static str, value: &Spanned<DeValue<'_>>) {
+        let found = Found::of(value, self.text);
+        self.problem(ReportError::WrongType { key, expected, found }, value.span());
+    }
+
+    /// A string value, or a type error.
+    fn string(&mut self, key: &str, expected: &'static str, value: &Spanned<DeValue<'_>>) -> Option<String> {
+        match value.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            _ => {
+                self.wrong_type(key.to_string(), expected, value);
+                None
+            }
+        }
+    }
+
+    /// `tags`: an array of image references; the valid ones are kept.
+    fn tags(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<String> {
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type("image.tags".into(), "an array of image references", value);
+            return Vec::new();
+        };
+        let mut tags = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Some(tag) = self.string(&format!("image.tags[{i}]"), "a string (an image reference)", item) else { continue };
+            match tag.parse::<ImageRef>() {
+                Ok(_) => tags.push(tag),
+                Err(reason) => self.problem(ReportError::NotAReference { value: tag, reason }, item.span()),
+            }
+        }
+        tags
+    }
+
+    /// `digest`: `sha256:` and 64 lowercase hex digits; empty means none.
+    fn digest(&mut self, value: &Spanned<DeValue<'_>>) -> Option<Digest> {
+        let digest = self.string("image.digest", "a string (`sha256:` and 64 hex digits)", value)?;
+        if digest.is_empty() {
+            return None;
+        }
+        digest.parse().map_err(|reason| self.problem(ReportError::InvalidDigest { reason }, value.span())).ok()
+    }
+
+    /// `manifest-size`: a non-negative integer.
+    fn manifest_size(&mut self, value: &Spanned<DeValue<'_>>) -> Option<u64> {
+        let DeValue::Integer(n) = value.get_ref() else {
+            self.wrong_type("image.manifest-size".into(), "an integer number of bytes", value);
+            return None;
+        };
+        let written = self.text.get(value.span()).unwrap_or(n.as_str()).to_string();
+        u64::from_str_radix(n.as_str(), n.radix()).map_err(|_| self.problem(ReportError::InvalidSize { written }, value.span())).ok()
+    }
+
+    fn into_diagnostics(self) -> Diagnostics {
+        Diagnostics(self.problems).sorted()
+    }
 }
 
 impl ExporterReport {
@@ -129,8 +237,16 @@ mod tests {
 
     const DIGEST: &str = "sha256:a15790640a6690aa1730c38cf0a440e2aa44aaca9b0e8931a9f2b0d7cc90fd65";
 
-    fn parse_str(text: &str) -> Result<ExporterReport, Diagnostic> {
+    fn parse_str(text: &str) -> Result<ExporterReport, Diagnostics> {
         parse(Path::new("report.toml"), text)
+    }
+
+    /// The diagnostics of `text`, as printed; the test fails if it parses.
+    fn errors(text: &str) -> String {
+        match parse_str(text) {
+            Ok(report) => panic!("expected errors, parsed {report:?}"),
+            Err(d) => d.to_string(),
+        }
     }
 
     #[test]
@@ -177,24 +293,86 @@ version = "1"
         let path = dir.path().join("report.toml");
         std::fs::write(&path, format!("[image]\ntags = [\"r.io/a:1\"]\ndigest = \"{DIGEST}\"\n")).unwrap();
         assert_eq!(read(&path).unwrap().tags, ["r.io/a:1"]);
-        let missing = read(&dir.path().join("nope.toml")).unwrap_err();
-        assert_eq!(missing.rule, "R-CTX-1");
-        assert!(missing.to_string().contains("nope.toml:1:1"), "{missing}");
+        // R-CTX-1 places a report that cannot be read at line 1, column 1.
+        let missing = read(&dir.path().join("nope.toml")).unwrap_err().to_string();
+        assert!(missing.starts_with("error[R-CTX-1]: "), "{missing}");
+        assert!(missing.contains("nope.toml:1:1: cannot read the exporter report: "), "{missing}");
+    }
+
+    #[test]
+    fn r_ctx_1_a_report_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.toml");
+        std::fs::write(&path, b"[image]\ntags = [\"r.io/\xffa:1\"]\n").unwrap();
+        let text = read(&path).unwrap_err().to_string();
+        assert!(text.ends_with("report.toml:2:15: the exporter report is not valid UTF-8 (TOML files are UTF-8)"), "{text}");
     }
 
     #[rstest]
-    #[case::syntax("[image]\ntags = [\n", 2, 9, "unclosed array")]
-    #[case::wrong_type("[image]\ntags = \"r.io/a:1\"\n", 2, 8, "invalid exporter report")]
-    #[case::bad_digest("[image]\ntags = []\ndigest = \"sha256:abc\"\n", 3, 10, "64 lowercase hex")]
-    #[case::other_algorithm("[image]\n digest = \"sha512:abc\"\n", 2, 11, "must start with `sha256:`")]
-    #[case::negative_size("[image]\nmanifest-size = -1\n", 2, 17, "negative")]
-    #[case::bad_tag("[image]\ntags = [\"r.io/a:1\", \"r.io/A B\"]\n", 2, 21, "not an image reference")]
-    #[case::no_image_table("[build]\n", 1, 1, "no [image] table")]
-    fn r_ctx_1_errors_point_at_the_problem(#[case] text: &str, #[case] line: usize, #[case] column: usize, #[case] says: &str) {
+    #[case::syntax("[image]\ntags = [\n", "2:9: invalid exporter report: unclosed array, expected `]`")]
+    #[case::duplicate_key("[image]\nmanifest-size = 1\nmanifest-size = 2\n", "3:1: invalid exporter report: duplicate key")]
+    #[case::image_not_a_table("image = \"r.io/a:1\"\n", "1:9: `image` must be a table, found a string")]
+    #[case::tags_not_an_array(
+        "[image]\ntags = \"r.io/a:1\"\n",
+        "2:8: `image.tags` must be an array of image references, found a string\n  help: write `tags = [\"registry.example.com/team/app:1.2.3\"]`"
+    )]
+    #[case::tag_not_a_string(
+        "[image]\ntags = [\"r.io/a:1\", { name = \"b\" }]\n",
+        "2:21: `image.tags[1]` must be a string (an image reference), found an inline table"
+    )]
+    #[case::bad_tag(
+        "[image]\ntags = [\"r.io/a:1\", \"r.io/A B\"]\n",
+        "2:21: `r.io/A B` is not an image reference: image reference `r.io/A B`: repository `A B` is not a valid repository path\n  help: tags in report.toml are full references such as `registry.example.com/team/app:1.2.3`"
+    )]
+    #[case::digest_not_a_string(
+        "[image]\ndigest = 1\n",
+        "2:10: `image.digest` must be a string (`sha256:` and 64 hex digits), found an integer"
+    )]
+    #[case::bad_digest(
+        "[image]\ntags = []\ndigest = \"sha256:abc\"\n",
+        "3:10: digest `sha256:abc` must be `sha256:` followed by 64 lowercase hex digits"
+    )]
+    #[case::other_algorithm("[image]\n digest = \"sha512:abc\"\n", "2:11: digest `sha512:abc` must start with `sha256:`")]
+    #[case::image_id_not_a_string("[image]\nimage-id = true\n", "2:12: `image.image-id` must be a string, found a boolean")]
+    #[case::size_a_string(
+        "[image]\nmanifest-size = \"528\"\n",
+        "2:17: `image.manifest-size` must be an integer number of bytes, found a string\n  help: write the number without quotes, e.g. `manifest-size = 1083`"
+    )]
+    #[case::size_a_float(
+        "[image]\nmanifest-size = 5.0e2\n",
+        "2:17: `image.manifest-size` must be an integer number of bytes, found a float"
+    )]
+    #[case::negative_size("[image]\nmanifest-size = -1\n", "2:17: `image.manifest-size` must be a number of bytes, found -1")]
+    #[case::no_image_table(
+        "[build]\n",
+        "1:1: the exporter report has no [image] table\n  help: pass the report.toml the lifecycle's exporter wrote (`-report`, default <layers>/report.toml)"
+    )]
+    fn r_ctx_1_errors_point_at_the_problem_and_say_what_is_wrong(#[case] text: &str, #[case] expected: &str) {
+        assert_eq!(errors(text), format!("error[R-CTX-1]: report.toml:{expected}"));
+    }
+
+    #[test]
+    fn r_ctx_1_every_problem_of_the_report_is_reported_at_once_in_order() {
+        let text = "[image]\nmanifest-size = \"1\"\ndigest = \"sha256:abc\"\ntags = [1, \"r.io/A\", \"r.io/a:1\"]\nimage-id = []\n";
         let d = parse_str(text).unwrap_err();
-        assert_eq!(d.rule, "R-CTX-1");
-        assert_eq!(d.place.as_ref().and_then(|p| p.position()), Some((line, column)), "{d}");
-        assert!(d.message.contains(says), "{d}");
+        let summary: Vec<String> =
+            d.0.iter().map(|d| format!("{} {}", d.place.as_ref().map(|p| p.to_string()).unwrap_or_default(), d.message)).collect();
+        assert_eq!(
+            summary,
+            [
+                "report.toml:2:17 `image.manifest-size` must be an integer number of bytes, found a string",
+                "report.toml:3:10 digest `sha256:abc` must be `sha256:` followed by 64 lowercase hex digits",
+                "report.toml:4:9 `image.tags[0]` must be a string (an image reference), found an integer",
+                "report.toml:4:12 `r.io/A` is not an image reference: image reference `r.io/A`: repository `A` is not a valid repository path",
+                "report.toml:5:12 `image.image-id` must be a string, found an array",
+            ]
+        );
+    }
+
+    #[test]
+    fn r_ctx_1_every_syntax_error_is_reported() {
+        let text = errors("[image]\ntags = [\"a\" \"b\"]\n[image]\n");
+        assert!(text.lines().filter(|l| l.starts_with("error[R-CTX-1]: report.toml:")).count() >= 2, "{text}");
     }
 
     fn report(tags: &[&str]) -> ExporterReport {

@@ -3,8 +3,9 @@
 //! socket where a file is declared (refused, and never opened: a pipe would block), an empty
 //! file (accepted), a 1 GiB sparse file (hashed streaming: the child's peak resident memory is
 //! bounded), 10,000 artifact tables (planned in bounded time; the invalid variant prints all
-//! 10,000 errors) and names that are not UTF-8. The cases git can hold are the fixtures under
-//! `fixtures/invalid/` (see `cli.rs` and `layer_toml::fixture_tests`).
+//! 10,000 errors) and names that are not UTF-8 (of layers, of the layers dir, of report.toml).
+//! The cases git can hold are the fixtures under `fixtures/invalid/` (see `cli.rs` and
+//! `layer_toml::fixture_tests`).
 //!
 //! Every failing case asserts the exact stderr and exit code 1; every run has a deadline, so a
 //! read that blocks fails the test instead of hanging it.
@@ -315,6 +316,25 @@ fn r_err_1_paths_that_are_not_utf8_print_escaped_in_every_diagnostic() {
         "error[R-FIELD-9]: lay\\xffers/acme_x/bad.toml:2:8: `file`: expected a string, found an integer\n  \
          help: quote the value (without quotes, TOML reads it as a number)\n\
          error[R-CONF-5]: lay\\xffers/acme_x/lay.toml:2:8: file `missing.bin` does not exist in layer directory `lay\\xffers/acme_x/lay`\n\
+         2 errors; nothing was published\n",
+    );
+}
+
+/// The exporter's report.toml is named on the command line, and its name need not be UTF-8:
+/// every problem in it is still reported, each at its line and column, the path escaped.
+#[test]
+fn r_ctx_1_a_report_whose_name_is_not_utf8_is_named_escaped() {
+    let layers = declaring("f.bin");
+    std::fs::write(layers.layer_dir().join("f.bin"), b"x").expect("write f.bin");
+    let report = b"rep\xffort.toml";
+    create(layers.root.path(), report, Some("[image]\ntags = [\"localhost:5000/app:1.0\"]\nmanifest-size = \"528\"\ndigest = 1\n"));
+    let mut cmd = layers.plan(&[]);
+    cmd.arg("--report").arg(OsStr::from_bytes(report));
+    assert_fails_with(
+        &mut cmd,
+        "error[R-CTX-1]: rep\\xffort.toml:3:17: `image.manifest-size` must be an integer number of bytes, found a string\n  \
+         help: write the number without quotes, e.g. `manifest-size = 1083`\n\
+         error[R-CTX-1]: rep\\xffort.toml:4:10: `image.digest` must be a string (`sha256:` and 64 hex digits), found an integer\n\
          2 errors; nothing was published\n",
     );
 }
