@@ -138,6 +138,8 @@ pub enum PublishError {
     ManifestTooLarge { artifact: String, size: usize },
     #[error("cannot upload blob {digest} ({what}) of {artifact} to {repository}; nothing was tagged: {source}")]
     BlobUpload { artifact: String, repository: String, digest: Digest, what: String, source: Box<TargetError> },
+    #[error("cannot make the app image {digest} present in {repository} (R-PUSH-10); nothing was tagged: {source}")]
+    SubjectCopy { repository: String, digest: Digest, source: Box<TargetError> },
     #[error("the registry rejected the manifest {digest} of {artifact} in {repository}; nothing was tagged: {source}")]
     ManifestRejected { artifact: String, repository: String, digest: Digest, source: Box<TargetError> },
     #[error("cannot query the referrers API of {repository}; nothing was tagged: {source}")]

@@ -3,7 +3,8 @@
 //!
 //! [`publish`] runs the order of R-PUSH-1 against a [`Target`]: (a) build every manifest and
 //! refuse any over 4 MiB, check the app image is the subject and that no tag to set holds
-//! foreign content ([`preflight`]); (b) every blob ([`blobs`]); (c) every manifest by digest;
+//! foreign content ([`preflight`]); (b) every blob ([`blobs`]), and the app image in every other
+//! artifact repository ([`subject_copy`]); (c) every manifest by digest;
 //! (d) referrers per repository ([`referrers`]); (e) tags, last. A failure before (e) leaves
 //! every tag as it was. The targets are [`RegistryTarget`] (oci-client, plus the raw requests
 //! of [`registry_http`]) and [`LayoutTarget`].
@@ -15,6 +16,7 @@
 //! | [`registry_target`], [`registry_http`] | publishing to a registry |
 //! | [`layout`] | publishing to an OCI image layout |
 //! | [`preflight`], [`blobs`], [`verify`] | the checks before pushing; blob upload; streaming files with their check |
+//! | [`subject_copy`] | the subject manifest in artifact repositories other than the app image's |
 //! | [`referrers`] | referrers API probe and the fallback index |
 //! | [`report`], [`progress`], [`error`] | what the publish did; progress output; errors |
 
@@ -31,6 +33,7 @@ pub mod registry_http;
 pub mod registry_target;
 pub mod report;
 pub mod retry;
+pub mod subject_copy;
 pub mod target;
 pub mod verify;
 
@@ -74,6 +77,16 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
 
     // (b) blobs.
     let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
+    let repositories: std::collections::BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
+    for repository in repositories {
+        match subject_copy::copy_subject(target, &plan.context.image.repository, repository, subject).await? {
+            subject_copy::Copied::Skipped { reason } => tracing::warn!(
+                "the app image {} is not in {repository}, so clients that copy an artifact with its subject (Helm 4) cannot pull from there: {reason}",
+                subject.digest
+            ),
+            copied => tracing::debug!("the app image in {repository}: {copied:?}"),
+        }
+    }
 
     // (c) manifests, by digest.
     for (artifact, b) in plan.artifacts.iter().zip(&built) {

@@ -263,6 +263,59 @@ async fn r_ref_5_other_repository_mounts_and_has_its_own_fallback_index() {
     let index = fetch_manifest(&registry, "team/modules", &subject.digest.referrers_tag()).await.unwrap();
     assert!(index.bytes.windows(a.manifest_digest.as_str().len()).any(|w| w == a.manifest_digest.as_str().as_bytes()));
     assert!(report.to_toml().contains("repository = \"team/modules\""));
+    // R-PUSH-10: the app image is in the artifact's repository too, by digest, byte for byte,
+    // with its blobs (mounted), and no tag of its own.
+    let app_bytes = fetch_manifest(&registry, APP, "1.0").await.unwrap().bytes;
+    assert_eq!(fetch_manifest(&registry, "team/modules", subject.digest.as_str()).await.unwrap().bytes, app_bytes);
+    for blob_digest in blob_digests(&app_bytes) {
+        assert_eq!(blob(&registry, "team/modules", &blob_digest).await, blob(&registry, APP, &blob_digest).await);
+    }
+    let mut expected = vec!["wasm".to_string(), subject.digest.referrers_tag()];
+    expected.sort();
+    assert_eq!(tags(&registry, "team/modules").await, expected);
+}
+
+/// The config and layer digests of an image manifest.
+fn blob_digests(manifest: &[u8]) -> Vec<String> {
+    let m = json_of(manifest);
+    let layers = m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string());
+    std::iter::once(m["config"]["digest"].as_str().unwrap().to_string()).chain(layers).collect()
+}
+
+/// An app image that is an index (a multi-platform image): its child manifests, their blobs
+/// and the index itself are made present in another artifact repository, children first
+/// (R-PUSH-10); publishing again finds it there.
+#[tokio::test]
+async fn r_push_10_index_subject_is_copied_into_the_artifact_repository() {
+    let registry = require_registry!();
+    let child = seed_app_image(&registry, APP, &["linux-amd64".to_string()]).await.unwrap();
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": child.media_type, "digest": child.digest.as_str(), "size": child.size,
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    }))
+    .unwrap();
+    let t = target(&registry).await;
+    t.push_manifest(APP, ManifestRef::Tag("1.0"), OCI_INDEX, &index).await.unwrap();
+    let subject = Subject { digest: Digest::of(&index), size: index.len() as u64, media_type: OCI_INDEX.to_string() };
+
+    let layers = tempfile::tempdir().unwrap();
+    let toml = RFC_TOML.replace("tag=\"wasm\"", "tag=\"wasm\"\nrepository=\"team/modules\"");
+    write_layer(layers.path(), "examples_wasm", "wasm", &toml, &[("mywasmprogram.wasm", WASM)]);
+    let plan = plan_of(layers.path(), &context(&registry, "1.0", &[], &subject));
+    publish_with(&registry, &plan, &subject, &PublishOptions::default()).await.unwrap();
+
+    assert_eq!(fetch_manifest(&registry, "team/modules", subject.digest.as_str()).await.unwrap().bytes, index);
+    let child_bytes = fetch_manifest(&registry, APP, child.digest.as_str()).await.unwrap().bytes;
+    assert_eq!(fetch_manifest(&registry, "team/modules", child.digest.as_str()).await.unwrap().bytes, child_bytes);
+    for blob_digest in blob_digests(&child_bytes) {
+        assert_eq!(blob(&registry, "team/modules", &blob_digest).await, blob(&registry, APP, &blob_digest).await);
+    }
+    let copied = cnb_artifacts::publish::subject_copy::copy_subject(&t, APP, "team/modules", &subject).await.unwrap();
+    assert_eq!(copied, cnb_artifacts::publish::subject_copy::Copied::AlreadyThere);
+    let same = cnb_artifacts::publish::subject_copy::copy_subject(&t, APP, APP, &subject).await.unwrap();
+    assert_eq!(same, cnb_artifacts::publish::subject_copy::Copied::NotNeeded);
 }
 
 /// A tag holding something this tool did not publish is refused, unless overwriting; a tag
