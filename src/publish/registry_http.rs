@@ -12,6 +12,11 @@
 //! that ask for HTTP Basic it returns nothing and the Basic credentials are sent as they are),
 //! and the request is sent once more. Credentials are therefore only sent to a registry that
 //! asked for them, and never appear in errors.
+//!
+//! Every answer body is read up to [`MAX_BODY`] (the 4 MiB manifest limit of R-PUSH-6, which
+//! also bounds the fallback index): a larger `Content-Length`, or a body that runs past the
+//! limit, is refused as soon as that is known, without reading the rest, so a hostile or broken
+//! registry cannot make the publisher hold an arbitrary amount of memory.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,12 +30,17 @@ use crate::publish::client::{http_client, registry_base_url, TransportOptions};
 use crate::publish::error::{error_chain, RegistryError, TargetError};
 use crate::publish::retry::{parse_retry_after, status_is_transient, with_retry, RetryPolicy, Transient};
 
-/// A response, read whole (referrers listings and indexes are small).
+/// The most bytes of an answer body that are read: the 4 MiB manifest limit.
+pub const MAX_BODY: usize = crate::manifest::MAX_MANIFEST_SIZE;
+
+/// A response, read whole (at most [`MAX_BODY`] bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub etag: Option<String>,
+    /// The `Docker-Content-Digest` header, which registries send with manifests.
+    pub content_digest: Option<String>,
     retry_after: Option<String>,
     pub body: Bytes,
 }
@@ -56,6 +66,8 @@ enum Authorization {
 enum Attempt {
     Transport(reqwest::Error),
     Status(RawResponse),
+    /// The body is (at least) this many bytes, over [`MAX_BODY`]; not transient.
+    TooLarge(usize),
 }
 
 impl fmt::Display for Attempt {
@@ -63,6 +75,7 @@ impl fmt::Display for Attempt {
         match self {
             Attempt::Transport(e) => f.write_str(&error_chain(e)),
             Attempt::Status(r) => write!(f, "{}", r.to_error()),
+            Attempt::TooLarge(size) => write!(f, "an answer of {size} bytes, over the {MAX_BODY}-byte limit"),
         }
     }
 }
@@ -72,12 +85,13 @@ impl Transient for Attempt {
         match self {
             Attempt::Transport(e) => e.is_transient(),
             Attempt::Status(r) => status_is_transient(r.status),
+            Attempt::TooLarge(_) => false,
         }
     }
     fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Attempt::Status(r) => r.retry_after.as_deref().and_then(parse_retry_after),
-            Attempt::Transport(_) => None,
+            Attempt::Transport(_) | Attempt::TooLarge(_) => None,
         }
     }
 }
@@ -125,7 +139,13 @@ impl RegistryHttp {
         use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
         let accept = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
-        self.send(repository, "manifest read", |c| c.get(&url).header("Accept", accept.as_str())).await
+        self.send(repository, "manifest read", |c| c.get(&url).header("Accept", accept.as_str())).await.map_err(|e| match e {
+            TargetError::ManifestTooLarge { size, .. } => {
+                let separator = if reference.contains(':') { '@' } else { ':' };
+                TargetError::ManifestTooLarge { reference: format!("{}/{repository}{separator}{reference}", self.registry), size }
+            }
+            e => e,
+        })
     }
 
     /// `PUT /v2/<repository>/manifests/<reference>` with exactly `body`, and `If-Match` when given.
@@ -169,6 +189,7 @@ impl RegistryHttp {
         match result {
             Ok(r) | Err(Attempt::Status(r)) => Ok(r),
             Err(Attempt::Transport(e)) => Err(TargetError::Registry(RegistryError { status: None, detail: error_chain(&e) })),
+            Err(Attempt::TooLarge(size)) => Err(TargetError::ManifestTooLarge { reference: what, size }),
         }
     }
 
@@ -200,12 +221,21 @@ impl RegistryHttp {
             Some(Authorization::Basic(user, password)) => request.basic_auth(user, Some(password)),
             None => request,
         };
-        let response = request.send().await.map_err(Attempt::Transport)?;
+        let mut response = request.send().await.map_err(Attempt::Transport)?;
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let (status, content_type, etag, retry_after) =
-            (response.status().as_u16(), header("content-type"), header("etag"), header("retry-after"));
-        let body = response.bytes().await.map_err(Attempt::Transport)?;
-        Ok(RawResponse { status, content_type, etag, retry_after, body })
+        let (status, content_type, etag, content_digest, retry_after) =
+            (response.status().as_u16(), header("content-type"), header("etag"), header("docker-content-digest"), header("retry-after"));
+        if let Some(length) = response.content_length().filter(|&l| l > MAX_BODY as u64) {
+            return Err(Attempt::TooLarge(usize::try_from(length).unwrap_or(usize::MAX)));
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(Attempt::Transport)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(Attempt::TooLarge(body.len() + chunk.len()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(RawResponse { status, content_type, etag, content_digest, retry_after, body: body.freeze() })
     }
 
     /// Exchanges the credentials for an authorization with push and pull scope on `repository`.

@@ -20,12 +20,11 @@ use std::error::Error as _;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 
-use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use crate::manifest::MAX_MANIFEST_SIZE;
+use crate::manifest::media_types::OCI_INDEX;
 use crate::plan::Subject;
 use crate::publish::client::{make_client_for, TransportOptions};
 use crate::publish::error::{PublishError, RegistryError, TargetError};
@@ -40,13 +39,10 @@ use crate::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, T
 use crate::publish::verify::{self, mismatch_in, FileMismatch};
 use crate::reference::Digest;
 
-const ACCEPTED_MANIFESTS: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
-
 /// One registry, with resolved credentials.
 pub struct RegistryTarget {
     registry: String,
     client: oci_client::Client,
-    auth: RegistryAuth,
     opts: TransportOptions,
     http: RegistryHttp,
 }
@@ -66,8 +62,8 @@ impl RegistryTarget {
         let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
         let client = make_client_for(opts, &[registry]).map_err(transport)?;
         client.store_auth_if_needed(registry, &auth).await;
-        let http = RegistryHttp::new(registry, opts, client.clone(), auth.clone()).map_err(transport)?;
-        Ok(RegistryTarget { registry: registry.to_string(), client, auth, opts: opts.clone(), http })
+        let http = RegistryHttp::new(registry, opts, client.clone(), auth).map_err(transport)?;
+        Ok(RegistryTarget { registry: registry.to_string(), client, opts: opts.clone(), http })
     }
 
     fn reference(&self, repository: &str, reference: ManifestRef<'_>) -> Reference {
@@ -86,25 +82,9 @@ impl RegistryTarget {
         let r = self.http.get_manifest(repository, tag).await?;
         match r.status {
             404 => Ok(None),
-            s if (200..300).contains(&s) && r.body.len() > MAX_MANIFEST_SIZE => {
-                Err(TargetError::ManifestTooLarge { reference: format!("{}/{repository}:{tag}", self.registry), size: r.body.len() })
-            }
             s if (200..300).contains(&s) => Ok(Some(StoredIndex { bytes: r.body.to_vec(), etag: r.etag })),
             _ => Err(r.to_error().into()),
         }
-    }
-}
-
-/// True when a registry error says the manifest or repository does not exist.
-fn is_not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| matches!(e.code, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound)),
-        _ => false,
     }
 }
 
@@ -163,17 +143,30 @@ impl Target for RegistryTarget {
     }
 
     async fn fetch_manifest(&self, repository: &str, reference: ManifestRef<'_>) -> Result<Option<FetchedManifest>, TargetError> {
-        let r = self.reference(repository, reference);
-        let what = format!("read {}/{}", self.registry, reference.in_repository(repository));
-        let result = with_retry(&self.opts.retry, &what, || self.client.pull_manifest_raw(&r, &self.auth, &ACCEPTED_MANIFESTS)).await;
-        match result {
-            Ok((bytes, _)) if bytes.len() > MAX_MANIFEST_SIZE => Err(TargetError::ManifestTooLarge {
-                reference: format!("{}/{}", self.registry, reference.in_repository(repository)),
-                size: bytes.len(),
-            }),
-            Ok((bytes, _)) => Ok(Some(FetchedManifest::new(bytes.to_vec()))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(RegistryError::from(e).into()),
+        let name = match reference {
+            ManifestRef::Tag(t) => t.to_string(),
+            ManifestRef::Digest(d) => d.to_string(),
+        };
+        let r = self.http.get_manifest(repository, &name).await?;
+        let whole = || format!("{}/{}", self.registry, reference.in_repository(repository));
+        match r.status {
+            404 => Ok(None),
+            s if (200..300).contains(&s) => {
+                let fetched = FetchedManifest::new(r.body.to_vec());
+                // The bytes must be what the digest asked for, and what the registry says it sent.
+                let claimed = match reference {
+                    ManifestRef::Digest(d) => Some(d.as_str()),
+                    ManifestRef::Tag(_) => r.content_digest.as_deref().filter(|c| c.starts_with("sha256:")),
+                };
+                match claimed {
+                    Some(c) if c != fetched.digest.as_str() => Err(TargetError::InvalidManifest {
+                        reference: whole(),
+                        reason: format!("the registry said {c}, but the bytes it sent have digest {}", fetched.digest),
+                    }),
+                    _ => Ok(Some(fetched)),
+                }
+            }
+            _ => Err(r.to_error().into()),
         }
     }
 
