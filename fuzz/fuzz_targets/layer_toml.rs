@@ -40,16 +40,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(!diagnostics.is_empty(), "an error without diagnostics");
             let lines = source.matches('\n').count() + 1;
             for d in &diagnostics.0 {
-                let loc = d
-                    .location
+                let (line, column) = d
+                    .place
                     .as_ref()
-                    .expect("layer TOML diagnostics have a location");
-                assert!(
-                    loc.line >= 1 && loc.line <= lines,
-                    "line {} of {lines}",
-                    loc.line
-                );
-                assert!(loc.column >= 1, "column {}", loc.column);
+                    .and_then(|p| p.position())
+                    .expect("layer TOML diagnostics have a position in the file");
+                assert!(line >= 1 && line <= lines, "line {line} of {lines}");
+                assert!(column >= 1, "column {column}");
             }
             let _ = diagnostics.to_string();
         }
