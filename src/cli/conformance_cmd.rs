@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 
 use super::exit;
@@ -17,6 +18,7 @@ use crate::conformance::regen::{self, CaseRegen};
 use crate::conformance::runner::{self, RunOptions};
 use crate::conformance::selection::{self, Selected, SelectionError};
 use crate::conformance::{case, report, self_check, SuiteDir};
+use crate::registry::quirks::QuirkProfile;
 use crate::registry::Provider;
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +127,17 @@ pub struct RunArgs {
     /// Fail the run when a MUST rule of docs/spec.md is cited by no case run.
     #[arg(long)]
     pub require_coverage: bool,
+    /// Put a proxy with this registry quirk profile in front of the registry: the implementation
+    /// is given only the proxy's host; a refusal the profile makes correct passes (see
+    /// docs/conformance.md).
+    #[arg(long, value_name = "PROFILE", value_parser = quirk_profile_parser())]
+    pub registry_quirks: Option<QuirkProfile>,
+}
+
+/// `--registry-quirks`: one of the profile names (listed by `--help`), parsed with
+/// [`QuirkProfile::from_str`](std::str::FromStr).
+fn quirk_profile_parser() -> impl TypedValueParser<Value = QuirkProfile> {
+    PossibleValuesParser::new(QuirkProfile::ALL.map(QuirkProfile::name)).try_map(|name| name.parse::<QuirkProfile>())
 }
 
 /// Runs a conformance subcommand; returns the exit code.
@@ -211,6 +224,7 @@ fn options(args: &RegistryArgs, implementation: &str, jobs: usize, keep: bool, r
         timeout: Duration::from_secs(args.timeout.max(1)),
         namespace_prefix: args.namespace_prefix.clone(),
         require_coverage,
+        quirks: None,
     })
 }
 
@@ -258,7 +272,7 @@ fn run_cases(args: &RunArgs) -> u8 {
     };
     let implementation = args.implementation.clone().unwrap_or_else(|| default_implementation(&suite));
     let opts = match options(&args.registry, &implementation, args.jobs, args.keep, args.require_coverage) {
-        Ok(o) => o,
+        Ok(o) => RunOptions { quirks: args.registry_quirks, ..o },
         Err(code) => return code,
     };
     let rt = match runtime() {
@@ -335,7 +349,11 @@ fn regen_cases(args: &SuiteArgs, write: bool, check: bool) -> u8 {
             }
         }
     }
-    println!("{} cases: {changed} changed, {failed} failed{}", selected.len(), if write || changed == 0 { "" } else { " (rerun with --write to write)" });
+    println!(
+        "{} cases: {changed} changed, {failed} failed{}",
+        selected.len(),
+        if write || changed == 0 { "" } else { " (rerun with --write to write)" }
+    );
     if failed > 0 {
         exit::RUNNER
     } else if check && changed > 0 {

@@ -13,6 +13,7 @@
 //! | [`verify`] | comparing expected and found state into findings |
 //! | [`runner`] | running the selected cases (in parallel) and collecting results |
 //! | [`outcome`] | result types: status, fault, findings |
+//! | [`quirks`] | running behind a registry quirk profile: what each profile makes correct, accepted refusals |
 //! | [`selection`], [`baseline`], [`coverage`], [`provenance`] | what to run, known failures, rule coverage, where results come from |
 //! | [`report`] | human, JUnit and JSON reports |
 //! | [`regen`] | recomputing expectations offline with the reference planner (for spec authors) |
@@ -31,6 +32,7 @@ pub mod fixture;
 pub mod implementation;
 pub mod outcome;
 pub mod provenance;
+pub mod quirks;
 pub mod regen;
 pub mod registry_view;
 pub mod report;
@@ -94,4 +96,3 @@ pub const SUITE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The token in fixture TOML files that the runner replaces with the case namespace.
 pub const NAMESPACE_TOKEN: &str = "@@NAMESPACE@@";
-

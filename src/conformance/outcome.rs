@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::coverage::Coverage;
 use super::implementation::Invocation;
 use super::provenance::Provenance;
+use super::quirks::{CaseQuirk, QuirksSummary};
 
 /// A case's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -131,6 +132,9 @@ pub struct CaseResult {
     pub fixture_listing: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_at: Option<PathBuf>,
+    /// Behind a quirk profile (`--registry-quirks`): how the case met it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quirk: Option<CaseQuirk>,
     pub duration_ms: u64,
 }
 
@@ -158,6 +162,7 @@ impl CaseResult {
             found: BTreeMap::new(),
             fixture_listing: Vec::new(),
             kept_at: None,
+            quirk: None,
             duration_ms: 0,
         }
     }
@@ -206,6 +211,9 @@ pub struct RunResults {
     pub require_coverage: bool,
     /// What `--keep` left behind.
     pub kept: Vec<String>,
+    /// The quirk profile the run put in front of its registry (`--registry-quirks`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quirks: Option<QuirksSummary>,
 }
 
 /// Exit codes of `conformance run` (the same values as `cli::exit`).

@@ -1,6 +1,7 @@
 //! Where a result comes from, recorded in every report: the suite's version and commit, a
 //! digest of its data (cases, expectations, fixtures), the implementation command and its
-//! `--version`, the registry provider and version, and the date of the run.
+//! `--version`, the registry provider and version, the registry quirk profile, and the date of
+//! the run.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,6 +27,9 @@ pub struct Provenance {
     /// Whether the registry serves the referrers API (then artifacts are checked through it
     /// rather than through fallback indexes, R-REF-1).
     pub registry_referrers_api: bool,
+    /// The registry quirk profile the implementation met (`--registry-quirks`), if any.
+    #[serde(default)]
+    pub registry_quirks: Option<String>,
     /// RFC 3339 UTC time the run started.
     pub date: String,
 }
@@ -48,9 +52,7 @@ pub fn git_commit(dir: &Path) -> String {
 /// The current time as RFC 3339 UTC, to the second.
 pub fn now() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| "unknown".to_string())
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_else(|| "unknown".to_string())
 }
 
 #[cfg(test)]

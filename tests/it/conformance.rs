@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::{bin, report};
 
 /// `cnb-artifacts conformance <args>` from the repository root, with the reference binary.
-fn conformance(args: &[&str]) -> (Command, Output) {
+pub(crate) fn conformance(args: &[&str]) -> (Command, Output) {
     let mut cmd = Command::new(bin());
     cmd.arg("conformance").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env("CNB_ARTIFACTS_BIN", bin());
     cmd.env_remove("CNB_CONFORMANCE_IMPLEMENTATION");
@@ -22,16 +22,16 @@ fn conformance(args: &[&str]) -> (Command, Output) {
     (cmd, output)
 }
 
-fn code(output: &Output) -> i32 {
+pub(crate) fn code(output: &Output) -> i32 {
     output.status.code().unwrap_or(-1)
 }
 
-fn json(path: &Path) -> Value {
+pub(crate) fn json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-fn statuses(results: &Value) -> Vec<(String, String)> {
+pub(crate) fn statuses(results: &Value) -> Vec<(String, String)> {
     results["cases"]
         .as_array()
         .expect("cases")
@@ -41,12 +41,12 @@ fn statuses(results: &Value) -> Vec<(String, String)> {
 }
 
 /// False (after saying so) when `provider` is unavailable here; panics under CI.
-fn available(provider: &Provider) -> bool {
+pub(crate) fn available(provider: &Provider) -> bool {
     crate::support::provider_available(&format!("conformance on the {provider} provider"), provider)
 }
 
 /// The registry a run used no longer answers.
-async fn registry_is_gone(results: &Value) {
+pub(crate) async fn registry_is_gone(results: &Value) {
     let host = results["provenance"]["registry_host"].as_str().expect("registry_host");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap();
     let answer = http.get(format!("http://{host}/v2/")).send().await;
@@ -226,7 +226,7 @@ async fn ctrl_c_kills_the_implementation_and_removes_the_registry() {
 }
 
 /// The mutant binary (built by `cargo test --features mutants`, as `ci/test` does).
-fn mutant_bin() -> &'static str {
+pub(crate) fn mutant_bin() -> &'static str {
     match option_env!("CARGO_BIN_EXE_cnb-artifacts-mutant") {
         Some(path) => path,
         None => panic!("the mutant binary is built only with --features mutants"),

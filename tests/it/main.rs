@@ -10,6 +10,7 @@ mod cli;
 mod transport;
 mod publish;
 mod conformance;
+mod conformance_quirks;
 mod fault;
 mod bad_input;
 mod security;

@@ -3,7 +3,8 @@
 //! it is, each finding with expected and found digests and a unified diff of the manifests,
 //! the command, working directory, environment, exit status, the tail of stdout and stderr,
 //! the fixture listing and what the registry held afterwards — then rule coverage and a
-//! summary line.
+//! summary line. Behind a registry quirk profile, accepted refusals are noted on their case
+//! line, and a profile whose quirk never fired is called out before the summary.
 
 use std::fmt::Write as _;
 
@@ -20,6 +21,13 @@ pub fn render(results: &RunResults) -> String {
     let _ = writeln!(out, "cnb-artifacts conformance suite {} (commit {}, data {})", p.suite_version, p.suite_commit, p.suite_data_digest);
     let _ = writeln!(out, "implementation: {} ({})", p.implementation, p.implementation_version);
     let _ = writeln!(out, "registry: {} {} at {}; {}", p.registry_provider, p.registry_version, p.registry_host, p.date);
+    if let Some(q) = &results.quirks {
+        let _ = writeln!(
+            out,
+            "registry quirks: {} (the implementation was given the proxy at {}; the runner read the registry directly)",
+            q.profile, q.proxy_host
+        );
+    }
     out.push('\n');
     let width = results.cases.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for case in &results.cases {
@@ -37,6 +45,17 @@ pub fn render(results: &RunResults) -> String {
     out.push_str(&coverage(results));
     for kept in &results.kept {
         let _ = writeln!(out, "kept: {kept}");
+    }
+    if let Some(q) = &results.quirks {
+        let _ = write!(
+            out,
+            "\nquirk {}: changed {} of {} answers; {} cases passed as accepted refusals",
+            q.profile, q.hits, q.requests, q.refusals_accepted
+        );
+        if !q.fired {
+            let _ = write!(out, "\nwarning: quirk {} never fired during this run: no case met it, so the run says nothing about how the implementation handles it", q.profile);
+        }
+        out.push('\n');
     }
     let s = &results.summary;
     let _ = write!(
@@ -58,7 +77,9 @@ pub fn render(results: &RunResults) -> String {
 
 fn status_label(case: &CaseResult) -> String {
     match case.baseline {
-        Some(BaselineMark::ExpectedFailure) => format!("{} (expected, baseline)", case.status.label()),
+        Some(BaselineMark::ExpectedFailure) => {
+            format!("{} (expected, baseline)", case.status.label())
+        }
         Some(BaselineMark::Stale) => format!("{} (stale baseline entry)", case.status.label()),
         None => case.status.label().to_string(),
     }
@@ -75,6 +96,9 @@ pub fn case_line(case: &CaseResult, width: usize) -> String {
     if let Some(reason) = case.reason.as_deref().filter(|_| matches!(case.status, Status::Skip | Status::Disabled)) {
         line.push_str(&format!("  ({reason})"));
     }
+    if let Some(refusal) = case.quirk.as_ref().and_then(|q| q.refusal.as_ref()) {
+        line.push_str(&format!("  [{}]", refusal.describe()));
+    }
     line
 }
 
@@ -89,6 +113,9 @@ pub fn details(case: &CaseResult) -> String {
     }
     if let Some(ns) = &case.namespace {
         let _ = writeln!(out, "   namespace: {ns}");
+    }
+    if let Some(q) = &case.quirk {
+        let _ = writeln!(out, "   registry quirk: {} (answers it changed for this case: {})", q.profile, q.hits);
     }
     for f in &case.findings {
         let _ = writeln!(out, "   ✗ {}: {}", f.check, f.message);

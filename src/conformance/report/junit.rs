@@ -2,6 +2,8 @@
 //! conformance case (named by ID, the rules in its class name). FAIL is a `<failure>`, ERROR an
 //! `<error>` (the runner's fault, not the implementation's), SKIP, DISABLED and baseline
 //! expected failures are `<skipped>` with the reason; provenance goes into suite properties.
+//! Behind a registry quirk profile the suite properties name it and count its answers, and a
+//! case that passed as an accepted refusal carries the property `quirk.refusal`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +29,11 @@ pub fn render(results: &RunResults) -> Result<String, ReportError> {
         ("date", &p.date),
     ] {
         suite.add_property((name, value.as_str()));
+    }
+    if let Some(q) = &results.quirks {
+        suite.add_property(("registry.quirks", q.profile.as_str()));
+        suite.add_property(("registry.quirks.hits", q.hits.to_string().as_str()));
+        suite.add_property(("registry.quirks.fired", if q.fired { "true" } else { "false" }));
     }
     for case in &results.cases {
         suite.add_test_case(test_case(case));
@@ -61,6 +68,9 @@ fn test_case(case: &CaseResult) -> TestCase {
     if let Some(inv) = case.invocations.last() {
         tc.set_system_out(inv.stdout.clone());
         tc.set_system_err(inv.stderr.clone());
+    }
+    if let Some(refusal) = case.quirk.as_ref().and_then(|q| q.refusal.as_ref()) {
+        tc.add_property(("quirk.refusal", refusal.describe().as_str()));
     }
     tc
 }

@@ -20,10 +20,11 @@
 pub mod profiles;
 pub mod proxy;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub use proxy::{Forward, Handler, Proxy, ProxyError, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
 
@@ -84,10 +85,31 @@ pub struct UnknownQuirkProfile {
 impl FromStr for QuirkProfile {
     type Err = UnknownQuirkProfile;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        QuirkProfile::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| UnknownQuirkProfile { given: s.to_string() })
+        QuirkProfile::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| UnknownQuirkProfile { given: s.to_string() })
+    }
+}
+
+/// The answers a profile changed: in total and per repository named by the request.
+#[derive(Debug, Default)]
+struct Hits {
+    total: AtomicU64,
+    by_repository: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Hits {
+    fn record(&self, repository: Option<&str>) {
+        self.total.fetch_add(1, Ordering::SeqCst);
+        if let (Some(repository), Ok(mut by)) = (repository, self.by_repository.lock()) {
+            *by.entry(repository.to_string()).or_default() += 1;
+        }
+    }
+
+    fn in_namespace(&self, namespace: &str) -> u64 {
+        let Ok(by) = self.by_repository.lock() else {
+            return 0;
+        };
+        let under = format!("{namespace}/");
+        by.iter().filter(|(repo, _)| *repo == namespace || repo.starts_with(&under)).map(|(_, n)| n).sum()
     }
 }
 
@@ -96,7 +118,7 @@ impl FromStr for QuirkProfile {
 pub struct QuirksProxy {
     proxy: Proxy,
     profile: QuirkProfile,
-    hits: Arc<AtomicU64>,
+    hits: Arc<Hits>,
 }
 
 impl QuirksProxy {
@@ -116,7 +138,13 @@ impl QuirksProxy {
 
     /// How many answers the profile changed so far (0: the quirk never fired).
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
+        self.hits.total.load(Ordering::SeqCst)
+    }
+
+    /// How many answers the profile changed so far for requests naming the repository
+    /// `namespace` or one under `namespace/` (a conformance case's namespace).
+    pub fn hits_in(&self, namespace: &str) -> u64 {
+        self.hits.in_namespace(namespace)
     }
 
     /// How many requests the proxy received so far.
@@ -129,7 +157,7 @@ impl QuirksProxy {
 /// `https://host`, or a bare `host[:port]`), on a free port of 127.0.0.1. Must be called inside
 /// a tokio runtime; the proxy runs on it until dropped.
 pub async fn start_quirks_proxy(upstream: &str, profile: QuirkProfile) -> Result<QuirksProxy, ProxyError> {
-    let hits = Arc::new(AtomicU64::new(0));
+    let hits = Arc::new(Hits::default());
     let handler = profiles::Quirks::new(profile, hits.clone());
     let proxy = Proxy::start(upstream, handler, ProxyOptions::default()).await?;
     Ok(QuirksProxy { proxy, profile, hits })
@@ -138,6 +166,16 @@ pub async fn start_quirks_proxy(upstream: &str, profile: QuirkProfile) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hits_are_counted_per_namespace() {
+        let hits = Hits::default();
+        for repo in [Some("a/app"), Some("a/app/hello"), Some("ab/app"), Some("a"), None] {
+            hits.record(repo);
+        }
+        assert_eq!((hits.in_namespace("a"), hits.in_namespace("ab"), hits.in_namespace("c")), (3, 1, 0));
+        assert_eq!(hits.total.load(Ordering::SeqCst), 5);
+    }
 
     #[test]
     fn profile_names_round_trip() {

@@ -4,7 +4,7 @@
 //! does not concern is forwarded unchanged. Each change made is counted, so a test can tell a
 //! quirk that never fired from one the publisher coped with.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,12 +13,11 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::proxy::{Handler, ProxyRequest, ProxyResponse, Reply, Upstream};
-use super::{QuirkProfile, MANIFEST_413_LIMIT};
+use super::{Hits, QuirkProfile, MANIFEST_413_LIMIT};
 use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
 /// Config media types an allowlisting registry accepts: those of container images.
-const ALLOWED_CONFIG_TYPES: [&str; 2] =
-    ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+const ALLOWED_CONFIG_TYPES: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
 
 /// The page a registry behind a login portal serves for an API path it does not know.
 const LOGIN_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\
@@ -32,36 +31,51 @@ const NGINX_413: &str = "<html>\r\n<head><title>413 Request Entity Too Large</ti
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
     /// `/v2/<name>/manifests/<reference>`
-    Manifest { name: &'a str, reference: &'a str },
+    Manifest {
+        name: &'a str,
+        reference: &'a str,
+    },
     /// `/v2/<name>/referrers/<digest>`
-    Referrers,
+    Referrers {
+        name: &'a str,
+    },
     Other,
 }
 
 impl<'a> Route<'a> {
     fn of(path: &'a str) -> Route<'a> {
-        let Some(rest) = path.strip_prefix("/v2/") else { return Route::Other };
+        let Some(rest) = path.strip_prefix("/v2/") else {
+            return Route::Other;
+        };
         let split = |marker: &str| rest.rsplit_once(marker).filter(|(name, last)| !name.is_empty() && !last.contains('/'));
         if let Some((name, reference)) = split("/manifests/") {
             return Route::Manifest { name, reference };
         }
-        if split("/referrers/").is_some() {
-            return Route::Referrers;
+        if let Some((name, _)) = split("/referrers/") {
+            return Route::Referrers { name };
         }
         Route::Other
+    }
+
+    /// The repository the request concerns, when it names one.
+    fn repository(self) -> Option<&'a str> {
+        match self {
+            Route::Manifest { name, .. } | Route::Referrers { name } => Some(name),
+            Route::Other => None,
+        }
     }
 }
 
 /// The handler of one profile.
 pub(super) struct Quirks {
     pub(super) profile: QuirkProfile,
-    pub(super) hits: Arc<AtomicU64>,
+    pub(super) hits: Arc<Hits>,
     /// `conditional-412` refuses only the first conditional write.
     refused_once: AtomicBool,
 }
 
 impl Quirks {
-    pub(super) fn new(profile: QuirkProfile, hits: Arc<AtomicU64>) -> Quirks {
+    pub(super) fn new(profile: QuirkProfile, hits: Arc<Hits>) -> Quirks {
         Quirks { profile, hits, refused_once: AtomicBool::new(false) }
     }
 
@@ -80,7 +94,7 @@ impl Quirks {
                     json!({ "reason": format!("unknown media type {unknown}") }),
                 ))
             }
-            (QuirkProfile::ReferrersHtml, Route::Referrers) if read => {
+            (QuirkProfile::ReferrersHtml, Route::Referrers { .. }) if read => {
                 Some(ProxyResponse::new(200, "text/html; charset=utf-8", LOGIN_PAGE))
             }
             (QuirkProfile::Sha256TagIsSubject, Route::Manifest { name, reference }) if read => {
@@ -112,7 +126,7 @@ impl Quirks {
             (QuirkProfile::Manifest413, Route::Manifest { .. }) if put && request.body.len() > MANIFEST_413_LIMIT => {
                 Some(ProxyResponse::new(413, "text/html", NGINX_413))
             }
-            (QuirkProfile::OciSubjectNoReferrers, Route::Referrers) => {
+            (QuirkProfile::OciSubjectNoReferrers, Route::Referrers { .. }) => {
                 Some(ProxyResponse::new(404, "text/plain; charset=utf-8", "404 page not found\n"))
             }
             (QuirkProfile::OciSubjectNoReferrers, Route::Manifest { .. }) if put => {
@@ -129,14 +143,8 @@ impl Handler for Quirks {
     async fn handle(&self, request: ProxyRequest, upstream: &Upstream) -> Reply {
         match self.quirk(&request, upstream).await {
             Some(answer) => {
-                self.hits.fetch_add(1, Ordering::SeqCst);
-                tracing::debug!(
-                    "quirk {} answered {} {} with {}",
-                    self.profile,
-                    request.method,
-                    request.target,
-                    answer.status
-                );
+                self.hits.record(Route::of(request.path()).repository());
+                tracing::debug!("quirk {} answered {} {} with {}", self.profile, request.method, request.target, answer.status);
                 Reply::Respond(answer)
             }
             None => Reply::Respond(upstream.forward(&request).await),
@@ -169,7 +177,7 @@ mod tests {
     #[rstest]
     #[case("/v2/team/app/manifests/1.0", Route::Manifest { name: "team/app", reference: "1.0" })]
     #[case("/v2/a/manifests/sha256-ab", Route::Manifest { name: "a", reference: "sha256-ab" })]
-    #[case("/v2/team/app/referrers/sha256:ab", Route::Referrers)]
+    #[case("/v2/team/app/referrers/sha256:ab", Route::Referrers { name: "team/app" })]
     #[case("/v2/team/app/blobs/sha256:ab", Route::Other)]
     #[case("/v2/manifests/x", Route::Other)]
     #[case("/v2/", Route::Other)]
