@@ -302,18 +302,18 @@ impl Case {
 
 /// `[a-z0-9]+(-[a-z0-9]+)*`: usable as a repository path component.
 pub fn is_case_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    !id.is_empty() && id.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 /// `R-<UPPER>-<digits>`, e.g. `R-TPL-3`.
 pub fn is_rule_id(rule: &str) -> bool {
-    let Some(rest) = rule.strip_prefix("R-") else { return false };
-    let Some((family, number)) = rest.rsplit_once('-') else { return false };
-    !family.is_empty()
-        && family.bytes().all(|b| b.is_ascii_uppercase())
-        && !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_digit())
+    let Some(rest) = rule.strip_prefix("R-") else {
+        return false;
+    };
+    let Some((family, number)) = rest.rsplit_once('-') else {
+        return false;
+    };
+    !family.is_empty() && family.bytes().all(|b| b.is_ascii_uppercase()) && !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Parses one case file.
@@ -326,10 +326,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Case, CaseError> {
 pub fn load_all(suite: &SuiteDir) -> Result<Vec<Case>, Vec<CaseError>> {
     let dir = suite.cases_dir();
     let entries = fs::read_dir(&dir).map_err(|source| vec![CaseError::DirUnreadable { path: dir.clone(), source }])?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file()).collect();
     paths.sort();
     let mut cases = Vec::new();
     let mut errors = Vec::new();
@@ -438,6 +436,9 @@ mod tests {
         "#;
         let case = parse(Path::new("x.toml"), text).expect("parses");
         assert_eq!(case.generate[0], Generate::Fifo { path: "a/b/pipe".into() });
-        assert_eq!(case.generate[1], Generate::File { path: "a/b/big".into(), size: 10, byte: 0, prefix: String::new(), suffix: String::new() });
+        assert_eq!(
+            case.generate[1],
+            Generate::File { path: "a/b/big".into(), size: 10, byte: 0, prefix: String::new(), suffix: String::new() }
+        );
     }
 }

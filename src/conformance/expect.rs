@@ -70,13 +70,15 @@ pub fn substitute(text: &str, registry: &str, namespace: &str) -> String {
 
 /// The expected manifests of `case` for this run (none for a rejected case).
 pub fn load_manifests(case: &Case, suite: &SuiteDir, registry: &str, namespace: &str) -> Result<Vec<ExpectedArtifact>, ExpectError> {
-    let Expect::Published { manifests, .. } = &case.expect else { return Ok(Vec::new()) };
+    let Expect::Published { manifests, .. } = &case.expect else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for m in manifests {
         let path = case.expected_dir(suite).join(&m.file);
         let text = std::fs::read_to_string(&path).map_err(|source| ExpectError::Unreadable { path: path.clone(), source })?;
-        let bytes = canonical_of(&substitute(&text, registry, namespace))
-            .map_err(|reason| ExpectError::NotJson { path: path.clone(), reason })?;
+        let bytes =
+            canonical_of(&substitute(&text, registry, namespace)).map_err(|reason| ExpectError::NotJson { path: path.clone(), reason })?;
         let digest = Digest::of(&bytes);
         if let Some(stated) = &m.digest {
             if *stated != digest.as_str() {
@@ -111,7 +113,9 @@ pub fn fallback_index(repo: &str, before: Option<&[u8]>, ours: &[&ExpectedArtifa
     let mut top = Map::new();
     let mut entries: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(bytes) = before {
-        let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(bytes) else { return Err(broken()) };
+        let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(bytes) else {
+            return Err(broken());
+        };
         if let Some(Value::Array(list)) = object.remove("manifests") {
             for entry in list {
                 let digest = entry.get("digest").and_then(Value::as_str).ok_or_else(broken)?.to_string();
@@ -145,9 +149,8 @@ mod tests {
     use super::*;
 
     fn artifact(annotations: &str) -> ExpectedArtifact {
-        let text = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/x","annotations":{annotations}}}"#
-        );
+        let text =
+            format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/x","annotations":{annotations}}}"#);
         let bytes = canonical_of(&text).unwrap();
         ExpectedArtifact { file: "a.json".into(), repo: "ns/app".into(), tags: vec![], digest: Digest::of(&bytes), bytes }
     }

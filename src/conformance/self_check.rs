@@ -77,7 +77,9 @@ pub enum MutantError {
 /// Every mutant under `conformance/mutants/`, by file name (none when the directory is absent),
 /// with its placeholders replaced.
 pub fn load(suite: &SuiteDir) -> Result<Vec<Mutant>, MutantError> {
-    let Ok(entries) = std::fs::read_dir(suite.mutants_dir()) else { return Ok(Vec::new()) };
+    let Ok(entries) = std::fs::read_dir(suite.mutants_dir()) else {
+        return Ok(Vec::new());
+    };
     let mut paths: Vec<PathBuf> =
         entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
     paths.sort();
@@ -267,7 +269,13 @@ struct Planned<'a> {
 
 /// Runs the reference and every mutant against `selected` (see the module docs); `all_ids` are
 /// the IDs of the whole suite, against which the `must_fail` globs are checked.
-pub async fn run(suite: &SuiteDir, selected: &[Selected], all_ids: &[String], mutants: &[Mutant], opts: &Options) -> Result<SelfCheck, SelfCheckError> {
+pub async fn run(
+    suite: &SuiteDir,
+    selected: &[Selected],
+    all_ids: &[String],
+    mutants: &[Mutant],
+    opts: &Options,
+) -> Result<SelfCheck, SelfCheckError> {
     let started = Instant::now();
     let ids: Vec<String> = selected.iter().filter(|s| !s.disabled).map(|s| s.case.id.clone()).collect();
     let claims = claims(mutants, all_ids, &ids)?;
@@ -381,15 +389,7 @@ fn verdict(m: &Mutant, claimed: &[String], results: &RunResults, duration: Durat
     let failed = with(Status::Fail);
     let errors = with(Status::Error);
     let missed = claimed.iter().filter(|id| !failed.contains(id) && !errors.contains(id)).cloned().collect();
-    Verdict {
-        mutant: m.name.clone(),
-        description: m.description.clone(),
-        claimed: claimed.to_vec(),
-        failed,
-        missed,
-        errors,
-        duration,
-    }
+    Verdict { mutant: m.name.clone(), description: m.description.clone(), claimed: claimed.to_vec(), failed, missed, errors, duration }
 }
 
 #[cfg(test)]

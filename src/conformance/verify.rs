@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::case::IndexCheck;
 use super::diff;
-use super::expect::{self, ExpectedArtifact, ExpectError};
+use super::expect::{self, ExpectError, ExpectedArtifact};
 use super::implementation::{Exit, Invocation};
 use super::outcome::Finding;
 use super::registry_view::{Fetched, RegistryView, Snapshot, ViewError};
@@ -49,10 +49,14 @@ pub fn exits_rejected(invocations: &[&Invocation]) -> Vec<Finding> {
     invocations
         .iter()
         .filter_map(|i| match i.exit {
-            Exit::Code(0) => Some(Finding::new("exit-status", "the build must be rejected, but the implementation exited 0")
-                .expected_found("a non-zero exit status", "exit status 0")),
-            Exit::TimedOut { .. } => Some(Finding::new("exit-status", format!("the implementation {}", i.exit))
-                .expected_found("a non-zero exit status", i.exit.to_string())),
+            Exit::Code(0) => Some(
+                Finding::new("exit-status", "the build must be rejected, but the implementation exited 0")
+                    .expected_found("a non-zero exit status", "exit status 0"),
+            ),
+            Exit::TimedOut { .. } => Some(
+                Finding::new("exit-status", format!("the implementation {}", i.exit))
+                    .expected_found("a non-zero exit status", i.exit.to_string()),
+            ),
             _ => None,
         })
         .collect()
@@ -122,7 +126,12 @@ pub async fn published(
 
 /// On a registry with the referrers API (R-REF-1): its listing for the subject must hold each
 /// expected entry exactly (R-REF-3); the fallback tag is then not judged.
-async fn referrers_api_lists(view: &RegistryView, repo: &str, subject: &Subject, ours: &[&ExpectedArtifact]) -> Result<Vec<Finding>, ViewError> {
+async fn referrers_api_lists(
+    view: &RegistryView,
+    repo: &str,
+    subject: &Subject,
+    ours: &[&ExpectedArtifact],
+) -> Result<Vec<Finding>, ViewError> {
     let listing = view.referrers(repo, &subject.digest).await?;
     let entries: Vec<serde_json::Value> = listing
         .as_ref()
@@ -133,8 +142,11 @@ async fn referrers_api_lists(view: &RegistryView, repo: &str, subject: &Subject,
         .iter()
         .filter(|a| !entries.contains(&a.referrer_entry()))
         .map(|a| {
-            Finding::new("referrers-api", format!("the referrers API of {repo} does not list {} ({}) as R-REF-3 describes it", a.digest, a.file))
-                .expected_found(a.referrer_entry().to_string(), format!("{} entries", entries.len()))
+            Finding::new(
+                "referrers-api",
+                format!("the referrers API of {repo} does not list {} ({}) as R-REF-3 describes it", a.digest, a.file),
+            )
+            .expected_found(a.referrer_entry().to_string(), format!("{} entries", entries.len()))
         })
         .collect())
 }
@@ -176,7 +188,9 @@ async fn blobs_exist(view: &RegistryView, artifact: &ExpectedArtifact) -> Result
     let descriptors = manifest.get("config").into_iter().chain(manifest.get("layers").and_then(|l| l.as_array()).into_iter().flatten());
     let mut findings = Vec::new();
     for d in descriptors {
-        let Some(digest) = d.get("digest").and_then(|d| d.as_str()).and_then(|d| d.parse::<Digest>().ok()) else { continue };
+        let Some(digest) = d.get("digest").and_then(|d| d.as_str()).and_then(|d| d.parse::<Digest>().ok()) else {
+            continue;
+        };
         if !view.blob_exists(&artifact.repo, &digest).await? {
             findings.push(Finding::new("blob", format!("blob {digest} named by {} is missing from {}", artifact.file, artifact.repo)));
         }
@@ -259,8 +273,7 @@ pub fn nothing_else_changed(before: &Snapshot, after: &Snapshot, checked: &BTree
         for (tag, was) in tags {
             if after.get(repo, tag).is_none() {
                 findings.push(
-                    Finding::new("unchanged", format!("{repo}:{tag} was deleted"))
-                        .expected_found(was.digest.to_string(), "(no such tag)"),
+                    Finding::new("unchanged", format!("{repo}:{tag} was deleted")).expected_found(was.digest.to_string(), "(no such tag)"),
                 );
             }
         }
@@ -309,7 +322,13 @@ mod tests {
     }
 
     fn artifact(bytes: &[u8]) -> ExpectedArtifact {
-        ExpectedArtifact { file: "a.json".into(), repo: "ns/app".into(), tags: vec!["wasm".into()], bytes: bytes.to_vec(), digest: Digest::of(bytes) }
+        ExpectedArtifact {
+            file: "a.json".into(),
+            repo: "ns/app".into(),
+            tags: vec!["wasm".into()],
+            bytes: bytes.to_vec(),
+            digest: Digest::of(bytes),
+        }
     }
 
     #[test]

@@ -5,12 +5,12 @@
 #[macro_use]
 mod support;
 
-mod registry;
+mod bad_input;
 mod cli;
-mod transport;
-mod publish;
 mod conformance;
 mod conformance_quirks;
 mod fault;
-mod bad_input;
+mod publish;
+mod registry;
 mod security;
+mod transport;
