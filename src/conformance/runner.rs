@@ -292,6 +292,8 @@ async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<
                 .await
                 .map_err(verify_fault)?,
         );
+        let app_repo = format!("{ns}/{}", case.build.repository);
+        f.extend(verify::subject_present(&ctx.view, &app_repo, &expected, &subject).await.map_err(verify_fault)?);
         if !f.is_empty() && ctx.behind.is_some() {
             let files: Vec<Vec<Digest>> = prepared.iter().map(|p| fixture::file_digests(&p.env.layers_dir)).collect();
             let observed = Observed {

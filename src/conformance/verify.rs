@@ -124,6 +124,46 @@ pub async fn published(
     Ok(findings)
 }
 
+/// R-PUSH-10: the app image manifest, byte for byte, in every repository of `expected` other
+/// than `app_repo`, by digest, with the blobs it names.
+pub async fn subject_present(
+    view: &RegistryView,
+    app_repo: &str,
+    expected: &[ExpectedArtifact],
+    subject: &Subject,
+) -> Result<Vec<Finding>, VerifyError> {
+    let others: BTreeSet<&str> = expected.iter().map(|a| a.repo.as_str()).filter(|r| *r != app_repo).collect();
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(app) = view.manifest(app_repo, subject.digest.as_str()).await? else {
+        return Ok(vec![Finding::new("subject", format!("the app image {app_repo}@{} is gone", subject.digest))]);
+    };
+    let mut findings = Vec::new();
+    for repo in others {
+        let what = format!("the app image {} in {repo}, the repository of an artifact (R-PUSH-10)", subject.digest);
+        match view.manifest(repo, subject.digest.as_str()).await? {
+            None => findings.push(Finding::new("subject", format!("{what} does not exist"))),
+            Some(found) if found.bytes != app.bytes => {
+                findings.push(Finding::new("subject", format!("{what} is not the app image's bytes")))
+            }
+            Some(found) => {
+                let manifest: serde_json::Value = serde_json::from_slice(&found.bytes).unwrap_or_default();
+                let layers = manifest.get("layers").and_then(|l| l.as_array()).into_iter().flatten();
+                for d in manifest.get("config").into_iter().chain(layers) {
+                    let Some(digest) = d.get("digest").and_then(|d| d.as_str()).and_then(|d| d.parse::<Digest>().ok()) else {
+                        continue;
+                    };
+                    if !view.blob_exists(repo, &digest).await? {
+                        findings.push(Finding::new("subject", format!("{what}: its blob {digest} is missing from {repo}")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(findings)
+}
+
 /// On a registry with the referrers API (R-REF-1): its listing for the subject must hold each
 /// expected entry exactly (R-REF-3); the fallback tag is then not judged.
 async fn referrers_api_lists(

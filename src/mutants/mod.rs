@@ -132,6 +132,8 @@ declare_mutants! {
     TimestampsAlways = "timestamps-always",
     /// R-PUSH-3: the subject is not checked against the app image.
     NoSubjectCheck = "no-subject-check",
+    /// R-PUSH-10: the app image is not made present in the other artifact repositories.
+    NoSubjectCopy = "no-subject-copy",
     /// R-PUSH-1/R-PUSH-2: tags are set before the referrers index is written.
     TagsBeforeReferrers = "tags-before-referrers",
     /// R-PUSH-5: tags holding an artifact of this spec are treated as foreign.

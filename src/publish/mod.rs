@@ -77,7 +77,10 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
 
     // (b) blobs.
     let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
-    let repositories: std::collections::BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
+    let mut repositories: std::collections::BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
+    if crate::mutants::active(crate::mutants::Mutant::NoSubjectCopy) {
+        repositories.clear();
+    }
     for repository in repositories {
         match subject_copy::copy_subject(target, &plan.context.image.repository, repository, subject).await? {
             subject_copy::Copied::Skipped { reason } => tracing::warn!(
