@@ -48,7 +48,7 @@ pub async fn copy_subject(target: &impl Target, app_repository: &str, repository
     if target.fetch_manifest(repository, ManifestRef::Digest(&subject.digest)).await.map_err(failed)?.is_some() {
         return Ok(Copied::AlreadyThere);
     }
-    let mut copy = Copy { target, from: app_repository, to: repository, pushed: 0 };
+    let mut copy = Copier { target, from: app_repository, to: repository, pushed: 0 };
     match copy.manifest(&subject.digest, 0).await.map_err(failed)? {
         Ok(()) => Ok(Copied::Pushed { manifests: copy.pushed }),
         Err(reason) => Ok(Copied::Skipped { reason }),
@@ -56,14 +56,14 @@ pub async fn copy_subject(target: &impl Target, app_repository: &str, repository
 }
 
 /// One copy in progress: `Ok(Err(reason))` from its steps means "skip", `Err` means failure.
-struct Copy<'a, T> {
+struct Copier<'a, T> {
     target: &'a T,
     from: &'a str,
     to: &'a str,
     pushed: usize,
 }
 
-impl<T: Target> Copy<'_, T> {
+impl<T: Target> Copier<'_, T> {
     /// Copies the manifest `digest` (children and blobs first, then its own bytes).
     async fn manifest(&mut self, digest: &Digest, depth: usize) -> Result<Result<(), String>, TargetError> {
         if depth > MAX_DEPTH {
