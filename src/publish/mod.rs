@@ -77,19 +77,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
 
     // (b) blobs.
     let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
-    let mut repositories: std::collections::BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
-    if crate::mutants::active(crate::mutants::Mutant::NoSubjectCopy) {
-        repositories.clear();
-    }
-    for repository in repositories {
-        match subject_copy::copy_subject(target, &plan.context.image.repository, repository, subject).await? {
-            subject_copy::Copied::Skipped { reason } => tracing::warn!(
-                "the app image {} is not in {repository}, so clients that copy an artifact with its subject (Helm 4) cannot pull from there: {reason}",
-                subject.digest
-            ),
-            copied => tracing::debug!("the app image in {repository}: {copied:?}"),
-        }
-    }
+    subject_copy::copy_into_every_repository(target, plan, subject).await?;
 
     // (c) manifests, by digest.
     for (artifact, b) in plan.artifacts.iter().zip(&built) {

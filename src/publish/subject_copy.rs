@@ -11,10 +11,12 @@
 //! so R-PUSH-2 holds. A blob the registry will not mount makes the copy [`Copied::Skipped`]:
 //! publishing goes on, with a warning, because the artifacts are complete without it.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use crate::plan::Subject;
+use crate::plan::{Plan, Subject};
 use crate::publish::error::{PublishError, TargetError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
 use crate::reference::Digest;
@@ -33,6 +35,25 @@ pub enum Copied {
     Pushed { manifests: usize },
     /// The registry would not mount a blob of the subject; the subject stays absent.
     Skipped { reason: String },
+}
+
+/// Step 2's second half: [`copy_subject`] into every target repository of `plan`; a skipped copy
+/// is a warning.
+pub async fn copy_into_every_repository(target: &impl Target, plan: &Plan, subject: &Subject) -> Result<(), PublishError> {
+    let mut repositories: BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
+    if crate::mutants::active(crate::mutants::Mutant::NoSubjectCopy) {
+        repositories.clear();
+    }
+    for repository in repositories {
+        match copy_subject(target, &plan.context.image.repository, repository, subject).await? {
+            Copied::Skipped { reason } => tracing::warn!(
+                "the app image {} is not in {repository}, so clients that copy an artifact with its subject (Helm 4) cannot pull from there: {reason}",
+                subject.digest
+            ),
+            copied => tracing::debug!("the app image in {repository}: {copied:?}"),
+        }
+    }
+    Ok(())
 }
 
 /// Makes `subject` present in `repository` (R-PUSH-10); see the module documentation.
