@@ -206,7 +206,9 @@ pub struct StoredIndex {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
     Stored,
-    /// The store refused the write because the document changed since it was read (412).
+    /// The store refused the write because the document changed since it was read (412), or
+    /// because a concurrent writer got in the way (see `RegistryTarget`'s store): read, merge
+    /// and write again.
     PreconditionFailed,
 }
 

@@ -316,6 +316,18 @@ impl IndexStore for FallbackStore<'_> {
         let r = self.target.http.put_manifest(self.repository, self.tag, OCI_INDEX, bytes, if_match).await?;
         match r.status {
             412 => Ok(PutOutcome::PreconditionFailed),
+            // We computed these bytes, so their digest cannot be wrong: Distribution 2.8 answers
+            // this when another publisher stores the same index bytes at the same moment (its
+            // filesystem driver writes both into one blob path). Merge again, like a 412.
+            400 if String::from_utf8_lossy(&r.body).contains("DIGEST_INVALID") => {
+                tracing::info!(
+                    "{}/{}:{} answered DIGEST_INVALID to our index: a concurrent writer",
+                    self.target.registry,
+                    self.repository,
+                    self.tag
+                );
+                Ok(PutOutcome::PreconditionFailed)
+            }
             _ if r.is_success() => Ok(PutOutcome::Stored),
             _ => Err(r.to_error().into()),
         }

@@ -190,15 +190,23 @@ async fn r_ref_1_forced_api_makes_no_request() {
     assert!(fake.seen().is_empty());
 }
 
+/// The first write of the index loses, and the publisher reads, merges and writes again: a 412
+/// (the document changed since it was read), or Distribution's `400 DIGEST_INVALID` when another
+/// publisher stores the same index bytes at the same moment (seen in `concurrent-publishers`).
+#[rstest::rstest]
+#[case::precondition_failed(412, "")]
+#[case::concurrent_writer_of_the_same_bytes(
+    400,
+    r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#
+)]
 #[tokio::test]
-async fn r_ref_5_if_match_is_sent_and_412_merges_again() {
+async fn r_ref_5_if_match_is_sent_and_a_lost_write_merges_again(#[case] status: u16, #[case] answer: &'static str) {
     let theirs = vec![ReferrerEntry { digest: Digest::of(b"theirs"), ..ours()[0].clone() }];
     let existing = index_of(&theirs);
     let fake = Fake::start(move |req, seen| {
         let puts: Vec<&Seen> = seen.iter().filter(|s| s.method == "PUT").collect();
         match req.method.as_str() {
-            // The first write loses: the document changed since it was read.
-            "PUT" if puts.len() == 1 => (412, vec![], Vec::new()),
+            "PUT" if puts.len() == 1 => (status, vec![], answer.as_bytes().to_vec()),
             "PUT" => (201, vec![("location", "/v2/team/app/manifests/x".into())], Vec::new()),
             _ => {
                 let body = if puts.len() >= 2 { puts[1].body.clone() } else { existing.clone() };
