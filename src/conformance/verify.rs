@@ -148,15 +148,8 @@ pub async fn subject_present(
                 findings.push(Finding::new("subject", format!("{what} is not the app image's bytes")))
             }
             Some(found) => {
-                let manifest: serde_json::Value = serde_json::from_slice(&found.bytes).unwrap_or_default();
-                let layers = manifest.get("layers").and_then(|l| l.as_array()).into_iter().flatten();
-                for d in manifest.get("config").into_iter().chain(layers) {
-                    let Some(digest) = d.get("digest").and_then(|d| d.as_str()).and_then(|d| d.parse::<Digest>().ok()) else {
-                        continue;
-                    };
-                    if !view.blob_exists(repo, &digest).await? {
-                        findings.push(Finding::new("subject", format!("{what}: its blob {digest} is missing from {repo}")));
-                    }
+                for digest in missing_blobs(view, repo, &found.bytes).await? {
+                    findings.push(Finding::new("subject", format!("{what}: its blob {digest} is missing from {repo}")));
                 }
             }
         }
@@ -224,18 +217,27 @@ fn tag_points_at(artifact: &ExpectedArtifact, tag: &str, found: Option<&Fetched>
 
 /// The config and layer blobs the expected manifest names must exist in its repository.
 async fn blobs_exist(view: &RegistryView, artifact: &ExpectedArtifact) -> Result<Vec<Finding>, ViewError> {
-    let manifest: serde_json::Value = serde_json::from_slice(&artifact.bytes).unwrap_or_default();
+    Ok(missing_blobs(view, &artifact.repo, &artifact.bytes)
+        .await?
+        .into_iter()
+        .map(|digest| Finding::new("blob", format!("blob {digest} named by {} is missing from {}", artifact.file, artifact.repo)))
+        .collect())
+}
+
+/// The config and layer digests of the image manifest `manifest` that `repo` does not hold.
+async fn missing_blobs(view: &RegistryView, repo: &str, manifest: &[u8]) -> Result<Vec<Digest>, ViewError> {
+    let manifest: serde_json::Value = serde_json::from_slice(manifest).unwrap_or_default();
     let descriptors = manifest.get("config").into_iter().chain(manifest.get("layers").and_then(|l| l.as_array()).into_iter().flatten());
-    let mut findings = Vec::new();
+    let mut missing = Vec::new();
     for d in descriptors {
         let Some(digest) = d.get("digest").and_then(|d| d.as_str()).and_then(|d| d.parse::<Digest>().ok()) else {
             continue;
         };
-        if !view.blob_exists(&artifact.repo, &digest).await? {
-            findings.push(Finding::new("blob", format!("blob {digest} named by {} is missing from {}", artifact.file, artifact.repo)));
+        if !view.blob_exists(repo, &digest).await? {
+            missing.push(digest);
         }
     }
-    Ok(findings)
+    Ok(missing)
 }
 
 /// The fallback index at `repo:referrers_tag` must be exactly `wanted` (R-REF-2..4).

@@ -185,21 +185,10 @@ const HASH_READ_SIZE: usize = 256 * 1024;
 
 /// The sha256 digest and size of a file, read in one streaming pass.
 pub fn hash_file(path: &Path) -> io::Result<(Digest, u64)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
+    // `io::copy` from a `BufReader` reads into the reader's own buffer: one read per block.
+    let mut file = io::BufReader::with_capacity(HASH_READ_SIZE, std::fs::File::open(path)?);
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; HASH_READ_SIZE];
-    let mut size = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
+    let size = io::copy(&mut file, &mut hasher)?;
     Ok((Digest::from_sha256(hasher), size))
 }
 
