@@ -38,7 +38,7 @@ impl LayerDir {
 
 /// The path of a committed fixture, relative to `fixtures/`.
 pub(crate) fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(path)
 }
 
 /// A preset input with nothing declared and no `SOURCE_DATE_EPOCH`.

@@ -11,7 +11,7 @@ use crate::diagnostic::Diagnostics;
 use super::read_layers_dir;
 
 fn cases_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/invalid/parse")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/invalid/parse")
 }
 
 /// The diagnostics of a case, printed with paths relative to `case_dir`.

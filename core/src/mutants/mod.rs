@@ -260,7 +260,7 @@ mod tests {
     /// mutant names one that exists.
     #[test]
     fn every_mutant_has_a_mutant_file_and_back() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/mutants");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/mutants");
         let mut armed: Vec<String> = std::fs::read_dir(&dir)
             .expect("conformance/mutants")
             .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())

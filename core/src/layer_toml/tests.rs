@@ -47,7 +47,7 @@ tag = "${build.tag}-wasm"
 "#;
 
 /// The RFC's example with its values quoted (the RFC's own text is not valid TOML).
-const RFC_FORM: &str = include_str!("../../fixtures/cli/rfc-example/layers/examples_wasm/wasm.toml");
+const RFC_FORM: &str = include_str!("../../../fixtures/cli/rfc-example/layers/examples_wasm/wasm.toml");
 
 #[test]
 fn r_file_4_current_form_parses() {

@@ -29,9 +29,9 @@ pub const IMAGE_TAG: &str = "2.8.2";
 /// The upstream image, used when it is present locally and ours cannot be built.
 pub const UPSTREAM_IMAGE: (&str, &str) = ("registry", "2");
 /// The Dockerfile of the image (`ci/registry/Dockerfile`).
-pub const DOCKERFILE: &str = include_str!("../../ci/registry/Dockerfile");
+pub const DOCKERFILE: &str = include_str!("../../../ci/registry/Dockerfile");
 /// The registry configuration (`ci/registry/config.yml`), also used by the process provider.
-pub const CONFIG_YML: &str = include_str!("../../ci/registry/config.yml");
+pub const CONFIG_YML: &str = include_str!("../../../ci/registry/config.yml");
 /// Image label holding the version of the registry binary inside (Dockerfile `LABEL`).
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
 

@@ -42,6 +42,16 @@ pub mod self_check;
 pub mod setup;
 pub mod verify;
 
+/// The registries the suite runs against: a container (testcontainers), a process, or a URL,
+/// and the quirks proxy in front of them.
+pub mod registry;
+
+// The modules moved here from the single crate still name their siblings `crate::conformance::…`
+// and the core's modules `crate::plan::…`; these two imports keep those paths valid.
+use crate as conformance;
+#[allow(unused_imports)]
+use cnb_artifacts_core::{diagnostic, layer_toml, manifest, plan, publish, reference, template};
+
 use std::path::{Path, PathBuf};
 
 /// Where the suite's data lives: `conformance/cases/`, `fixtures/cases/`, `docs/spec.md`.
@@ -67,7 +77,7 @@ impl SuiteDir {
                 return SuiteDir::new(cwd);
             }
         }
-        SuiteDir::new(env!("CARGO_MANIFEST_DIR"))
+        SuiteDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
     }
 
     pub fn root(&self) -> &Path {
