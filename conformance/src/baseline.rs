@@ -95,10 +95,10 @@ impl Baseline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::outcome::Finding;
+    use crate::outcome::Finding;
 
     fn result(id: &str, status: Status) -> CaseResult {
-        let case: crate::conformance::case::Case = toml::from_str(&format!(
+        let case: crate::case::Case = toml::from_str(&format!(
             "id = \"{id}\"\ntitle = \"t\"\nrules = [\"R-TAG-1\"]\nfixture = \"f\"\n[expect]\noutcome = \"rejected\"\nrules = []\n"
         ))
         .unwrap();

@@ -271,11 +271,11 @@ impl Case {
             problems.push("`rules` is empty: name the spec rules the case checks".to_string());
         }
         if let Some(d) = &self.build.digest {
-            if d.parse::<crate::reference::Digest>().is_err() {
+            if d.parse::<cnb_artifacts_core::reference::Digest>().is_err() {
                 problems.push(format!("[build] digest `{d}` is not a sha256 digest"));
             }
         }
-        if self.build.tags.iter().any(|t| crate::reference::validate_tag(t).is_err()) {
+        if self.build.tags.iter().any(|t| cnb_artifacts_core::reference::validate_tag(t).is_err()) {
             problems.push(format!("[build] tags {:?} holds an invalid tag", self.build.tags));
         }
         for fixture in self.fixtures() {
@@ -290,7 +290,7 @@ impl Case {
                     problems.push(format!("expected manifest {} does not exist", file.display()));
                 }
                 if let Some(d) = &m.digest {
-                    if d.parse::<crate::reference::Digest>().is_err() {
+                    if d.parse::<cnb_artifacts_core::reference::Digest>().is_err() {
                         problems.push(format!("`{d}` is not a sha256 digest"));
                     }
                 }

@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 
 use super::case::{Case, Expect};
 use super::SuiteDir;
-use crate::manifest::canonical;
-use crate::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
-use crate::reference::Digest;
+use cnb_artifacts_core::manifest::canonical;
+use cnb_artifacts_core::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::reference::Digest;
 
 /// The case data is wrong or inconsistent: neither the implementation's nor the registry's fault.
 #[derive(Debug, thiserror::Error)]

@@ -199,13 +199,13 @@ pub fn suite_digest(suite: &SuiteDir) -> std::io::Result<String> {
 }
 
 /// The sha256 digests of every regular file in a layers tree (for "nothing was pushed" checks).
-pub fn file_digests(layers: &Path) -> Vec<crate::reference::Digest> {
+pub fn file_digests(layers: &Path) -> Vec<cnb_artifacts_core::reference::Digest> {
     let mut digests: Vec<_> = walk(layers)
         .unwrap_or_default()
         .into_iter()
         .filter(|(_, k)| *k == EntryKind::File)
         .filter_map(|(rel, _)| fs::read(layers.join(rel)).ok())
-        .map(|bytes| crate::reference::Digest::of(&bytes))
+        .map(|bytes| cnb_artifacts_core::reference::Digest::of(&bytes))
         .collect();
     digests.sort();
     digests.dedup();
@@ -215,7 +215,7 @@ pub fn file_digests(layers: &Path) -> Vec<crate::reference::Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::case::{parse, Case};
+    use crate::case::{parse, Case};
 
     fn case_with(generate: &str) -> Case {
         let text = format!(

@@ -44,13 +44,7 @@ pub mod verify;
 
 /// The registries the suite runs against: a container (testcontainers), a process, or a URL,
 /// and the quirks proxy in front of them.
-pub mod registry;
-
-// The modules moved here from the single crate still name their siblings `crate::conformance::…`
-// and the core's modules `crate::plan::…`; these two imports keep those paths valid.
-use crate as conformance;
-#[allow(unused_imports)]
-use cnb_artifacts_core::{diagnostic, layer_toml, manifest, plan, publish, reference, template};
+pub mod provider;
 
 use std::path::{Path, PathBuf};
 

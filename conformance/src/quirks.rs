@@ -1,6 +1,6 @@
 //! Running the suite behind a registry quirk profile (`conformance run --registry-quirks
 //! PROFILE`, `docs/conformance.md`). The runner puts a quirks proxy
-//! ([`crate::registry::quirks`]) in front of its registry and gives the implementation only the
+//! ([`crate::provider::quirks`]) in front of its registry and gives the implementation only the
 //! proxy's host; it seeds, sets up and verifies through the registry directly, so a quirk changes
 //! what the implementation meets, never what is checked.
 //!
@@ -24,9 +24,9 @@ use super::implementation::{tail, Exit, Invocation};
 use super::outcome::{CaseResult, Finding};
 use super::registry_view::{RegistryView, Snapshot};
 use super::verify::{self, VerifyError};
-use crate::plan::Subject;
-use crate::reference::Digest;
-use crate::registry::quirks::{start_quirks_proxy, ProxyError, QuirkProfile, QuirksProxy};
+use crate::provider::quirks::{start_quirks_proxy, ProxyError, QuirkProfile, QuirksProxy};
+use cnb_artifacts_core::plan::Subject;
+use cnb_artifacts_core::reference::Digest;
 
 /// What a refusal must quote of the registry's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,7 +374,7 @@ const AROUND: usize = 80;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::registry_view::Fetched;
+    use crate::registry_view::Fetched;
     use rstest::rstest;
 
     #[test]
@@ -432,7 +432,7 @@ mod tests {
         let (files_a, files_b) = ([fa], [fb]);
         let attempts = vec![Attempt { invocation: &ok, files: &files_a }, Attempt { invocation: &failed, files: &files_b }];
         assert_eq!(owners(&b, &attempts), [1]);
-        let subject = crate::registry::seed::app_image().subject();
+        let subject = crate::provider::seed::app_image().subject();
         let index = expect::fallback_index("ns/app", None, &[&a, &b]).unwrap();
         let mut after = Snapshot::default();
         let fetched = Fetched { digest: Digest::of(&index), bytes: index, content_type: String::new() };

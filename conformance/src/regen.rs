@@ -1,6 +1,6 @@
 //! `conformance regen`: recomputes each case's `[expect]` section and expected manifests
-//! offline with the reference planner ([`crate::plan::plan`]) and manifest builder
-//! ([`crate::manifest::build`]), for spec authors; shows a diff of what changed and writes only
+//! offline with the reference planner ([`cnb_artifacts_core::plan::plan`]) and manifest builder
+//! ([`cnb_artifacts_core::manifest::build`]), for spec authors; shows a diff of what changed and writes only
 //! with `--write`. Its output is reviewed by a human before it becomes the expectation: the
 //! runner never uses the reference code to judge an implementation.
 //!
@@ -17,8 +17,8 @@ use super::diff;
 use super::expect::{canonical_of, pretty};
 use super::fixture;
 use super::SuiteDir;
-use crate::plan::{BuildContext, PlannedArtifact};
-use crate::reference::{Digest, ImageRef};
+use cnb_artifacts_core::plan::{BuildContext, PlannedArtifact};
+use cnb_artifacts_core::reference::{Digest, ImageRef};
 
 /// The registry host written where `${registry}` belongs.
 const REGISTRY_SENTINEL: &str = "registry.conformance.invalid";
@@ -68,7 +68,7 @@ pub fn regen_case(case: &Case, suite: &SuiteDir) -> CaseRegen {
             Ok(c) => c,
             Err(e) => return CaseRegen::Failed(e),
         };
-        match crate::plan::plan(&layers, &ctx) {
+        match cnb_artifacts_core::plan::plan(&layers, &ctx) {
             Ok(plan) => artifacts.extend(plan.artifacts),
             Err(diagnostics) => rejected_rules.extend(diagnostics.0.iter().map(|d| d.rule.to_string())),
         }
@@ -155,7 +155,7 @@ fn expect_section_start(text: &str) -> Option<usize> {
 }
 
 fn context(case: &Case) -> Result<BuildContext, String> {
-    let subject = crate::registry::seed::app_image().subject();
+    let subject = crate::provider::seed::app_image().subject();
     let mut reference = format!("{REGISTRY_SENTINEL}/{NAMESPACE_SENTINEL}/{}", case.build.repository);
     if let Some(tag) = case.build.tags.first() {
         reference.push(':');
@@ -179,14 +179,14 @@ fn rejected_section(rules: &BTreeSet<String>) -> String {
 
 /// The `[expect]` section and the expected-manifest files for planned `artifacts`.
 fn published_section(case: &Case, artifacts: &[PlannedArtifact]) -> Result<(String, Vec<(String, String)>), String> {
-    let subject = crate::registry::seed::app_image().subject();
+    let subject = crate::provider::seed::app_image().subject();
     let mut section = "[expect]\noutcome = \"published\"\n".to_string();
     if let Expect::Published { fallback_index: IndexCheck::AllowLostEntries, .. } = case.expect {
         section.push_str("fallback_index = \"allow-lost-entries\"\n");
     }
     let mut files = Vec::new();
     for a in artifacts {
-        let built = crate::manifest::build(a, &subject).map_err(|e| e.to_string())?;
+        let built = cnb_artifacts_core::manifest::build(a, &subject).map_err(|e| e.to_string())?;
         let name = format!("{}.{}.{}.json", a.buildpack.replace('/', "_"), a.layer, a.index);
         let text = String::from_utf8_lossy(&built.manifest_bytes).into_owned();
         let depends_on_names = text.contains(REGISTRY_SENTINEL) || text.contains(NAMESPACE_SENTINEL);

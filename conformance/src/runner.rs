@@ -33,10 +33,10 @@ use super::selection::Selected;
 use super::setup;
 use super::verify;
 use super::SuiteDir;
-use crate::plan::Subject;
-use crate::reference::Digest;
-use crate::registry::quirks::{ProxyError, QuirkProfile};
-use crate::registry::{self, Provider, RegistryError, RunningRegistry};
+use crate::provider::quirks::{ProxyError, QuirkProfile};
+use crate::provider::{self, Provider, RegistryError, RunningRegistry};
+use cnb_artifacts_core::plan::Subject;
+use cnb_artifacts_core::reference::Digest;
 
 /// The repository the registry health check writes to; not a stray.
 const HEALTH_CHECK_REPO: &str = "cnb-artifacts/health-check";
@@ -124,7 +124,7 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
     let exemptions = coverage::Exemptions::load(&suite.coverage_exemptions_path()).map_err(RunError::Coverage)?;
     let implementation_version = opts.implementation.probe().await?;
     let registry =
-        registry::start(&opts.provider).await.map_err(|source| RunError::RegistryStart { provider: opts.provider.clone(), source })?;
+        provider::start(&opts.provider).await.map_err(|source| RunError::RegistryStart { provider: opts.provider.clone(), source })?;
     registry.health_check().await.map_err(|source| RunError::HealthCheck { host: registry.host.clone(), source })?;
     let behind = match opts.quirks {
         Some(profile) => Some(Behind::start(&registry.url(), profile).await.map_err(|source| RunError::QuirksProxy { profile, source })?),
@@ -234,7 +234,7 @@ async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<
     result.namespace = Some(ns.clone());
     let dir = ctx.work.join(&case.id);
     let app_repo = format!("{ns}/{}", case.build.repository);
-    let subject = registry::seed::seed_app_image(ctx.registry, &app_repo, &case.build.tags)
+    let subject = provider::seed::seed_app_image(ctx.registry, &app_repo, &case.build.tags)
         .await
         .map_err(|e| registry_fault("seeding the app image")(&e))?;
     result.setup = setup::apply(&ctx.view, case, &ns, &subject).await.map_err(|e| registry_fault("setting up")(&e))?;

@@ -17,7 +17,7 @@
 //! In `implementation`, `{suite}` is replaced by the suite directory, `{bin}` by the reference
 //! binary (`$CNB_ARTIFACTS_BIN`, else this program) and `{mutant_bin}` by the mutant binary
 //! (`$CNB_CONFORMANCE_MUTANT_BIN`, else `cnb-artifacts-mutant` beside this program; built with
-//! `cargo build --features mutants`, see `crate::mutants`), each quoted as a shell word.
+//! `cargo build --features mutants`, see `cnb_artifacts_core::mutants`), each quoted as a shell word.
 //!
 //! Two scopes: [`Scope::Claimed`] (the default) runs each mutant only against the cases it
 //! claims, which proves "every case is killed" (a claimed case that does not FAIL fails the
@@ -333,7 +333,7 @@ fn reference_verdict(results: &RunResults, duration: Duration) -> ReferenceVerdi
 
 /// Runs `plan` on a thread of its own with its own runtime, so that one run's blocking work
 /// (copying fixtures, hashing) does not stall the others, and the registry it starts lives as
-/// long as that thread (`crate::registry::process`). Dropping the future (Ctrl-C) cancels the
+/// long as that thread (`crate::provider::process`). Dropping the future (Ctrl-C) cancels the
 /// run and waits until it has removed its registry and killed its implementations.
 fn on_own_thread(suite: &SuiteDir, plan: &Planned<'_>) -> impl std::future::Future<Output = Result<Timed, SelfCheckError>> {
     let (suite, cases, run_opts) = (suite.clone(), plan.cases.clone(), plan.opts.clone());

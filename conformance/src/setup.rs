@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 
 use super::case::Case;
 use super::registry_view::{RegistryView, ViewError};
-use crate::manifest::canonical;
-use crate::manifest::media_types::{ANNOTATION_LAYER, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
-use crate::plan::Subject;
-use crate::reference::Digest;
+use cnb_artifacts_core::manifest::canonical;
+use cnb_artifacts_core::manifest::media_types::{ANNOTATION_LAYER, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::plan::Subject;
+use cnb_artifacts_core::reference::Digest;
 
 /// Stands for `sha256-<subject hex>` in a foreign image's tag.
 pub const REFERRERS_TAG_TOKEN: &str = "@@REFERRERS_TAG@@";

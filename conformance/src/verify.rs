@@ -19,9 +19,9 @@ use super::expect::{self, ExpectError, ExpectedArtifact};
 use super::implementation::{Exit, Invocation};
 use super::outcome::Finding;
 use super::registry_view::{Fetched, RegistryView, Snapshot, ViewError};
-use crate::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
-use crate::plan::Subject;
-use crate::reference::Digest;
+use cnb_artifacts_core::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::plan::Subject;
+use cnb_artifacts_core::reference::Digest;
 
 /// Why verification could not finish: the registry or the case data, never the implementation.
 #[derive(Debug, thiserror::Error)]

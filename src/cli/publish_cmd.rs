@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{exit, report_input_errors, ContextArgs};
-use crate::plan::{self, Plan, Subject};
-use crate::publish::client::{TransportOptions, DEFAULT_CHUNK_SIZE};
-use crate::publish::retry::RetryPolicy;
-use crate::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, RegistryTarget};
+use cnb_artifacts_core::plan::{self, Plan, Subject};
+use cnb_artifacts_core::publish::client::{TransportOptions, DEFAULT_CHUNK_SIZE};
+use cnb_artifacts_core::publish::retry::RetryPolicy;
+use cnb_artifacts_core::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, RegistryTarget};
 
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
@@ -75,7 +75,7 @@ pub fn publish(args: &PublishArgs) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: {}", crate::publish::auth::redact::redact(&crate::publish::error::error_chain(&e)));
+            eprintln!("error: {}", cnb_artifacts_core::publish::auth::redact::redact(&cnb_artifacts_core::publish::error::error_chain(&e)));
             exit_code(&e)
         }
     }

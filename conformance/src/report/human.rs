@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
-use crate::conformance::implementation::tail;
-use crate::conformance::outcome::{BaselineMark, CaseResult, RunResults, Status};
+use crate::implementation::tail;
+use crate::outcome::{BaselineMark, CaseResult, RunResults, Status};
 
 /// Lines of stdout and stderr shown per invocation.
 const TAIL_LINES: usize = 25;

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{write_file, ReportError};
-use crate::conformance::outcome::RunResults;
+use crate::outcome::RunResults;
 
 /// The results as pretty JSON.
 pub fn render(results: &RunResults) -> Result<String, ReportError> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{human, write_file, ReportError};
-use crate::conformance::outcome::{BaselineMark, CaseResult, RunResults, Status};
+use crate::outcome::{BaselineMark, CaseResult, RunResults, Status};
 
 /// The results as JUnit XML.
 pub fn render(results: &RunResults) -> Result<String, ReportError> {

@@ -283,7 +283,7 @@ impl RunningRegistry {
     pub async fn health_check(&self) -> Result<(), RegistryError> {
         self.check_v2().await?;
         let blob: &[u8] = b"cnb-artifacts health check\n";
-        let digest = crate::reference::Digest::of(blob).to_string();
+        let digest = cnb_artifacts_core::reference::Digest::of(blob).to_string();
         let reference = self.reference("cnb-artifacts/health-check", "unused");
         let client = self.client();
         client.store_auth_if_needed(&self.host, &RegistryAuth::Anonymous).await;

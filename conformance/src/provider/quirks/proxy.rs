@@ -163,7 +163,7 @@ impl Upstream {
             builder = builder.header(CONTENT_LENGTH, body.len()).body(body);
         }
         let bad_gateway = |e: reqwest::Error| {
-            let text = crate::publish::error::error_chain(&e);
+            let text = cnb_artifacts_core::publish::error::error_chain(&e);
             ProxyResponse::new(502, "text/plain", format!("the proxy could not reach {url}: {text}"))
         };
         let response = match builder.send().await {
@@ -288,7 +288,7 @@ fn upstream_base(given: &str) -> Result<String, ProxyError> {
         Some((scheme @ ("http" | "https"), host)) => (scheme, host),
         Some(_) => return Err(invalid("the scheme must be http or https")),
         None => {
-            let opts = crate::publish::client::TransportOptions::default();
+            let opts = cnb_artifacts_core::publish::client::TransportOptions::default();
             (if opts.is_insecure(trimmed) { "http" } else { "https" }, trimmed)
         }
     };

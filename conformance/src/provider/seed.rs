@@ -15,9 +15,9 @@ use oci_client::Reference;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 
 use super::{shorten, RegistryError, RunningRegistry};
-use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use crate::plan::Subject;
-use crate::reference::Digest;
+use cnb_artifacts_core::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::plan::Subject;
+use cnb_artifacts_core::reference::Digest;
 
 /// Media type of the app image's config blob.
 pub const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
