@@ -30,6 +30,7 @@ mod diff;
 pub mod expect;
 pub mod fixture;
 pub mod implementation;
+mod kill;
 pub mod outcome;
 pub mod provenance;
 pub mod quirks;

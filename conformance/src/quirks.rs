@@ -374,7 +374,7 @@ const AROUND: usize = 80;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry_view::Fetched;
+    use crate::registry_view::ServedManifest;
     use rstest::rstest;
 
     #[test]
@@ -435,7 +435,7 @@ mod tests {
         let subject = crate::provider::seed::app_image().subject();
         let index = expect::fallback_index("ns/app", None, &[&a, &b]).unwrap();
         let mut after = Snapshot::default();
-        let fetched = Fetched { digest: Digest::of(&index), bytes: index, content_type: String::new() };
+        let fetched = ServedManifest { digest: Digest::of(&index), bytes: index, content_type: String::new() };
         after.repos.entry("ns/app".into()).or_default().insert(subject.digest.referrers_tag(), fetched);
         let before = Snapshot::default();
         let observed = |check| Observed {

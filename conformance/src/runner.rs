@@ -34,7 +34,7 @@ use super::setup;
 use super::verify;
 use super::SuiteDir;
 use crate::provider::quirks::{ProxyError, QuirkProfile};
-use crate::provider::{self, Provider, RegistryError, RunningRegistry};
+use crate::provider::{self, Provider, ProviderError, RunningRegistry};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 
@@ -63,9 +63,9 @@ pub struct RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("could not start the registry ({provider}): {source}")]
-    RegistryStart { provider: Provider, source: RegistryError },
+    RegistryStart { provider: Provider, source: ProviderError },
     #[error("the registry at {host} failed its health check: {source}")]
-    HealthCheck { host: String, source: RegistryError },
+    HealthCheck { host: String, source: ProviderError },
     #[error("could not start the registry quirks proxy ({profile}): {source}")]
     QuirksProxy { profile: QuirkProfile, source: ProxyError },
     #[error("the implementation cannot be run: {0}")]

@@ -49,7 +49,7 @@ impl ContextArgs {
         };
         let mut manifest_size = self.manifest_size;
         if let (Some(path), Some(image)) = (&self.report, &image) {
-            match cnb_artifacts_core::publish::exporter_report::read(path) {
+            match super::exporter_report::read(path) {
                 Ok(report) => {
                     for t in report.tags_for(image) {
                         if !tags.contains(&t) {

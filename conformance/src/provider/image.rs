@@ -21,7 +21,7 @@ use testcontainers::GenericBuildableImage;
 
 use super::command;
 use super::process;
-use super::RegistryError;
+use super::ProviderError;
 
 /// Repository and tag of the image this module builds.
 pub const IMAGE_NAME: &str = "cnb-artifacts/registry";
@@ -49,7 +49,7 @@ static BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Makes sure a registry image exists locally: ours if present, else built from the installed
 /// `docker-registry` binary, else `registry:2` if present.
-pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryError> {
+pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, ProviderError> {
     let _one_at_a_time = BUILD_LOCK.lock().await;
     if let Some(version) = inspect(docker, IMAGE_NAME, IMAGE_TAG).await? {
         return Ok(RegistryImage { name: IMAGE_NAME.to_string(), tag: IMAGE_TAG.to_string(), version });
@@ -77,12 +77,12 @@ pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryErro
     let _built = image
         .build_image_with(options)
         .await
-        .map_err(|source| RegistryError::Testcontainers { action: format!("building {IMAGE_NAME}:{IMAGE_TAG}"), source })?;
+        .map_err(|source| ProviderError::Testcontainers { action: format!("building {IMAGE_NAME}:{IMAGE_TAG}"), source })?;
     Ok(RegistryImage { name: IMAGE_NAME.to_string(), tag: IMAGE_TAG.to_string(), version })
 }
 
 /// `Some(version label)` when `name:tag` exists locally, `None` when it does not.
-async fn inspect(docker: &Docker, name: &str, tag: &str) -> Result<Option<Option<String>>, RegistryError> {
+async fn inspect(docker: &Docker, name: &str, tag: &str) -> Result<Option<Option<String>>, ProviderError> {
     use testcontainers::bollard::errors::Error;
     match docker.inspect_image(&format!("{name}:{tag}")).await {
         Ok(image) => {
@@ -90,18 +90,18 @@ async fn inspect(docker: &Docker, name: &str, tag: &str) -> Result<Option<Option
             Ok(Some(labels.get(VERSION_LABEL).filter(|v| !v.is_empty() && *v != "unknown").cloned()))
         }
         Err(Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
-        Err(source) => Err(RegistryError::Docker { action: format!("inspecting image {name}:{tag}"), source }),
+        Err(source) => Err(ProviderError::Docker { action: format!("inspecting image {name}:{tag}"), source }),
     }
 }
 
 /// The absolute paths `ldd` prints for `binary` (libraries and the loader); none for a static
 /// binary.
-fn linked_libraries(binary: &Path) -> Result<Vec<PathBuf>, RegistryError> {
+fn linked_libraries(binary: &Path) -> Result<Vec<PathBuf>, ProviderError> {
     let mut cmd = Command::new("ldd");
     cmd.arg(binary);
     match command::run_blocking(cmd, Duration::from_secs(30)) {
         Ok(out) => Ok(parse_ldd(&out)),
-        Err(RegistryError::CommandFailed { stderr, .. }) if stderr.contains("not a dynamic executable") => Ok(Vec::new()),
+        Err(ProviderError::CommandFailed { stderr, .. }) if stderr.contains("not a dynamic executable") => Ok(Vec::new()),
         Err(err) => Err(err),
     }
 }

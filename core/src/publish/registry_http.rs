@@ -27,7 +27,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
 
 use crate::publish::client::{http_client, registry_base_url, TransportOptions};
-use crate::publish::error::{error_chain, RegistryError, TargetError};
+use crate::publish::error::{error_chain, RegistryFailure, TargetError};
 use crate::publish::retry::{parse_retry_after, status_is_transient, with_retry, RetryPolicy, Transient};
 
 /// The most bytes of an answer body that are read: the 4 MiB manifest limit.
@@ -50,9 +50,9 @@ impl RawResponse {
         (200..300).contains(&self.status)
     }
 
-    /// This response as a [`RegistryError`]: status and body verbatim.
-    pub fn to_error(&self) -> RegistryError {
-        RegistryError { status: Some(self.status), detail: String::from_utf8_lossy(&self.body).into_owned() }
+    /// This response as a [`RegistryFailure`]: status and body verbatim.
+    pub fn to_error(&self) -> RegistryFailure {
+        RegistryFailure { status: Some(self.status), detail: String::from_utf8_lossy(&self.body).into_owned() }
     }
 }
 
@@ -188,7 +188,7 @@ impl RegistryHttp {
         .await;
         match result {
             Ok(r) | Err(Attempt::Status(r)) => Ok(r),
-            Err(Attempt::Transport(e)) => Err(TargetError::Registry(RegistryError { status: None, detail: error_chain(&e) })),
+            Err(Attempt::Transport(e)) => Err(TargetError::Registry(RegistryFailure { status: None, detail: error_chain(&e) })),
             Err(Attempt::TooLarge(size)) => Err(TargetError::ManifestTooLarge { reference: what, size }),
         }
     }
@@ -254,7 +254,7 @@ impl RegistryHttp {
                 _ => None,
             },
             Err(e) => {
-                tracing::warn!("authentication to {}/{repository} failed: {}", self.registry, RegistryError::from(e));
+                tracing::warn!("authentication to {}/{repository} failed: {}", self.registry, RegistryFailure::from(e));
                 None
             }
         }
