@@ -131,6 +131,7 @@ impl Checked<'_> {
             annotations,
             config: preset.config,
             files,
+            declared_at: header.clone(),
         };
         let at = tag.as_ref().map(|t| layer.location(t.span.start)).unwrap_or(header);
         let claims = artifact
