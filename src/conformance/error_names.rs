@@ -8,9 +8,9 @@
 //! `F` is named when `F`, `./F` or `<CNB_LAYERS_DIR>/F` occurs as a whole path: the character
 //! before it is not a letter, digit, `_`, `-`, `.` or `/`, and the character after it is not a
 //! letter, digit, `_`, `-` or `/`, nor a `.` followed by a letter or digit. A tag `T` is named
-//! when `T` occurs with neither a letter, digit, `_`, `-` or `.` before it, nor a letter,
-//! digit, `_` or `-`, nor a `.` followed by one of those, after it. Letter case matters. Rule
-//! IDs (`R-COLL-1`) are never required.
+//! when `T` occurs with none of a letter, digit, `_`, `-`, `.`, `/`, `#` or `@` before it, and
+//! after it none of a letter, digit, `_`, `-`, `/`, `#` or `@`, nor a `.` followed by one of
+//! those or a `.`. Letter case matters. Rule IDs (`R-COLL-1`) are never required.
 
 use std::path::Path;
 
@@ -67,7 +67,7 @@ fn names(wanted: &Named<'_>, layers_dir: &Path, output: &str) -> bool {
             }
             forms.iter().any(|form| occurs(output, form, is_path_char, |b| is_path_char(b) && b != b'.'))
         }
-        Named::Tag(tag) => occurs(output, tag, is_tag_char, |b| is_tag_char(b) && b != b'.'),
+        Named::Tag(tag) => occurs(output, tag, joins_tag, |b| joins_tag(b) && b != b'.'),
     }
 }
 
@@ -75,8 +75,10 @@ fn is_path_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/')
 }
 
-fn is_tag_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+/// A tag character, or one that makes the word part of a path or reference other than as its
+/// tag (`examples/wasm/wasm#0` does not name the tag `wasm`).
+fn joins_tag(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b'#' | b'@')
 }
 
 /// `needle` occurs in `hay` with no `joins_before` byte before it and, after it, no
@@ -127,6 +129,8 @@ mod tests {
     #[case::longer("tag wasm-1 is taken", false)]
     #[case::suffix("tag mywasm is taken", false)]
     #[case::dotted("tag wasm.1 is taken", false)]
+    #[case::path_component("wanted by examples/wasm/wasm#0", false)]
+    #[case::digest_reference("app@wasm", false)]
     fn tags_are_named_as_whole_words(#[case] output: &str, #[case] named: bool) {
         assert_eq!(missing(&[Named::Tag("wasm")], Path::new(LAYERS), "", output).is_empty(), named, "{output}");
     }
