@@ -47,7 +47,7 @@ pub(super) fn render(check: &SelfCheck) -> String {
     let _ = writeln!(out, "\nmutation score per rule family (claimed mutant × case pairs that FAILed, by the rules the case cites):");
     let width = check.families.keys().map(String::len).max().unwrap_or(0);
     for (family, score) in &check.families {
-        let percent = if score.claimed == 0 { 100 } else { score.killed * 100 / score.claimed };
+        let percent = (score.killed * 100).checked_div(score.claimed).unwrap_or(100);
         let _ = writeln!(out, "  {family:<width$}  {}/{} ({percent}%)", score.killed, score.claimed);
     }
 
