@@ -158,6 +158,10 @@ pub struct ForeignReferrer {
     #[serde(default)]
     pub repository: Option<String>,
     pub artifact_type: String,
+    /// The index lists this referrer twice, the second time with another annotation
+    /// (R-REF-4 keeps the first of several entries with one digest).
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -152,6 +152,9 @@ declare_mutants! {
     ReadsUnlistedBuildpacks = "reads-unlisted-buildpacks",
     /// R-FILE-2: `sbom`, `config`, `app` and dot-directories are read as buildpacks.
     ReadsLifecycleDirs = "reads-lifecycle-dirs",
+    /// R-REF-4: of several entries of an existing fallback index with one digest, the last is
+    /// kept instead of the first.
+    KeepsLastDuplicate = "keeps-last-duplicate",
 }
 
 impl Mutant {
