@@ -9,6 +9,8 @@
 mod artifact;
 pub mod collisions;
 pub mod confine;
+#[cfg(test)]
+mod derived_names_tests;
 mod render;
 
 use std::collections::BTreeMap;
