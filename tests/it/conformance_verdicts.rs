@@ -3,9 +3,9 @@
 //! rejected or twin; one that crashes passes nothing; one whose program is missing is an ERROR
 //! and the run exits 5; and every rejected case has a near-miss twin or a reasoned waiver.
 
-use cnb_artifacts::conformance::case::{self, Expect};
-use cnb_artifacts::conformance::SuiteDir;
-use cnb_artifacts::registry::Provider;
+use cnb_artifacts_conformance::case::{self, Expect};
+use cnb_artifacts_conformance::provider::Provider;
+use cnb_artifacts_conformance::SuiteDir;
 use serde_json::Value;
 
 use crate::conformance::{available, code, conformance, json, statuses};
