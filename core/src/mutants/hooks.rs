@@ -170,7 +170,7 @@ pub fn manifest_bytes(bytes: Vec<u8>) -> Vec<u8> {
             object.remove("subject");
         }
     }
-    let rewritten = if pretty { serde_json::to_vec_pretty(&value).ok() } else { crate::manifest::canonical::to_vec(&value).ok() };
+    let rewritten = if pretty { serde_json::to_vec_pretty(&value).ok() } else { crate::canonical::to_vec(&value).ok() };
     rewritten.unwrap_or(bytes)
 }
 
@@ -187,8 +187,8 @@ fn utf8_ordered(value: &serde_json::Value) -> Result<Vec<u8>, serde_json::Error>
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend(crate::manifest::canonical::to_vec(k).map_err(|e| match e {
-                    crate::manifest::canonical::CanonicalError::Unrepresentable(e) => e,
+                out.extend(crate::canonical::to_vec(k).map_err(|e| match e {
+                    crate::canonical::CanonicalError::Unrepresentable(e) => e,
                 })?);
                 out.push(b':');
                 out.extend(utf8_ordered(v)?);

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use crate::manifest::presets::test_support::tgz;
+use crate::plan::presets::test_support::tgz;
 use crate::plan::{plan, BuildContext};
 use crate::reference::{validate_repository_path, validate_tag};
 
