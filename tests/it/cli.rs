@@ -130,3 +130,20 @@ fn r_err_1_invalid_plan_fixtures_fail_with_their_exact_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// R-MAN-8: `SOURCE_DATE_EPOCH` is ASCII digits only; an empty value counts as unset.
+#[rstest]
+#[case::plus_sign("+5", false)]
+#[case::minus_sign("-1", false)]
+#[case::space(" 5", false)]
+#[case::digits("5", true)]
+#[case::empty("", true)]
+fn r_man_8_source_date_epoch_is_digits_only(#[case] value: &str, #[case] accepted: bool) {
+    let mut cmd = plan_cmd("rfc-example");
+    cmd.env("SOURCE_DATE_EPOCH", value);
+    let out = cmd.output().expect("runs");
+    assert_eq!(out.status.success(), accepted, "{}", report(&cmd, &out));
+    if !accepted {
+        assert!(stderr(&out).contains("R-MAN-8"), "{}", report(&cmd, &out));
+    }
+}

@@ -47,11 +47,23 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
                 let mut report = Report::new(&group_path, &source);
                 let entries = parse_group_toml(&mut report);
                 if report.is_empty() {
-                    return entries
+                    let mut listed: Vec<Buildpack> = entries
                         .into_iter()
                         .map(|e| Buildpack { dir_name: Buildpack::dir_name_of(&e.id), id: e.id, version: e.version })
                         .filter(|b| layers_dir.join(&b.dir_name).is_dir())
                         .collect();
+                    if crate::mutants::active(crate::mutants::Mutant::ReadsUnlistedBuildpacks) {
+                        let unlisted: Vec<String> = buildpack_dirs(layers_dir, diagnostics)
+                            .into_iter()
+                            .filter(|d| !listed.iter().any(|b| &b.dir_name == d))
+                            .collect();
+                        listed.extend(unlisted.into_iter().map(|dir_name| Buildpack {
+                            id: Buildpack::id_of_dir_name(&dir_name),
+                            version: None,
+                            dir_name,
+                        }));
+                    }
+                    return listed;
                 }
                 diagnostics.extend(report.into_diagnostics().0);
             }
@@ -73,7 +85,8 @@ fn buildpack_dirs(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<S
         .into_iter()
         .filter(|(name, path)| {
             let name = name.to_string_lossy();
-            !name.starts_with('.') && !LIFECYCLE_DIRS.contains(&name.as_ref()) && path.is_dir()
+            let lifecycle = name.starts_with('.') || LIFECYCLE_DIRS.contains(&name.as_ref());
+            (!lifecycle || crate::mutants::active(crate::mutants::Mutant::ReadsLifecycleDirs)) && path.is_dir()
         })
         .filter_map(|(name, path)| utf8_name(name, &path, "buildpack directory", diagnostics))
         .collect();
