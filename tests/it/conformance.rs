@@ -178,6 +178,10 @@ fn a_baseline_expects_failures_and_catches_stale_entries() {
     assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("expected failure"), "{}", report(&cmd, &output));
     std::fs::write(&baseline, "[expected-failures]\nrfc-example = \"does not publish\"\ncoll-same-tag = \"old\"\n").unwrap();
+    // An implementation that rejects every build naming every layer TOML: right for the rejected
+    // `coll-same-tag` (so its baseline entry is stale), wrong for `rfc-example`.
+    let names_every_file = "sh -c 'test \"$0\" = --version && exit 0; cd \"$CNB_LAYERS_DIR\" && find . -name \"*.toml\" >&2; exit 1'";
+    let base = ["run", "--registry-provider", "process", "--implementation", names_every_file, "--baseline", baseline.to_str().unwrap()];
     let (cmd, output) = conformance(&[&base[..], &["--filter", "rfc-example", "--filter", "coll-same-tag", "--update-baseline"]].concat());
     assert_eq!(code(&output), 4, "{}", report(&cmd, &output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("STALE"), "{}", report(&cmd, &output));
