@@ -69,6 +69,17 @@ impl ContextArgs {
                     errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds")))
                 })
                 .ok(),
+            Err(std::env::VarError::NotUnicode(v)) => {
+                errors.push(Diagnostic::new(
+                    "R-MAN-8",
+                    None,
+                    format!(
+                        "SOURCE_DATE_EPOCH=`{}` is not a whole number of seconds (not valid UTF-8)",
+                        v.to_string_lossy().escape_debug()
+                    ),
+                ));
+                None
+            }
             _ => None,
         };
         let image = match image {

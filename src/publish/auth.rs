@@ -72,6 +72,8 @@ impl<'de> serde::Deserialize<'de> for Secret {
 pub struct AuthSource {
     /// The value of `CNB_REGISTRY_AUTH`; unset and empty are the same.
     pub registry_auth: Option<Secret>,
+    /// `CNB_REGISTRY_AUTH` is set but not UTF-8: an error, never a fall-through (R-AUTH-1).
+    pub registry_auth_not_utf8: bool,
     /// The Docker config file: `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
     pub docker_config: Option<PathBuf>,
     /// The directories searched for `docker-credential-<name>` helpers (a `PATH` value).
@@ -86,6 +88,7 @@ impl AuthSource {
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")));
         AuthSource {
             registry_auth: std::env::var(REGISTRY_AUTH_ENV).ok().map(Secret),
+            registry_auth_not_utf8: matches!(std::env::var(REGISTRY_AUTH_ENV), Err(std::env::VarError::NotUnicode(_))),
             docker_config: docker_dir.map(|d| d.join("config.json")),
             helper_path: std::env::var_os("PATH"),
         }
@@ -99,6 +102,8 @@ pub enum AuthError {
         "{REGISTRY_AUTH_ENV} is not a JSON object of registry names to authorization headers ({what} at line {line}, column {column})"
     )]
     RegistryAuthEnvInvalid { what: &'static str, line: usize, column: usize },
+    #[error("{REGISTRY_AUTH_ENV} is not valid UTF-8 (it must be a JSON object of registry names to authorization headers)")]
+    RegistryAuthEnvNotUtf8,
     #[error("{REGISTRY_AUTH_ENV} entry `{key}` is not `Basic <base64 of user:password>` or `Bearer <token>`")]
     RegistryAuthEnvMalformed { key: String },
     #[error("cannot read Docker config {path}: {source}")]
@@ -128,6 +133,9 @@ pub fn resolve(registry: &str) -> Result<RegistryAuth, AuthError> {
 /// The credentials for `registry` from `source`: `CNB_REGISTRY_AUTH` first, then the Docker
 /// config file, else anonymous (R-AUTH-1).
 pub fn resolve_with(registry: &str, source: &AuthSource) -> Result<RegistryAuth, AuthError> {
+    if source.registry_auth_not_utf8 {
+        return Err(AuthError::RegistryAuthEnvNotUtf8);
+    }
     if let Some(auth) = from_registry_auth_env(registry, source.registry_auth.as_ref())? {
         tracing::debug!(registry, "credentials from {REGISTRY_AUTH_ENV}");
         return Ok(auth);

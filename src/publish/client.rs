@@ -162,7 +162,8 @@ pub fn registry_base_url(opts: &TransportOptions, registry: &str) -> String {
 /// The certificates of a PEM bundle (every `CERTIFICATE` block) or of a DER file, each checked
 /// to be one the TLS stack accepts.
 fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, TransportError> {
-    let data = std::fs::read(path).map_err(|source| TransportError::CaFileUnreadable { path: path.to_path_buf(), source })?;
+    let data = crate::input_file::read_input(path, crate::input_file::Follow::Links, crate::input_file::CONFIG_CAP)
+        .map_err(|e| TransportError::CaFileUnreadable { path: path.to_path_buf(), source: crate::input_file::into_io(e) })?;
     let certs = match pem_blocks(&data) {
         Some(blocks) => blocks.into_iter().map(|data| Certificate { encoding: CertificateEncoding::Pem, data }).collect(),
         None if !data.is_empty() => vec![Certificate { encoding: CertificateEncoding::Der, data }],

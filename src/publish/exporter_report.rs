@@ -94,7 +94,8 @@ impl ReportError {
 /// Reads and checks the report at `path`; every problem in it is reported.
 pub fn read(path: &Path) -> Result<ExporterReport, Diagnostics> {
     // R-CTX-1 places a report that cannot be read at line 1, column 1.
-    let bytes = std::fs::read(path).map_err(|e| ReportError::Unreadable { error: e.to_string() }.at(Location::file(path)))?;
+    let bytes = crate::input_file::read_input(path, crate::input_file::Follow::Links, crate::input_file::REPORT_CAP)
+        .map_err(|e| ReportError::Unreadable { error: e.to_string() }.at(Location::file(path)))?;
     let text = crate::diagnostic::utf8_text(path, bytes).map_err(|location| ReportError::NotUtf8.at(location))?;
     parse(path, &text)
 }

@@ -203,17 +203,18 @@ impl Target for RegistryTarget {
                     let stream = futures_util::stream::iter([Ok(Bytes::copy_from_slice(bytes))]);
                     self.client.push_blob_stream(&r, stream, digest.as_str(), Some(bytes.len() as u64)).await
                 }
-                BlobSource::File { path, size } => {
-                    let stream = verify::file_stream(path, digest, size, self.opts.chunk_size, verify::Check::Length, progress.clone())
-                        .await
-                        .map_err(UploadFailure::File)?
-                        .map(|chunk| chunk.map_err(OciDistributionError::IoError));
+                BlobSource::File { path, size, identity } => {
+                    let stream =
+                        verify::file_stream(path, identity, digest, size, self.opts.chunk_size, verify::Check::Length, progress.clone())
+                            .await
+                            .map_err(UploadFailure::File)?
+                            .map(|chunk| chunk.map_err(OciDistributionError::IoError));
                     self.client.push_blob_stream(&r, stream, digest.as_str(), Some(size)).await
                 }
             }
             .map(|_| ())
             .map_err(|e| match (find_mismatch(&e), source) {
-                (Some(m), BlobSource::File { path, size }) => UploadFailure::File(TargetError::FileChanged {
+                (Some(m), BlobSource::File { path, size, .. }) => UploadFailure::File(TargetError::FileChanged {
                     path: path.to_path_buf(),
                     expected: digest.clone(),
                     expected_size: size,
@@ -230,10 +231,10 @@ impl Target for RegistryTarget {
             Err(UploadFailure::Registry(e)) => {
                 // The stream checks only the length (verify::Check::Length): a registry refuses
                 // bytes whose digest is not the planned one. Was it the file that changed?
-                if let BlobSource::File { path, size } = source {
+                if let BlobSource::File { path, size, .. } = source {
                     let owned = path.to_path_buf();
                     let hashed = tokio::task::spawn_blocking(move || crate::plan::confine::hash_file(&owned)).await;
-                    if let Ok(Ok((found, found_size))) = hashed {
+                    if let Ok(Ok((found, found_size, _))) = hashed {
                         if &found != digest || found_size != size {
                             return Err(TargetError::FileChanged {
                                 path: path.to_path_buf(),

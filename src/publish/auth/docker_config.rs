@@ -5,6 +5,7 @@
 //! (`identitytoken`, `registrytoken`, `auth`, then `username` + `password`); else the
 //! `credsStore` helper; else nothing. Keys match a registry by [`super::normalize_registry`].
 
+use crate::input_file::{read_input, Follow, CONFIG_CAP};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -54,10 +55,15 @@ struct HelperAnswer {
 /// The credentials for `registry` in the config file at `path`, `None` when it has none for
 /// it (or does not exist). Helpers are searched in `helper_path`.
 pub(super) fn resolve(registry: &str, path: &Path, helper_path: Option<&OsStr>) -> Result<Option<RegistryAuth>, AuthError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    // Not a regular file (a named pipe, `/dev/zero`) or over the cap: refused before reading
+    // (R-SEC-3, R-SEC-4).
+    let text = match read_input(path, Follow::Links, CONFIG_CAP) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| AuthError::DockerConfigUnreadable {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not valid UTF-8"),
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(AuthError::DockerConfigUnreadable { path: path.to_path_buf(), source }),
+        Err(e) => return Err(AuthError::DockerConfigUnreadable { path: path.to_path_buf(), source: crate::input_file::into_io(e) }),
     };
     let config: DockerConfig = serde_json::from_str(&text).map_err(|e| AuthError::DockerConfigInvalid {
         path: path.to_path_buf(),
