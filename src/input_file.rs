@@ -5,10 +5,10 @@
 //!   the directory before it, so a symbolic link planted anywhere along the path after a check
 //!   makes the open fail instead of leading elsewhere (R-CONF-3, R-CONF-7).
 //! - Every open is non-blocking and followed by `fstat`: a named pipe or device is refused
-//!   before anything waits on it or reads it (R-CONF-4, R-SEC-3).
+//!   before anything waits on it or reads it (R-CONF-4, R-SEC-1).
 //! - [`read_input`] reads a whole input file (layer TOML, group.toml, report.toml, Docker config,
 //!   CA file) up to a size cap checked with `fstat` before reading and enforced while reading
-//!   (R-SEC-4).
+//!   (R-SEC-2).
 //! - [`FileIdentity`] is the device and inode of an open file: the publisher uploads only the
 //!   very file it planned (R-PUSH-4).
 

@@ -74,6 +74,7 @@
 pub mod cli;
 pub mod conformance;
 pub mod diagnostic;
+pub mod display;
 pub mod input_file;
 pub mod layer_toml;
 pub mod manifest;

@@ -83,6 +83,9 @@ fn init_tracing(level: &str) {
         .with_env_filter(filter)
         .with_writer(crate::publish::auth::redact::RedactingStderr)
         .with_target(false)
+        // Colour only helps a person at a terminal; the log lines are escaped (R-SEC-3), so
+        // they carry no escape sequences at all.
+        .with_ansi(false)
         .try_init();
 }
 

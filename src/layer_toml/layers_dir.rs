@@ -154,7 +154,7 @@ fn read_layer_file(
 
 /// Reads a TOML file under `layers_dir` that must be a regular file of at most
 /// [`TOML_CAP`](crate::input_file::TOML_CAP) bytes, reached without a symbolic link below the
-/// layers dir: a named pipe or device is refused instead of blocking the read (R-FILE-3, R-SEC-3).
+/// layers dir: a named pipe or device is refused instead of blocking the read (R-FILE-3, R-SEC-1).
 fn read_regular(layers_dir: &Path, path: &Path) -> Result<Vec<u8>, InputError> {
     let follow = if crate::mutants::opens_paths_as_given() { Follow::Links } else { Follow::NoLinksUnder(layers_dir) };
     read_input(path, follow, TOML_CAP)

@@ -28,8 +28,8 @@ pub struct RegistryError {
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.status {
-            Some(status) => write!(f, "HTTP {status}: {}", self.detail.trim()),
-            None => f.write_str(self.detail.trim()),
+            Some(status) => write!(f, "HTTP {status}: {}", crate::display::registry_body(&self.detail)),
+            None => f.write_str(&crate::display::registry_body(&self.detail)),
         }
     }
 }
@@ -118,6 +118,9 @@ pub enum PublishError {
     Transport { registry: String, source: crate::publish::client::TransportError },
     #[error("cannot find credentials for {registry}: {source}")]
     Credentials { registry: String, source: AuthError },
+    /// R-AUTH-6: the registry's token realm is not one credentials may go to.
+    #[error("credentials for {registry} are not sent: {source}")]
+    CredentialsWithheld { registry: String, source: crate::publish::auth_realm::RealmError },
     #[error("the app image {image} does not exist in the registry: the subject {digest} must be pushed before its artifacts")]
     AppImageMissing { image: String, digest: Digest },
     #[error("the app image tag {reference} does not exist; pass the image digest (--digest) or push the image first")]

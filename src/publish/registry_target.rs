@@ -59,6 +59,11 @@ impl RegistryTarget {
     /// Like [`RegistryTarget::connect`], with credentials resolved by the caller.
     pub async fn with_auth(registry: &str, opts: &TransportOptions, auth: RegistryAuth) -> Result<RegistryTarget, PublishError> {
         crate::publish::auth::redact::register(&auth);
+        if !matches!(auth, RegistryAuth::Anonymous) {
+            crate::publish::auth_realm::check_realm(registry, opts)
+                .await
+                .map_err(|source| PublishError::CredentialsWithheld { registry: registry.to_string(), source })?;
+        }
         let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
         let client = make_client_for(opts, &[registry]).map_err(transport)?;
         client.store_auth_if_needed(registry, &auth).await;

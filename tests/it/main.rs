@@ -11,6 +11,7 @@ mod conformance;
 mod conformance_quirks;
 mod fault;
 mod publish;
+mod realm;
 mod registry;
 mod security;
 mod transport;

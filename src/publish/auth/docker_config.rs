@@ -56,7 +56,7 @@ struct HelperAnswer {
 /// it (or does not exist). Helpers are searched in `helper_path`.
 pub(super) fn resolve(registry: &str, path: &Path, helper_path: Option<&OsStr>) -> Result<Option<RegistryAuth>, AuthError> {
     // Not a regular file (a named pipe, `/dev/zero`) or over the cap: refused before reading
-    // (R-SEC-3, R-SEC-4).
+    // (R-SEC-1, R-SEC-2).
     let text = match read_input(path, Follow::Links, CONFIG_CAP) {
         Ok(bytes) => String::from_utf8(bytes).map_err(|_| AuthError::DockerConfigUnreadable {
             path: path.to_path_buf(),
