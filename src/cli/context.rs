@@ -75,7 +75,7 @@ impl ContextArgs {
                     None,
                     format!(
                         "SOURCE_DATE_EPOCH=`{}` is not a whole number of seconds (not valid UTF-8)",
-                        v.to_string_lossy().escape_debug()
+                        crate::diagnostic::display_path(std::path::Path::new(&v))
                     ),
                 ));
                 None

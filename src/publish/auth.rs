@@ -78,7 +78,12 @@ pub struct AuthSource {
     pub docker_config: Option<PathBuf>,
     /// The directories searched for `docker-credential-<name>` helpers (a `PATH` value).
     pub helper_path: Option<OsString>,
+    /// How long a credential helper may run before it is killed; `None`: [`HELPER_TIMEOUT`].
+    pub helper_timeout: Option<std::time::Duration>,
 }
+
+/// How long a credential helper may run by default.
+pub const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AuthSource {
     /// The sources named by the process environment.
@@ -91,6 +96,7 @@ impl AuthSource {
             registry_auth_not_utf8: matches!(std::env::var(REGISTRY_AUTH_ENV), Err(std::env::VarError::NotUnicode(_))),
             docker_config: docker_dir.map(|d| d.join("config.json")),
             helper_path: std::env::var_os("PATH"),
+            helper_timeout: None,
         }
     }
 }
@@ -120,6 +126,8 @@ pub enum AuthError {
     HelperIo { helper: String, source: std::io::Error },
     #[error("credential helper `{helper}` failed for `{server}` ({status}); run `{helper} get` with `{server}` on stdin to see why")]
     HelperFailed { helper: String, server: String, status: String },
+    #[error("credential helper `{helper}` did not answer for `{server}` within {after:?} and was stopped")]
+    HelperTimedOut { helper: String, server: String, after: std::time::Duration },
     #[error("credential helper `{helper}` answered for `{server}` with something other than a JSON object with `Username` and `Secret`")]
     HelperBadResponse { helper: String, server: String },
 }
@@ -141,7 +149,9 @@ pub fn resolve_with(registry: &str, source: &AuthSource) -> Result<RegistryAuth,
         return Ok(auth);
     }
     if let Some(path) = &source.docker_config {
-        if let Some(auth) = docker_config::resolve(registry, path, source.helper_path.as_deref())? {
+        if let Some(auth) =
+            docker_config::resolve(registry, path, source.helper_path.as_deref(), source.helper_timeout.unwrap_or(HELPER_TIMEOUT))?
+        {
             tracing::debug!(registry, config = %path.display(), "credentials from the Docker config");
             return Ok(auth);
         }

@@ -130,3 +130,26 @@ fn r_err_1_invalid_plan_fixtures_fail_with_their_exact_errors() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Environment values that are not UTF-8 are errors naming the variable, never silently unset
+/// (R-MAN-8) or a message naming neither variable nor flag; the bytes print escaped.
+#[test]
+fn r_man_8_environment_values_that_are_not_utf8_are_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"17\xff");
+    let out = plan_cmd("rfc-example").env("SOURCE_DATE_EPOCH", bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SOURCE_DATE_EPOCH=`17\\xff` is not a whole number of seconds (not valid UTF-8)"), "{}", stderr(&out));
+
+    let out = Command::new(bin())
+        .current_dir(fixtures_dir().join("cli").join("rfc-example"))
+        .args(["plan", "--layers-dir", "layers"])
+        .env("CNB_OUTPUT_IMAGE", std::ffi::OsStr::from_bytes(b"r.example/a\x1b\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: the variable CNB_OUTPUT_IMAGE (the default of --image) is not valid UTF-8: `r.example/a\\u{1b}\\xff`\n"
+    );
+}
