@@ -7,6 +7,7 @@
 
 pub mod conformance_cmd;
 mod context;
+mod exporter_report;
 mod plan_cmd;
 mod publish_cmd;
 
@@ -72,7 +73,7 @@ pub fn main() -> ExitCode {
         if let Some(value) = std::env::var_os(var).filter(|v| v.to_str().is_none()) {
             eprintln!(
                 "error: the variable {var} (the default of {flag}) is not valid UTF-8: `{}`",
-                crate::diagnostic::display_path(std::path::Path::new(&value))
+                cnb_artifacts_core::diagnostic::display_path(std::path::Path::new(&value))
             );
             return ExitCode::from(exit::USAGE);
         }
@@ -92,7 +93,7 @@ fn init_tracing(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::publish::auth::redact::RedactingStderr)
+        .with_writer(cnb_artifacts_core::publish::auth::redact::RedactingStderr)
         .with_target(false)
         // Colour only helps a person at a terminal; the log lines are escaped (R-SEC-3), so
         // they carry no escape sequences at all.
@@ -110,7 +111,7 @@ fn run(cli: Cli) -> u8 {
 }
 
 /// Prints input errors to stderr with a closing count; returns [`exit::INPUT`].
-pub fn report_input_errors(errors: &crate::diagnostic::Diagnostics) -> u8 {
+pub fn report_input_errors(errors: &cnb_artifacts_core::diagnostic::Diagnostics) -> u8 {
     eprintln!("{errors}");
     let n = errors.0.len();
     eprintln!("{n} error{}; nothing was published", if n == 1 { "" } else { "s" });

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{exit, report_input_errors, ContextArgs};
-use crate::plan::{self, Plan, Subject};
-use crate::publish::client::{TransportOptions, DEFAULT_CHUNK_SIZE};
-use crate::publish::retry::RetryPolicy;
-use crate::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, RegistryTarget};
+use cnb_artifacts_core::plan::{self, Plan, Subject};
+use cnb_artifacts_core::publish::client::{TransportOptions, DEFAULT_CHUNK_SIZE};
+use cnb_artifacts_core::publish::retry::RetryPolicy;
+use cnb_artifacts_core::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, RegistryTarget};
 
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
@@ -41,10 +41,10 @@ pub struct PublishArgs {
     #[arg(long, default_value_t = RetryPolicy::default().max_attempts)]
     pub max_attempts: u32,
     /// Seconds connecting to a registry may take.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::publish::client::CONNECT_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SECONDS", default_value_t = cnb_artifacts_core::publish::client::CONNECT_TIMEOUT.as_secs())]
     pub connect_timeout: u64,
     /// Seconds a registry request may go without receiving a byte before it fails.
-    #[arg(long, value_name = "SECONDS", default_value_t = crate::publish::client::IDLE_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SECONDS", default_value_t = cnb_artifacts_core::publish::client::IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
     /// A host that may receive the credentials as a registry's token realm on another host
     /// (repeatable); without it any such host over HTTPS may (R-AUTH-6).
@@ -88,11 +88,18 @@ pub fn publish(args: &PublishArgs) -> u8 {
             exit::OK
         }
         Err(e) => {
-            let message = crate::publish::auth::redact::redact(&crate::publish::error::error_chain(&e)).into_owned();
+            let message =
+                cnb_artifacts_core::publish::auth::redact::redact(&cnb_artifacts_core::publish::error::error_chain(&e)).into_owned();
             // Registry answers and names are escaped where they enter the message; the lines
             // the message itself is made of are kept, every other control character escaped.
-            let lines: Vec<String> = message.lines().map(crate::display::controls).collect();
-            eprintln!("error: {}", lines.join("\n"));
+            let lines: Vec<String> = message.lines().map(cnb_artifacts_core::display::controls).collect();
+            eprintln!(
+                "error: {}",
+                lines.join(
+                    "
+"
+                )
+            );
             exit_code(&e)
         }
     }
@@ -116,7 +123,7 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = LayoutTarget::open(dir, transport.chunk_size)?;
             let subject = match known {
                 Some(s) => s,
-                None => publish::resolve_subject(&target, &plan.context.image).await?,
+                None => publish::resolve_subject(&target, &plan.context).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
@@ -124,27 +131,11 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = RegistryTarget::connect(&plan.context.image.registry, &transport).await?;
             let subject = match known {
                 Some(s) => s,
-                None => resolve_by_digest_or_tag(&target, plan).await?,
+                None => publish::resolve_subject(&target, &plan.context).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
     }
-}
-
-/// Without a full subject descriptor, the app image is read from the registry (R-PUSH-3): by
-/// the tag of the reference; a digest given alone must match what the tag holds.
-async fn resolve_by_digest_or_tag(target: &RegistryTarget, plan: &Plan) -> Result<Subject, PublishError> {
-    let found = publish::resolve_subject(target, &plan.context.image).await?;
-    if let Some(expected) = &plan.context.digest {
-        if expected != &found.digest {
-            return Err(PublishError::SubjectDigestMismatch {
-                reference: plan.context.image.to_string(),
-                expected: expected.clone(),
-                found: found.digest.to_string(),
-            });
-        }
-    }
-    Ok(found)
 }
 
 /// Problems with what the user gave (a digest that lies, a missing app image, foreign tags,

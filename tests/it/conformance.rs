@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use cnb_artifacts::registry::Provider;
+use cnb_artifacts_conformance::provider::Provider;
 use serde_json::Value;
 
 use crate::support::{bin, report};

@@ -2,14 +2,14 @@
 //! a hostile HTTPS registry naming a plain-HTTP realm gets no credentials, and a legitimate
 //! realm on another host (as Docker Hub's `auth.docker.io`) is used, logged, and refused with
 //! `--no-cross-host-realm` or when `--realm-host` does not list it. The registries are local
-//! servers in front of the real registry (`cnb_artifacts::registry::quirks::Proxy`): hostile
+//! servers in front of the real registry (`cnb_artifacts_conformance::provider::quirks::Proxy`): hostile
 //! or token-issuing peers, not mocks of the registry.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use cnb_artifacts::registry::quirks::{Handler, Proxy, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
-use cnb_artifacts::registry::seed::{list_tags, seed_app_image};
+use cnb_artifacts_conformance::provider::quirks::{Handler, Proxy, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
+use cnb_artifacts_conformance::provider::seed::{list_tags, seed_app_image};
 
 use crate::security::{Pki, Run, APP, ISSUED_TOKEN, PASSWORD};
 
