@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK, LOCATION};
 use reqwest::StatusCode;
 
-use cnb_artifacts_core::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::reference::Digest;
 
 /// A failed request to the registry: the runner's or the registry's fault, never the

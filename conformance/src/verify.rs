@@ -19,7 +19,7 @@ use super::expect::{self, ExpectError, ExpectedArtifact};
 use super::implementation::{Exit, Invocation};
 use super::outcome::Finding;
 use super::registry_view::{RegistryView, ServedManifest, Snapshot, ViewError};
-use cnb_artifacts_core::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 

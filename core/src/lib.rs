@@ -74,11 +74,13 @@
 //! [`publish::PublishReport`] says what was uploaded, mounted or already present, and where
 //! each artifact is (`to_toml` gives the CLI's `--report-out` file).
 
+pub mod canonical;
 pub mod diagnostic;
 pub mod display;
 pub mod input_file;
 pub mod layer_toml;
 pub mod manifest;
+pub mod media_types;
 pub mod mutants;
 pub mod plan;
 pub mod publish;

@@ -24,7 +24,7 @@ pub struct ContextArgs {
     #[arg(long)]
     pub manifest_size: Option<u64>,
     /// The app image manifest media type.
-    #[arg(long, default_value = cnb_artifacts_core::manifest::media_types::OCI_MANIFEST)]
+    #[arg(long, default_value = cnb_artifacts_core::media_types::OCI_MANIFEST)]
     pub manifest_media_type: String,
     /// The lifecycle exporter's report.toml: app image tags, digest and manifest size.
     #[arg(long)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use cnb_artifacts_conformance::provider::seed::{fetch_manifest, list_tags, seed_app_image};
-use cnb_artifacts_core::manifest::media_types::{ANNOTATION_LAYER, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{ANNOTATION_LAYER, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::{BuildContext, Plan, Subject};
 use cnb_artifacts_core::publish::client::TransportOptions;
 use cnb_artifacts_core::publish::error::RegistryFailure;
@@ -132,7 +132,7 @@ async fn r_push_1_rfc_example_end_to_end() {
             "annotations": m["annotations"],
         }])
     );
-    assert_eq!(index.bytes, cnb_artifacts_core::manifest::canonical::to_vec(&idx).unwrap(), "the fallback index is canonical JSON");
+    assert_eq!(index.bytes, cnb_artifacts_core::canonical::to_vec(&idx).unwrap(), "the fallback index is canonical JSON");
     assert_eq!(tags(&registry, APP).await, ["1.0".to_string(), subject.digest.referrers_tag(), "wasm".to_string()]);
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use cnb_artifacts_conformance::provider::container::{owner, KEPT_PREFIX, OWNER_LABEL};
 use cnb_artifacts_conformance::provider::seed::{app_image, fetch_manifest, list_tags, seed_app_image, APP_IMAGE_DIGEST};
 use cnb_artifacts_conformance::provider::{self, Provider, ProviderError, RunningRegistry};
-use cnb_artifacts_core::manifest::media_types::OCI_MANIFEST;
+use cnb_artifacts_core::media_types::OCI_MANIFEST;
 use rstest::rstest;
 use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 use testcontainers::bollard::Docker;

@@ -30,8 +30,6 @@ pub const IMAGE_TAG: &str = "2.8.2";
 pub const UPSTREAM_IMAGE: (&str, &str) = ("registry", "2");
 /// The Dockerfile of the image (`ci/registry/Dockerfile`).
 pub const DOCKERFILE: &str = include_str!("../../../ci/registry/Dockerfile");
-/// The registry configuration (`ci/registry/config.yml`), also used by the process provider.
-pub const CONFIG_YML: &str = include_str!("../../../ci/registry/config.yml");
 /// Image label holding the version of the registry binary inside (Dockerfile `LABEL`).
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
 
@@ -67,7 +65,7 @@ pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, ProviderErro
     let version = process::binary_version(&binary);
     let mut image = GenericBuildableImage::new(IMAGE_NAME, IMAGE_TAG)
         .with_dockerfile_string(DOCKERFILE)
-        .with_data(CONFIG_YML.as_bytes().to_vec(), "config.yml");
+        .with_data(super::CONFIG_YML.as_bytes().to_vec(), "config.yml");
     for (source, target) in context_files(&binary, &linked_libraries(&binary)?) {
         // Files keep their mode (the binary and libraries are executable).
         image = image.with_file(source, target);
@@ -156,6 +154,6 @@ mod tests {
         assert!(DOCKERFILE.contains("FROM scratch\n"));
         assert!(DOCKERFILE.contains("WORKDIR /var/lib/registry\n"));
         assert!(DOCKERFILE.contains("COPY config.yml /etc/docker/registry/config.yml\n"));
-        assert!(CONFIG_YML.contains("rootdirectory: /var/lib/registry\n"));
+        assert!(crate::provider::CONFIG_YML.contains("rootdirectory: /var/lib/registry\n"));
     }
 }

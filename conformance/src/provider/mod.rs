@@ -19,6 +19,9 @@ pub mod process;
 pub mod quirks;
 pub mod seed;
 
+/// The registry configuration (`ci/registry/config.yml`) of both the image and the process provider.
+pub const CONFIG_YML: &str = include_str!("../../../ci/registry/config.yml");
+
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -18,8 +18,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::command;
-use super::image::CONFIG_YML;
 use super::ProviderError;
+use super::CONFIG_YML;
 
 /// Environment variable naming the registry binary to run instead of `docker-registry` on PATH.
 pub const BINARY_ENV: &str = "CNB_ARTIFACTS_REGISTRY_BIN";

@@ -15,7 +15,7 @@ use oci_client::Reference;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 
 use super::{shorten, ProviderError, RunningRegistry};
-use cnb_artifacts_core::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 

@@ -17,8 +17,8 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::manifest::canonical;
-use crate::manifest::media_types::OCI_INDEX;
+use crate::canonical;
+use crate::media_types::OCI_INDEX;
 use crate::plan::Subject;
 use crate::publish::checked_file;
 use crate::publish::error::{PublishError, TargetError};
@@ -295,7 +295,7 @@ mod tests {
         let t = LayoutTarget::open(dir.path(), 4).unwrap();
         let m1 = br#"{"artifactType":"a/b","mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
         let m2 = br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","x":1}"#;
-        let ty = crate::manifest::media_types::OCI_MANIFEST;
+        let ty = crate::media_types::OCI_MANIFEST;
         let d1 = Digest::of(m1);
         t.push_manifest("team/app", ManifestRef::Digest(&d1), ty, m1).await.unwrap();
         assert_eq!(index(dir.path())["manifests"].as_array().unwrap().len(), 2, "untagged entry added");

@@ -47,8 +47,8 @@ pub use registry_target::RegistryTarget;
 pub use report::PublishReport;
 pub use target::Target;
 
-use crate::manifest::media_types::OCI_MANIFEST;
 use crate::manifest::{BuiltArtifact, MAX_MANIFEST_SIZE};
+use crate::media_types::OCI_MANIFEST;
 use crate::plan::{Plan, Subject};
 use progress::Progress;
 use referrers::{ReferrerEntry, ReferrersOutcome};

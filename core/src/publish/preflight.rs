@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-use crate::manifest::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::manifest::BuiltArtifact;
+use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::plan::{BuildContext, Plan, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};

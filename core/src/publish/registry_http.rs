@@ -130,13 +130,13 @@ impl RegistryHttp {
     /// `GET /v2/<repository>/referrers/<digest>` accepting an OCI image index.
     pub async fn referrers(&self, repository: &str, digest: &str) -> Result<RawResponse, TargetError> {
         let url = format!("{}/v2/{repository}/referrers/{digest}", self.base);
-        let accept = crate::manifest::media_types::OCI_INDEX;
+        let accept = crate::media_types::OCI_INDEX;
         self.send(repository, "referrers probe", |c| c.get(&url).header("Accept", accept)).await
     }
 
     /// `GET /v2/<repository>/manifests/<reference>` accepting every manifest media type.
     pub async fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawResponse, TargetError> {
-        use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+        use crate::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
         let accept = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
         self.send(repository, "manifest read", |c| c.get(&url).header("Accept", accept.as_str())).await.map_err(|e| match e {

@@ -24,7 +24,7 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 
-use crate::manifest::media_types::OCI_INDEX;
+use crate::media_types::OCI_INDEX;
 use crate::plan::Subject;
 use crate::publish::checked_file::{self, mismatch_in, FileMismatch};
 use crate::publish::client::{make_client_for, TransportOptions};
