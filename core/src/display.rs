@@ -9,14 +9,10 @@
 //! escapes every control character, and the bidi characters are escaped here before values
 //! reach it where they are shown as text.
 //!
-//! [`registry_body`] is how a registry's error answer is shown: at most [`BODY_SHOWN`]
-//! characters, registered credentials (of any length) and authorization values replaced by
-//! `***` (R-AUTH-2), then escaped as [`text`].
+//! A registry's error answer is shown through `publish::error::registry_body`: cut, redacted,
+//! then escaped as [`text`].
 
 use std::fmt::{self, Write as _};
-
-/// The most characters of a registry's answer shown in a message.
-pub const BODY_SHOWN: usize = 1024;
 
 /// `s` with every control or invisible character escaped (see the module documentation).
 pub fn text(s: &str) -> Text<'_> {
@@ -60,22 +56,6 @@ pub fn controls(line: &str) -> String {
     out
 }
 
-/// A registry's answer body for a message: credentials redacted, cut at [`BODY_SHOWN`]
-/// characters (saying how much was left out), escaped as [`text`].
-pub fn registry_body(body: &str) -> String {
-    let redacted = crate::publish::auth::redact::redact_body(body.trim());
-    let mut out = String::new();
-    let mut chars = redacted.chars();
-    for c in chars.by_ref().take(BODY_SHOWN) {
-        let _ = write_char(&mut out, c);
-    }
-    let rest = chars.as_str().len();
-    if rest > 0 {
-        let _ = write!(out, "… ({rest} more bytes not shown)");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,14 +65,5 @@ mod tests {
         let hostile = "a\u{1b}[2J\u{7}b\rc\nINFO tagged\u{85}\u{9b}\u{202e}gpj.exe\\";
         assert_eq!(text(hostile).to_string(), "a\\u{1b}[2J\\u{7}b\\rc\\nINFO tagged\\u{85}\\u{9b}\\u{202e}gpj.exe\\\\");
         assert_eq!(text("plain \"quoted\" é").to_string(), "plain \"quoted\" é");
-    }
-
-    #[test]
-    fn output_registry_bodies_are_cut_and_escaped() {
-        let body = format!("\u{1b}]0;title\u{7}{}", "x".repeat(5000));
-        let shown = registry_body(&body);
-        assert!(shown.starts_with("\\u{1b}]0;title\\u{7}xxx"), "{shown}");
-        assert!(shown.ends_with("… (3986 more bytes not shown)"), "{shown}");
-        assert!(shown.chars().count() < BODY_SHOWN + 40);
     }
 }
