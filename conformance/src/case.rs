@@ -39,6 +39,13 @@ pub struct Case {
     /// Seconds the implementation may take per invocation (default: the run's `--timeout`).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// For a rejected case: its near-miss twin, the published case whose fixture is this one's
+    /// minus the defect (an implementation that rejects everything fails it).
+    #[serde(default)]
+    pub twin: Option<String>,
+    /// For a rejected case without a twin: why none can exist.
+    #[serde(default)]
+    pub twin_waiver: Option<String>,
     pub expect: Expect,
 }
 
@@ -151,6 +158,10 @@ pub struct ForeignReferrer {
     #[serde(default)]
     pub repository: Option<String>,
     pub artifact_type: String,
+    /// The index lists this referrer twice, the second time with another annotation
+    /// (R-REF-4 keeps the first of several entries with one digest).
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -180,6 +191,14 @@ pub enum Expect {
         /// check that no fixture file became a blob.
         #[serde(default)]
         blobs_may_remain: bool,
+        /// Layer TOML files (relative to the layers directory) the error must name
+        /// ([`super::error_names`]); for a collision, both sides.
+        #[serde(default)]
+        error_files: Vec<String>,
+        /// Tags the error must name (a registry conflict; `@@REFERRERS_TAG@@` is the app
+        /// image's fallback tag).
+        #[serde(default)]
+        error_tags: Vec<String>,
     },
 }
 
@@ -262,6 +281,18 @@ impl Case {
             Expect::Rejected { rules, .. } => rules.as_slice(),
             Expect::Published { .. } => &[],
         };
+        if let Expect::Rejected { error_files, error_tags, .. } = &self.expect {
+            if error_files.is_empty() && error_tags.is_empty() {
+                problems.push("a rejected case must say what its error names: set `error_files` or `error_tags` in [expect]".to_string());
+            }
+            for file in error_files {
+                if Path::new(file).is_absolute() || file.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+                    problems.push(format!("error_files entry `{file}` must be a plain path relative to the layers directory"));
+                }
+            }
+        } else if self.twin.is_some() || self.twin_waiver.is_some() {
+            problems.push("`twin` and `twin_waiver` belong to rejected cases".to_string());
+        }
         for rule in self.rules.iter().chain(expected_rules) {
             if !is_rule_id(rule) {
                 problems.push(format!("`{rule}` is not a rule ID like R-TAG-1"));
@@ -298,6 +329,18 @@ impl Case {
         }
         problems
     }
+}
+
+/// Each `twin` must name a published case of the suite; `(file name, problem)`.
+fn twin_problems(cases: &[Case]) -> Vec<(String, String)> {
+    cases
+        .iter()
+        .filter_map(|c| {
+            let twin = c.twin.as_deref()?;
+            let published = cases.iter().any(|t| t.id == twin && matches!(t.expect, Expect::Published { .. }));
+            (!published).then(|| (format!("{}.toml", c.id), format!("twin `{twin}` is not a published case of the suite")))
+        })
+        .collect()
 }
 
 /// `[a-z0-9]+(-[a-z0-9]+)*`: usable as a repository path component.
@@ -351,6 +394,7 @@ pub fn load_all(suite: &SuiteDir) -> Result<Vec<Case>, Vec<CaseError>> {
             Err(e) => errors.push(e),
         }
     }
+    errors.extend(twin_problems(&cases).into_iter().map(|(path, message)| CaseError::Invalid { path: dir.join(path), message }));
     if errors.is_empty() {
         Ok(cases)
     } else {

@@ -41,6 +41,11 @@ pub enum ImplementationError {
     Empty,
     #[error("could not start the implementation `{command}`: {source}")]
     Spawn { command: String, source: std::io::Error },
+    #[error(
+        "the implementation could not be started: `{command} --version` ended with exit status {code} \
+         (126: found but not executable, 127: not found){said}"
+    )]
+    NotStarted { command: String, code: i32, said: String },
     #[error("waiting for the implementation `{command}` failed: {source}")]
     Wait { command: String, source: std::io::Error },
 }
@@ -68,13 +73,19 @@ impl Implementation {
         Ok(Implementation { program, args: args.to_vec(), display: command.to_string() })
     }
 
-    /// Checks that the command can be started, and returns the first line of its
-    /// `CMD ARGS --version` output (`unknown` when it prints none or exits non-zero).
+    /// Checks that the command can be started (it can be spawned, and does not exit 126 or 127,
+    /// the shell's "not executable" and "not found"), and returns the first line of its
+    /// `CMD ARGS --version` standard output (`unknown` when it prints none or exits non-zero).
     pub async fn probe(&self) -> Result<String, ImplementationError> {
         let run =
             tokio::process::Command::new(&self.program).args(&self.args).arg("--version").stdin(Stdio::null()).kill_on_drop(true).output();
         let unknown = || "unknown".to_string();
         match tokio::time::timeout(Duration::from_secs(20), run).await {
+            Ok(Ok(out)) if matches!(out.status.code(), Some(126 | 127)) => {
+                let said = tail(String::from_utf8_lossy(&out.stderr).trim_end(), 3);
+                let said = if said.is_empty() { String::new() } else { format!("; it said: {said}") };
+                Err(ImplementationError::NotStarted { command: self.display.clone(), code: out.status.code().unwrap_or(127), said })
+            }
             Ok(Ok(out)) if out.status.success() => {
                 Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::trim).find(|l| !l.is_empty()).map_or_else(unknown, str::to_string))
             }
@@ -355,6 +366,14 @@ mod tests {
         let out = i.run(&env(), dir.path(), Duration::from_millis(300)).await.expect("runs");
         assert_eq!(out.exit, Exit::TimedOut { after_seconds: 0 });
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_missing_script_behind_env_cannot_be_started() {
+        let i = Implementation::parse("env X=1 /nonexistent/adapter.sh").unwrap();
+        let err = i.probe().await.unwrap_err();
+        assert!(matches!(err, ImplementationError::NotStarted { code: 127, .. }), "{err}");
+        assert!(err.to_string().contains("could not be started"), "{err}");
     }
 
     #[tokio::test]

@@ -11,6 +11,8 @@
 //! | [`setup`] | state the registry holds before a case runs |
 //! | [`expect`] | expected manifests and fallback indexes for one run |
 //! | [`verify`] | comparing expected and found state into findings |
+//! | [`ending`] | how an invocation ended: crashes, commands that could not start |
+//! | [`error_names`] | what a rejection's output must name (files, tags) |
 //! | [`runner`] | running the selected cases (in parallel) and collecting results |
 //! | [`outcome`] | result types: status, fault, findings |
 //! | [`quirks`] | running behind a registry quirk profile: what each profile makes correct, accepted refusals |
@@ -28,6 +30,8 @@ pub mod baseline;
 pub mod case;
 pub mod coverage;
 mod diff;
+pub mod ending;
+pub mod error_names;
 pub mod expect;
 pub mod fixture;
 pub mod implementation;

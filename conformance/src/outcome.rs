@@ -48,6 +48,8 @@ pub enum Fault {
     Registry,
     Runner,
     CaseData,
+    /// The implementation command could not be started (exit status 126 or 127).
+    NotStarted,
 }
 
 impl Fault {
@@ -57,6 +59,7 @@ impl Fault {
             Fault::Registry => "the registry (not the implementation)",
             Fault::Runner => "the conformance runner (not the implementation)",
             Fault::CaseData => "the case data (not the implementation): fix the case or run `conformance regen`",
+            Fault::NotStarted => "the implementation command, which could not be started (exit status 126 or 127): fix the command",
         }
     }
 }

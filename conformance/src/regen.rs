@@ -79,7 +79,7 @@ pub fn regen_case(case: &Case, suite: &SuiteDir) -> CaseRegen {
                 "the reference planner rejects the build ({rejected_rules:?}) but the case expects it published"
             ));
         }
-        (rejected_section(&rejected_rules), Vec::new())
+        (rejected_section(&rejected_rules, &case.expect), Vec::new())
     } else if matches!(case.expect, Expect::Rejected { .. }) {
         return CaseRegen::Skipped("the planner accepts the build: the rejection is decided at publish time against the registry".into());
     } else {
@@ -172,9 +172,20 @@ fn context(case: &Case) -> Result<BuildContext, String> {
     })
 }
 
-fn rejected_section(rules: &BTreeSet<String>) -> String {
-    let list: Vec<String> = rules.iter().map(|r| format!("\"{r}\"")).collect();
-    format!("[expect]\noutcome = \"rejected\"\nrules = [{}]\n", list.join(", "))
+/// The `[expect]` section of a rejected case: the planner's rules; what the error must name
+/// (`error_files`, `error_tags`) is kept from `old`, since only the case author knows it.
+fn rejected_section(rules: &BTreeSet<String>, old: &Expect) -> String {
+    let list = |items: &mut dyn Iterator<Item = &String>| items.map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
+    let mut section = format!("[expect]\noutcome = \"rejected\"\nrules = [{}]\n", list(&mut rules.iter()));
+    if let Expect::Rejected { error_files, error_tags, .. } = old {
+        if !error_files.is_empty() {
+            section.push_str(&format!("error_files = [{}]\n", list(&mut error_files.iter())));
+        }
+        if !error_tags.is_empty() {
+            section.push_str(&format!("error_tags = [{}]\n", list(&mut error_tags.iter())));
+        }
+    }
+    section
 }
 
 /// The `[expect]` section and the expected-manifest files for planned `artifacts`.
@@ -225,6 +236,9 @@ mod tests {
     #[test]
     fn rejected_sections_list_sorted_rules() {
         let rules: BTreeSet<String> = ["R-COLL-1".to_string(), "R-CONF-2".to_string()].into();
-        assert_eq!(rejected_section(&rules), "[expect]\noutcome = \"rejected\"\nrules = [\"R-COLL-1\", \"R-CONF-2\"]\n");
+        assert_eq!(
+            rejected_section(&rules, &Expect::Published { manifests: Vec::new(), fallback_index: Default::default() }),
+            "[expect]\noutcome = \"rejected\"\nrules = [\"R-COLL-1\", \"R-CONF-2\"]\n"
+        );
     }
 }

@@ -22,6 +22,8 @@ use futures_util::stream::{self, StreamExt};
 
 use super::case::{Case, Expect, IndexCheck};
 use super::coverage;
+use super::ending;
+use super::error_names::{self, Named};
 use super::expect::{self, ExpectedArtifact};
 use super::fixture;
 use super::implementation::{Implementation, ImplementationError, Invocation, InvocationEnv};
@@ -69,7 +71,7 @@ pub enum RunError {
     HealthCheck { host: String, source: ProviderError },
     #[error("could not start the registry quirks proxy ({profile}): {source}")]
     QuirksProxy { profile: QuirkProfile, source: ProxyError },
-    #[error("the implementation cannot be run: {0}")]
+    #[error(transparent)]
     Implementation(#[from] ImplementationError),
     #[error("cannot create the run's working directory: {0}")]
     WorkDir(std::io::Error),
@@ -263,11 +265,21 @@ async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<
     for run in runs {
         result.invocations.push(run?);
     }
+    if let Some(why) = result.invocations.iter().find_map(ending::not_started) {
+        return Err((Fault::NotStarted, why));
+    }
     let after = snapshot(ctx, &ns, &known, "reading the registry after the run").await?;
     result.found = after.digests();
     let invocations: Vec<&Invocation> = result.invocations[first_main..].iter().collect();
     let findings = if rejected {
         let mut f = verify::exits_rejected(&invocations);
+        if let Expect::Rejected { error_files, error_tags, .. } = &case.expect {
+            let referrers_tag = subject.digest.referrers_tag();
+            let tags: Vec<String> = error_tags.iter().map(|t| t.replace("@@REFERRERS_TAG@@", &referrers_tag)).collect();
+            let wanted: Vec<Named> = error_files.iter().map(|f| Named::File(f)).chain(tags.iter().map(|t| Named::Tag(t))).collect();
+            let layers = prepared.iter().map(|p| p.env.layers_dir.as_path());
+            f.extend(error_names::findings(&wanted, invocations.iter().copied().zip(layers)));
+        }
         let mut after_repos = blob_repos.clone();
         after_repos.extend(after.repos.keys().cloned());
         after_repos.sort();
@@ -336,11 +348,16 @@ async fn earlier_publishes(
         let hits_before = quirk_hits(ctx, ns);
         let inv = invoke(ctx, case, &prepared).await?;
         result.setup.push(format!("earlier publish of fixture `{fixture}` by the implementation: {}", inv.exit));
+        if let Some(why) = ending::not_started(&inv) {
+            result.invocations.push(inv);
+            return Err((Fault::NotStarted, why));
+        }
         if inv.exit.success() {
             result.invocations.push(inv);
             continue;
         }
-        let mut findings = vec![Finding::new("setup-publish", "an earlier publish the case needs must succeed, but it failed")];
+        let how = ending::crash(&inv).unwrap_or_else(|| format!("failed ({})", inv.exit));
+        let mut findings = vec![Finding::new("setup-publish", format!("an earlier publish the case needs must succeed, but it {how}"))];
         if ctx.behind.is_some() {
             let after = snapshot(ctx, ns, known, "reading the registry after an earlier publish").await?;
             let observed = Observed {

@@ -14,6 +14,10 @@
 //! must_fail = ["coll-*"]
 //! ```
 //!
+//! A `must_fail` entry `@rejected` claims every rejected case (`outcome = "rejected"`), so that
+//! mutants about how rejections are reported (crashing, naming the wrong file) claim new
+//! rejected cases without an edit.
+//!
 //! In `implementation`, `{suite}` is replaced by the suite directory, `{bin}` by the reference
 //! binary (`$CNB_ARTIFACTS_BIN`, else this program) and `{mutant_bin}` by the mutant binary
 //! (`$CNB_CONFORMANCE_MUTANT_BIN`, else `cnb-artifacts-mutant` beside this program; built with
@@ -29,7 +33,7 @@
 
 mod render;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -37,11 +41,15 @@ use futures_util::stream::{self, StreamExt};
 use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 
+use super::case::Expect;
 use super::implementation::Implementation;
 use super::outcome::{RunResults, Status};
 use super::runner::{self, RunError, RunOptions};
 use super::selection::Selected;
 use super::SuiteDir;
+
+/// The `must_fail` entry that claims every rejected case.
+pub const REJECTED: &str = "@rejected";
 
 /// The mutant binary's name; it is looked for beside the running program.
 pub const MUTANT_BIN_NAME: &str = "cnb-artifacts-mutant";
@@ -125,9 +133,15 @@ fn mutant_bin() -> PathBuf {
     exe.with_file_name(MUTANT_BIN_NAME)
 }
 
-/// The case IDs among `ids` that each mutant claims; every glob must be valid and match a case
-/// of the whole suite (`all_ids`), so that a renamed case cannot silently drop a claim.
-pub fn claims(mutants: &[KnownBad], all_ids: &[String], ids: &[String]) -> Result<Vec<Vec<String>>, KnownBadError> {
+/// The case IDs among `ids` that each mutant claims (`rejected`: the rejected ones among them,
+/// for [`REJECTED`]); every glob must be valid and match a case of the whole suite (`all_ids`),
+/// so that a renamed case cannot silently drop a claim.
+pub fn claims(
+    mutants: &[KnownBad],
+    all_ids: &[String],
+    ids: &[String],
+    rejected: &BTreeSet<String>,
+) -> Result<Vec<Vec<String>>, KnownBadError> {
     mutants
         .iter()
         .map(|m| {
@@ -135,7 +149,12 @@ pub fn claims(mutants: &[KnownBad], all_ids: &[String], ids: &[String]) -> Resul
             if let Some((glob, _)) = globs.iter().find(|(_, g)| !all_ids.iter().any(|id| g.is_match(id))) {
                 return Err(KnownBadError::GlobMatchesNothing { mutant: m.name.clone(), glob: glob.clone() });
             }
-            Ok(ids.iter().filter(|id| globs.iter().any(|(_, g)| g.is_match(id.as_str()))).cloned().collect())
+            let all_rejected = m.must_fail.iter().any(|g| g == REJECTED);
+            Ok(ids
+                .iter()
+                .filter(|id| (all_rejected && rejected.contains(*id)) || globs.iter().any(|(_, g)| g.is_match(id.as_str())))
+                .cloned()
+                .collect())
         })
         .collect()
 }
@@ -143,6 +162,7 @@ pub fn claims(mutants: &[KnownBad], all_ids: &[String], ids: &[String]) -> Resul
 fn matchers(m: &KnownBad) -> Result<Vec<(String, GlobMatcher)>, KnownBadError> {
     m.must_fail
         .iter()
+        .filter(|g| *g != REJECTED)
         .map(|g| {
             Glob::new(g).map(|glob| (g.clone(), glob.compile_matcher())).map_err(|e| KnownBadError::InvalidGlob {
                 mutant: m.name.clone(),
@@ -212,7 +232,35 @@ pub struct SelfCheck {
     pub verdicts: Vec<Verdict>,
     /// Every selected case (by ID) and the mutants that killed it.
     pub kills: BTreeMap<String, Vec<String>>,
+    /// Per rule family (`R-COLL`): of the (mutant, claimed case citing the family) pairs, how
+    /// many there are and how many FAILed — the mutation score.
+    pub families: BTreeMap<String, FamilyScore>,
     pub duration: Duration,
+}
+
+/// The mutation score of one rule family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FamilyScore {
+    pub claimed: usize,
+    pub killed: usize,
+}
+
+/// The mutation score per rule family: each verdict's claimed cases, counted once for every
+/// family (`R-COLL` of `R-COLL-1`) the case cites.
+fn family_scores(verdicts: &[Verdict], selected: &[Selected]) -> BTreeMap<String, FamilyScore> {
+    let mut scores: BTreeMap<String, FamilyScore> = BTreeMap::new();
+    for v in verdicts {
+        for id in &v.claimed {
+            let Some(s) = selected.iter().find(|s| &s.case.id == id) else { continue };
+            let families: BTreeSet<&str> = s.case.rules.iter().filter_map(|r| r.rsplit_once('-').map(|(f, _)| f)).collect();
+            for family in families {
+                let score = scores.entry(family.to_string()).or_default();
+                score.claimed += 1;
+                score.killed += usize::from(v.failed.contains(id));
+            }
+        }
+    }
+    scores
 }
 
 /// What a self-check says, as an exit status class.
@@ -278,7 +326,9 @@ pub async fn run(
 ) -> Result<SelfCheck, SelfCheckError> {
     let started = Instant::now();
     let ids: Vec<String> = selected.iter().filter(|s| !s.disabled).map(|s| s.case.id.clone()).collect();
-    let claims = claims(mutants, all_ids, &ids)?;
+    let rejected: BTreeSet<String> =
+        selected.iter().filter(|s| matches!(s.case.expect, Expect::Rejected { .. })).map(|s| s.case.id.clone()).collect();
+    let claims = claims(mutants, all_ids, &ids, &rejected)?;
     let base = RunOptions { require_coverage: false, ..opts.base.clone() };
     let mut plans = vec![Planned { mutant: None, opts: base.clone(), cases: selected.to_vec() }];
     for (m, claimed) in mutants.iter().zip(claims) {
@@ -315,7 +365,8 @@ pub async fn run(
             kills.entry(id.clone()).or_default().push(v.mutant.clone());
         }
     }
-    Ok(SelfCheck { scope: opts.scope, reference, verdicts, kills, duration: started.elapsed() })
+    let families = family_scores(&verdicts, selected);
+    Ok(SelfCheck { scope: opts.scope, reference, verdicts, kills, families, duration: started.elapsed() })
 }
 
 fn reference_verdict(results: &RunResults, duration: Duration) -> ReferenceVerdict {
@@ -417,7 +468,7 @@ mod tests {
     fn claims_are_the_selected_cases_matching_must_fail(#[case] globs: &[&str], #[case] expected: &[&str]) {
         let all = ids(&["coll-a", "coll-b", "rfc-example", "tag-x"]);
         let selected = ids(&["coll-a", "coll-b", "rfc-example"]);
-        let claimed = claims(&[mutant(globs)], &all, &selected).expect("valid");
+        let claimed = claims(&[mutant(globs)], &all, &selected, &BTreeSet::new()).expect("valid");
         assert_eq!(claimed, vec![ids(expected)]);
     }
 
@@ -434,8 +485,22 @@ mod tests {
     }
 
     #[test]
+    fn at_rejected_claims_every_rejected_case_and_nothing_else() {
+        let all = ids(&["coll-a", "twin-coll-a", "rfc-example"]);
+        let rejected: BTreeSet<String> = ids(&["coll-a"]).into_iter().collect();
+        let claimed = claims(&[mutant(&[REJECTED])], &all, &all, &rejected).expect("valid");
+        assert_eq!(claimed, vec![ids(&["coll-a"])]);
+    }
+
+    #[test]
+    fn the_report_gives_a_mutation_score_per_rule_family() {
+        let c = check(&[("a", &["m"])], &[], false);
+        assert!(c.render().contains("R-COLL  2/2 (100%)"), "{}", c.render());
+    }
+
+    #[test]
     fn a_glob_matching_no_case_is_an_error() {
-        let err = claims(&[mutant(&["renamed-case"])], &ids(&["rfc-example"]), &ids(&["rfc-example"])).unwrap_err();
+        let err = claims(&[mutant(&["renamed-case"])], &ids(&["rfc-example"]), &ids(&["rfc-example"]), &BTreeSet::new()).unwrap_err();
         assert!(matches!(err, KnownBadError::GlobMatchesNothing { ref glob, .. } if glob == "renamed-case"), "{err}");
     }
 
@@ -457,6 +522,7 @@ mod tests {
                 duration: Duration::ZERO,
             }],
             kills: kills.iter().map(|(id, by)| (id.to_string(), ids(by))).collect(),
+            families: BTreeMap::from([("R-COLL".to_string(), FamilyScore { claimed: 2, killed: 2 })]),
             duration: Duration::ZERO,
         }
     }

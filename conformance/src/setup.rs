@@ -33,15 +33,23 @@ pub async fn apply(view: &RegistryView, case: &Case, namespace: &str, subject: &
         let digest = push_foreign_image(view, &repo, &tag, image.spec_artifact).await?;
         done.push(format!("foreign image {repo}:{tag} = {digest}"));
     }
-    let mut by_repo: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut by_repo: BTreeMap<String, Vec<(&str, bool)>> = BTreeMap::new();
     for r in &case.setup.foreign_referrers {
         let repo = format!("{namespace}/{}", case.repository(r.repository.as_deref()));
-        by_repo.entry(repo).or_default().push(&r.artifact_type);
+        by_repo.entry(repo).or_default().push((&r.artifact_type, r.duplicate));
     }
     for (repo, types) in by_repo {
         let mut entries = Vec::new();
-        for artifact_type in types {
-            entries.push(push_foreign_referrer(view, &repo, artifact_type, subject).await?);
+        for (artifact_type, duplicate) in types {
+            let entry = push_foreign_referrer(view, &repo, artifact_type, subject).await?;
+            if duplicate {
+                let mut second = entry.clone();
+                second["annotations"] = json!({"com.example.tool": "another-tool", "com.example.copy": "second"});
+                entries.push(entry);
+                entries.push(second);
+            } else {
+                entries.push(entry);
+            }
         }
         // Written the way another tool might: pretty-printed, entries in push order, and a
         // top-level annotation of its own (R-REF-4 keeps all of it).

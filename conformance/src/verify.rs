@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::case::IndexCheck;
 use super::diff;
+use super::ending;
 use super::expect::{self, ExpectError, ExpectedArtifact};
 use super::implementation::{Exit, Invocation};
 use super::outcome::Finding;
@@ -38,17 +39,26 @@ pub fn exits_succeeded(invocations: &[&Invocation]) -> Vec<Finding> {
         .iter()
         .filter(|i| !i.exit.success())
         .map(|i| {
-            Finding::new("exit-status", format!("the publish must succeed, but `{}` ended with {}", i.command, i.exit))
+            let how = ending::crash(i).unwrap_or_else(|| format!("ended with {}", i.exit));
+            Finding::new("exit-status", format!("the publish must succeed, but `{}` {how}", i.command))
                 .expected_found("exit status 0", i.exit.to_string())
         })
         .collect()
 }
 
-/// Every invocation must have exited non-zero (and not by timing out: a hang is no rejection).
+/// Every invocation must have exited non-zero, and not by timing out (a hang is no rejection)
+/// nor by crashing (a crash is no rejection either, [`ending::crash`]).
 pub fn exits_rejected(invocations: &[&Invocation]) -> Vec<Finding> {
     invocations
         .iter()
         .filter_map(|i| match i.exit {
+            _ if ending::crash(i).is_some() => Some(
+                Finding::new(
+                    "crash",
+                    format!("the build must be rejected, but the implementation {}", ending::crash(i).unwrap_or_default()),
+                )
+                .expected_found("a non-zero exit status without a crash", i.exit.to_string()),
+            ),
             Exit::Code(0) => Some(
                 Finding::new("exit-status", "the build must be rejected, but the implementation exited 0")
                     .expected_found("a non-zero exit status", "exit status 0"),

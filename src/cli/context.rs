@@ -63,9 +63,12 @@ impl ContextArgs {
             }
         }
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) if !v.is_empty() => v
-                .parse::<i64>()
-                .map_err(|_| {
+            // R-MAN-8: ASCII digits only (`+5` and `-1` are refused); empty counts as unset.
+            Ok(v) if !v.is_empty() => Some(v.as_str())
+                .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or(())
+                .map_err(|()| {
                     errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds")))
                 })
                 .ok(),

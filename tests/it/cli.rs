@@ -178,3 +178,20 @@ fn r_sec_3_hostile_names_print_escaped_in_plan_and_diagnostics() {
     }
     assert!(stderr(&out).contains("\\u{1b}[31m"), "{}", stderr(&out));
 }
+
+/// R-MAN-8: `SOURCE_DATE_EPOCH` is ASCII digits only; an empty value counts as unset.
+#[rstest]
+#[case::plus_sign("+5", false)]
+#[case::minus_sign("-1", false)]
+#[case::space(" 5", false)]
+#[case::digits("5", true)]
+#[case::empty("", true)]
+fn r_man_8_source_date_epoch_is_digits_only(#[case] value: &str, #[case] accepted: bool) {
+    let mut cmd = plan_cmd("rfc-example");
+    cmd.env("SOURCE_DATE_EPOCH", value);
+    let out = cmd.output().expect("runs");
+    assert_eq!(out.status.success(), accepted, "{}", report(&cmd, &out));
+    if !accepted {
+        assert!(stderr(&out).contains("R-MAN-8"), "{}", report(&cmd, &out));
+    }
+}

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod conformance_quirks;
+mod conformance_verdicts;
 mod fault;
 mod publish;
 mod realm;

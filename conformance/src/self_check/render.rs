@@ -44,6 +44,13 @@ pub(super) fn render(check: &SelfCheck) -> String {
         }
     }
 
+    let _ = writeln!(out, "\nmutation score per rule family (claimed mutant × case pairs that FAILed, by the rules the case cites):");
+    let width = check.families.keys().map(String::len).max().unwrap_or(0);
+    for (family, score) in &check.families {
+        let percent = (score.killed * 100).checked_div(score.claimed).unwrap_or(100);
+        let _ = writeln!(out, "  {family:<width$}  {}/{} ({percent}%)", score.killed, score.claimed);
+    }
+
     let _ = writeln!(out, "\ncases and the mutants that kill them:");
     let width = check.kills.keys().map(String::len).max().unwrap_or(0);
     for (id, by) in &check.kills {

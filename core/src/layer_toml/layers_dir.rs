@@ -54,11 +54,23 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
                 let mut report = Report::new(&group_path, &source);
                 let entries = parse_group_toml(&mut report);
                 if report.is_empty() {
-                    return entries
+                    let mut listed: Vec<Buildpack> = entries
                         .into_iter()
                         .map(|e| Buildpack { dir_name: Buildpack::dir_name_of(&e.id), id: e.id, version: e.version })
                         .filter(|b| real_dir(&layers_dir.join(&b.dir_name), "buildpack directory", diagnostics))
                         .collect();
+                    if crate::mutants::active(crate::mutants::Mutant::ReadsUnlistedBuildpacks) {
+                        let unlisted: Vec<String> = buildpack_dirs(layers_dir, diagnostics)
+                            .into_iter()
+                            .filter(|d| !listed.iter().any(|b| &b.dir_name == d))
+                            .collect();
+                        listed.extend(unlisted.into_iter().map(|dir_name| Buildpack {
+                            id: Buildpack::id_of_dir_name(&dir_name),
+                            version: None,
+                            dir_name,
+                        }));
+                    }
+                    return listed;
                 }
                 diagnostics.extend(report.into_diagnostics().0);
             }
@@ -79,7 +91,10 @@ fn buildpack_dirs(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<S
     let mut names = Vec::new();
     for (name, path) in dir_entries(layers_dir, diagnostics) {
         let lossy = name.to_string_lossy();
-        if lossy.starts_with('.') || LIFECYCLE_DIRS.contains(&lossy.as_ref()) || !real_dir(&path, "buildpack directory", diagnostics) {
+        let lifecycle = lossy.starts_with('.') || LIFECYCLE_DIRS.contains(&lossy.as_ref());
+        if (lifecycle && !crate::mutants::active(crate::mutants::Mutant::ReadsLifecycleDirs))
+            || !real_dir(&path, "buildpack directory", diagnostics)
+        {
             continue;
         }
         names.extend(utf8_name(name, &path, "buildpack directory", diagnostics));

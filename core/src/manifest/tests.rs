@@ -38,6 +38,7 @@ fn planned(preset: PresetInput<'_>, annotations: &[(&str, &str)]) -> PlannedArti
         annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         config: out.config,
         files,
+        declared_at: crate::diagnostic::Location { file: "layers/acme_greeter/greeting.toml".into(), line: 1, column: 1 },
     }
 }
 

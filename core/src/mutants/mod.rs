@@ -145,6 +145,21 @@ declare_mutants! {
     OwnArtifactsAsForeign = "own-artifacts-as-foreign",
     /// R-REF-4: the fallback index is replaced, not merged (other entries are lost).
     FallbackDropsEntries = "fallback-drops-entries",
+    /// R-MAN-2: object members are sorted by their names' UTF-8 bytes (code points), not by
+    /// UTF-16 code units: a name outside the BMP sorts after U+E000..U+FFFF.
+    SortsKeysByUtf8 = "sorts-keys-by-utf8",
+    /// R-MAN-2: U+007F is escaped as `\u007F` and control characters with upper-case hex
+    /// (`\u001F`).
+    UpperCaseEscapes = "upper-case-escapes",
+    /// R-LABEL-3: `SOURCE_DATE_EPOCH` overrides a label that sets `org.opencontainers.image.created`.
+    EpochOverridesCreatedLabel = "epoch-overrides-created-label",
+    /// R-FILE-2: buildpack directories that group.toml does not list are read too.
+    ReadsUnlistedBuildpacks = "reads-unlisted-buildpacks",
+    /// R-FILE-2: `sbom`, `config`, `app` and dot-directories are read as buildpacks.
+    ReadsLifecycleDirs = "reads-lifecycle-dirs",
+    /// R-REF-4: of several entries of an existing fallback index with one digest, the last is
+    /// kept instead of the first.
+    KeepsLastDuplicate = "keeps-last-duplicate",
 }
 
 impl Mutant {

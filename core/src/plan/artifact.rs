@@ -11,7 +11,7 @@ use crate::plan::confine::{self, ConfineError};
 use crate::plan::presets::{self, PresetInput, PresetOutput};
 use crate::plan::render::{self, Located};
 use crate::plan::{BuildContext, PlannedArtifact, PlannedFile};
-use crate::reference::Digest;
+use crate::reference::{validate_repository_path, validate_tag, Digest};
 
 /// What can be known of an artifact without a build context.
 pub struct Checked<'a> {
@@ -97,16 +97,36 @@ impl Checked<'_> {
         let header = layer.location(decl.span.start);
         let chart = preset.chart.as_ref();
 
-        let repo = match &repository {
-            Some(t) => render::repository(layer, t, &vars, &ctx.image.registry).map_err(|d| errors.push(d)).ok(),
-            None => Some(match chart {
-                Some(c) => format!("{}/{}", ctx.image.repository, c.name),
-                None => ctx.image.repository.clone(),
-            }),
+        // Names derived from the chart pass the grammar checks of rendered ones (R-REPO-1,
+        // R-TAG-1) before anything is sent; the error points at `type = "helm"`.
+        let derived_at = || layer.location(decl.preset.span().start);
+        let repo = match (&repository, chart) {
+            (Some(t), _) => render::repository(layer, t, &vars, &ctx.image.registry).map_err(|d| errors.push(d)).ok(),
+            (None, Some(c)) => {
+                let derived = format!("{}/{}", ctx.image.repository, c.name);
+                match validate_repository_path(&derived) {
+                    Ok(()) => Some(derived),
+                    Err(e) => {
+                        let message =
+                            format!("the chart name `{}` gives the default repository `{derived}`, which is invalid: {e}", c.name);
+                        errors.push(Diagnostic::at("R-REPO-1", derived_at(), message).with_help(e.help()));
+                        None
+                    }
+                }
+            }
+            (None, None) => Some(ctx.image.repository.clone()),
         };
-        let tags = match &tag {
-            Some(t) => render::tags(layer, t, &vars, &app_tags).map_err(|d| errors.extend(d)).ok(),
-            None => Some(chart.map(|c| vec![c.tag()]).unwrap_or_default()),
+        let tags = match (&tag, chart) {
+            (Some(t), _) => render::tags(layer, t, &vars, &app_tags).map_err(|d| errors.extend(d)).ok(),
+            (None, Some(c)) => match validate_tag(&c.tag()) {
+                Ok(()) => Some(vec![c.tag()]),
+                Err(e) => {
+                    let message = format!("the chart version `{}` gives the default tag `{}`, which is invalid: {e}", c.version, c.tag());
+                    errors.push(Diagnostic::at("R-TAG-1", derived_at(), message).with_help(e.help()));
+                    None
+                }
+            },
+            (None, None) => Some(Vec::new()),
         };
         let annotations = render::annotations(layer, decl, &labels, &vars, created).map_err(|d| errors.extend(d)).ok();
         if let (Some(chart), Some(repo), Some(tags)) = (chart, &repo, &tags) {
@@ -131,6 +151,7 @@ impl Checked<'_> {
             annotations,
             config: preset.config,
             files,
+            declared_at: header.clone(),
         };
         let at = tag.as_ref().map(|t| layer.location(t.span.start)).unwrap_or(header);
         let claims = artifact

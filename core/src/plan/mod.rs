@@ -9,6 +9,8 @@
 mod artifact;
 pub mod collisions;
 pub mod confine;
+#[cfg(test)]
+mod derived_names_tests;
 pub mod presets;
 mod render;
 
@@ -114,6 +116,9 @@ pub struct PlannedArtifact {
     pub annotations: BTreeMap<String, String>,
     pub config: ConfigBlob,
     pub files: Vec<PlannedFile>,
+    /// Where the artifact table starts in its layer TOML: errors found after planning (e.g. a
+    /// manifest over 4 MiB, R-MAN-9) name it (R-ERR-1).
+    pub declared_at: crate::diagnostic::Location,
 }
 
 impl PlannedArtifact {

@@ -157,6 +157,9 @@ pub fn annotations(
     }
     out.insert(mt::ANNOTATION_LAYER.to_string(), layer.name.clone());
     if let Some(created) = created {
+        if crate::mutants::active(crate::mutants::Mutant::EpochOverridesCreatedLabel) {
+            out.insert(mt::ANNOTATION_CREATED.to_string(), created.to_string());
+        }
         out.entry(mt::ANNOTATION_CREATED.to_string()).or_insert_with(|| created.to_string());
     }
     let _ = decl;

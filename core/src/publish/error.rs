@@ -156,8 +156,8 @@ pub enum PublishError {
     ForeignTags { tags: Vec<ForeignTag> },
     #[error("cannot build the manifest of {artifact}: {source}")]
     ManifestBuild { artifact: String, source: ManifestError },
-    #[error("the manifest of {artifact} is {size} bytes, over the 4 MiB limit; nothing was pushed")]
-    ManifestTooLarge { artifact: String, size: usize },
+    #[error("{declared_at}: the manifest of {artifact} is {size} bytes, over the 4 MiB limit (R-MAN-9); nothing was pushed")]
+    ManifestTooLarge { artifact: String, declared_at: crate::diagnostic::Location, size: usize },
     #[error("cannot upload blob {digest} ({what}) of {artifact} to {repository}; nothing was tagged: {source}")]
     BlobUpload { artifact: String, repository: String, digest: Digest, what: String, source: Box<TargetError> },
     #[error("cannot make the app image {digest} present in {repository} (R-PUSH-10); nothing was tagged: {source}")]

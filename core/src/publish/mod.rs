@@ -168,13 +168,17 @@ fn build_all(plan: &Plan, subject: &Subject) -> Result<Vec<BuiltArtifact>, Publi
         .map(|artifact| {
             let built = crate::manifest::build(artifact, subject).map_err(|source| match source {
                 crate::manifest::ManifestError::TooLarge { size, .. } => {
-                    PublishError::ManifestTooLarge { artifact: artifact.label(), size }
+                    PublishError::ManifestTooLarge { artifact: artifact.label(), declared_at: artifact.declared_at.clone(), size }
                 }
                 #[allow(unreachable_patterns)]
                 source => PublishError::ManifestBuild { artifact: artifact.label(), source },
             })?;
             if built.manifest_bytes.len() > MAX_MANIFEST_SIZE && !crate::mutants::active(crate::mutants::Mutant::NoSizeLimit) {
-                return Err(PublishError::ManifestTooLarge { artifact: artifact.label(), size: built.manifest_bytes.len() });
+                return Err(PublishError::ManifestTooLarge {
+                    artifact: artifact.label(),
+                    declared_at: artifact.declared_at.clone(),
+                    size: built.manifest_bytes.len(),
+                });
             }
             Ok(built)
         })

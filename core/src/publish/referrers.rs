@@ -178,6 +178,10 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
             let Some(digest) = entry.get("digest").and_then(Value::as_str).map(str::to_string) else {
                 return Err(invalid(format!("entry {i} has no string `digest`")));
             };
+            if crate::mutants::active(crate::mutants::Mutant::KeepsLastDuplicate) {
+                entries.insert(digest, entry);
+                continue;
+            }
             entries.entry(digest).or_insert(entry);
         }
         top = object;
