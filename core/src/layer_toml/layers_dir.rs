@@ -57,7 +57,7 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
                     let mut listed: Vec<Buildpack> = entries
                         .into_iter()
                         .map(|e| Buildpack { dir_name: Buildpack::dir_name_of(&e.id), id: e.id, version: e.version })
-                        .filter(|b| real_dir(&layers_dir.join(&b.dir_name), "buildpack directory", diagnostics))
+                        .filter(|b| real_dir(&layers_dir.join(&b.dir_name), "buildpack directory listed in group.toml", diagnostics))
                         .collect();
                     if crate::mutants::active(crate::mutants::Mutant::ReadsUnlistedBuildpacks) {
                         let unlisted: Vec<String> = buildpack_dirs(layers_dir, diagnostics)
