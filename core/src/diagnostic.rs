@@ -194,9 +194,12 @@ impl fmt::Display for Diagnostic {
         if let Some(place) = &self.place {
             write!(f, "{place}: ")?;
         }
-        write!(f, "{}", self.message)?;
+        // Messages quote what a buildpack wrote (tags, labels, keys): every control character
+        // but the message's own line breaks is escaped (R-SEC-3).
+        let escaped = |s: &str| s.split('\n').map(crate::display::controls).collect::<Vec<_>>().join("\n");
+        write!(f, "{}", escaped(&self.message))?;
         if let Some(help) = &self.help {
-            write!(f, "\n  help: {help}")?;
+            write!(f, "\n  help: {}", escaped(help))?;
         }
         Ok(())
     }

@@ -76,6 +76,8 @@
 
 pub mod canonical;
 pub mod diagnostic;
+pub mod display;
+pub mod input_file;
 pub mod layer_toml;
 pub mod manifest;
 pub mod media_types;

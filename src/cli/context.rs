@@ -72,6 +72,17 @@ impl ContextArgs {
                     errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds")))
                 })
                 .ok(),
+            Err(std::env::VarError::NotUnicode(v)) => {
+                errors.push(Diagnostic::new(
+                    "R-MAN-8",
+                    None,
+                    format!(
+                        "SOURCE_DATE_EPOCH=`{}` is not a whole number of seconds (not valid UTF-8)",
+                        cnb_artifacts_core::diagnostic::display_path(std::path::Path::new(&v))
+                    ),
+                ));
+                None
+            }
             _ => None,
         };
         let image = match image {

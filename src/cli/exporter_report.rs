@@ -96,7 +96,12 @@ impl ExporterReportError {
 /// Reads and checks the report at `path`; every problem in it is reported.
 pub fn read(path: &Path) -> Result<ExporterReport, Diagnostics> {
     // R-CTX-1 places a report that cannot be read at line 1, column 1.
-    let bytes = std::fs::read(path).map_err(|e| ExporterReportError::Unreadable { error: e.to_string() }.at(Location::file(path)))?;
+    let bytes = cnb_artifacts_core::input_file::read_input(
+        path,
+        cnb_artifacts_core::input_file::Follow::Links,
+        cnb_artifacts_core::input_file::REPORT_CAP,
+    )
+    .map_err(|e| ExporterReportError::Unreadable { error: e.to_string() }.at(Location::file(path)))?;
     let text = cnb_artifacts_core::diagnostic::utf8_text(path, bytes).map_err(|location| ExporterReportError::NotUtf8.at(location))?;
     parse(path, &text)
 }

@@ -67,6 +67,17 @@ pub enum Command {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    // clap reports a variable that is not UTF-8 as "invalid UTF-8 was detected in one or more
+    // arguments", naming neither the variable nor the flag.
+    for (var, flag) in [("CNB_OUTPUT_IMAGE", "--image"), ("CNB_CONFORMANCE_IMPLEMENTATION", "--implementation")] {
+        if let Some(value) = std::env::var_os(var).filter(|v| v.to_str().is_none()) {
+            eprintln!(
+                "error: the variable {var} (the default of {flag}) is not valid UTF-8: `{}`",
+                cnb_artifacts_core::diagnostic::display_path(std::path::Path::new(&value))
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -84,6 +95,9 @@ fn init_tracing(level: &str) {
         .with_env_filter(filter)
         .with_writer(cnb_artifacts_core::publish::auth::redact::RedactingStderr)
         .with_target(false)
+        // Colour only helps a person at a terminal; the log lines are escaped (R-SEC-3), so
+        // they carry no escape sequences at all.
+        .with_ansi(false)
         .try_init();
 }
 

@@ -110,26 +110,29 @@ fn artifact_json<'a>(a: &'a PlannedArtifact, built: Option<&cnb_artifacts_core::
     }
 }
 
+/// The plan as text; every value a buildpack chose (IDs, layer names, repository, tags,
+/// labels, file names) goes through [`text`] (R-SEC-3).
 fn print_text(doc: &PlanJson<'_>) {
+    use cnb_artifacts_core::display::text;
     if doc.artifacts.is_empty() {
         println!("no artifacts declared");
     }
     for a in &doc.artifacts {
-        println!("artifact {}/{}#{} ({})", a.buildpack, a.layer, a.index, a.preset_name());
-        println!("  repository:   {}", a.repository);
+        println!("artifact {}/{}#{} ({})", text(a.buildpack), text(a.layer), a.index, a.preset_name());
+        println!("  repository:   {}", text(&a.repository));
         if a.tags.is_empty() {
             println!("  tags:         (none: published by digest only)");
         } else {
-            println!("  tags:         {}", a.tags.join(", "));
+            println!("  tags:         {}", text(&a.tags.join(", ")));
         }
-        println!("  artifactType: {}", a.artifact_type);
+        println!("  artifactType: {}", text(a.artifact_type));
         println!("  annotations:");
         for (k, v) in a.annotations {
-            println!("    {k} = {v}");
+            println!("    {} = {}", text(k), text(v));
         }
         println!("  files:");
         for f in a.files {
-            println!("    {}  {} bytes  {}  {}", f.path, f.size, f.digest, f.media_type);
+            println!("    {}  {} bytes  {}  {}", text(&f.path), f.size, f.digest, text(&f.media_type));
         }
         match &a.manifest_digest {
             Some(d) => println!("  manifest:     {d}"),

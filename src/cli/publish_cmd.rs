@@ -40,6 +40,19 @@ pub struct PublishArgs {
     /// Attempts per registry request on transient failures (connection errors, 429, 5xx).
     #[arg(long, default_value_t = RetryPolicy::default().max_attempts)]
     pub max_attempts: u32,
+    /// Seconds connecting to a registry may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = cnb_artifacts_core::publish::client::CONNECT_TIMEOUT.as_secs())]
+    pub connect_timeout: u64,
+    /// Seconds a registry request may go without receiving a byte before it fails.
+    #[arg(long, value_name = "SECONDS", default_value_t = cnb_artifacts_core::publish::client::IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout: u64,
+    /// A host that may receive the credentials as a registry's token realm on another host
+    /// (repeatable); without it any such host over HTTPS may (R-AUTH-6).
+    #[arg(long = "realm-host", value_name = "HOST")]
+    pub realm_hosts: Vec<String>,
+    /// Never send credentials to a token realm on another host than the registry (R-AUTH-6).
+    #[arg(long)]
+    pub no_cross_host_realm: bool,
     /// Write what was published as TOML (`[[artifacts]]`) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report_out: Option<PathBuf>,
@@ -75,7 +88,18 @@ pub fn publish(args: &PublishArgs) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: {}", cnb_artifacts_core::publish::auth::redact::redact(&cnb_artifacts_core::publish::error::error_chain(&e)));
+            let message =
+                cnb_artifacts_core::publish::auth::redact::redact(&cnb_artifacts_core::publish::error::error_chain(&e)).into_owned();
+            // Registry answers and names are escaped where they enter the message; the lines
+            // the message itself is made of are kept, every other control character escaped.
+            let lines: Vec<String> = message.lines().map(cnb_artifacts_core::display::controls).collect();
+            eprintln!(
+                "error: {}",
+                lines.join(
+                    "
+"
+                )
+            );
             exit_code(&e)
         }
     }
@@ -87,6 +111,10 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
         ca_file: args.ca_file.clone(),
         chunk_size: args.chunk_size,
         retry: RetryPolicy { max_attempts: args.max_attempts.max(1), ..RetryPolicy::default() },
+        connect_timeout: std::time::Duration::from_secs(args.connect_timeout.max(1)),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
+        realm_hosts: args.realm_hosts.clone(),
+        deny_cross_host_realm: args.no_cross_host_realm,
     };
     let opts = PublishOptions { overwrite: args.overwrite, referrers: args.referrers, progress: std::io::stderr().is_terminal() };
     let known: Option<Subject> = plan.context.subject();

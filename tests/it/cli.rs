@@ -131,6 +131,54 @@ fn r_err_1_invalid_plan_fixtures_fail_with_their_exact_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// Environment values that are not UTF-8 are errors naming the variable, never silently unset
+/// (R-MAN-8) or a message naming neither variable nor flag; the bytes print escaped.
+#[test]
+fn r_man_8_environment_values_that_are_not_utf8_are_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"17\xff");
+    let out = plan_cmd("rfc-example").env("SOURCE_DATE_EPOCH", bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SOURCE_DATE_EPOCH=`17\\xff` is not a whole number of seconds (not valid UTF-8)"), "{}", stderr(&out));
+
+    let out = Command::new(bin())
+        .current_dir(fixtures_dir().join("cli").join("rfc-example"))
+        .args(["plan", "--layers-dir", "layers"])
+        .env("CNB_OUTPUT_IMAGE", std::ffi::OsStr::from_bytes(b"r.example/a\x1b\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: the variable CNB_OUTPUT_IMAGE (the default of --image) is not valid UTF-8: `r.example/a\\u{1b}\\xff`\n"
+    );
+}
+
+/// A hostile buildpack's names (ESC, BEL, bidi override) reach `plan`'s text output and its
+/// diagnostics escaped, never raw (R-SEC-3).
+#[test]
+fn r_sec_3_hostile_names_print_escaped_in_plan_and_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let layer = dir.path().join("bp/l");
+    std::fs::create_dir_all(&layer).unwrap();
+    std::fs::write(layer.join("a\u{1b}[2Jb\u{202e}.txt"), b"x").unwrap();
+    let toml = "[additionalArtifact]\nfile = \"a\\u001b[2Jb\\u202e.txt\"\ntag = \"t\"\n[additionalArtifact.labels]\n\"k\" = \"v\\u001b]0;title\\u0007\"\n";
+    std::fs::write(dir.path().join("bp/l.toml"), toml).unwrap();
+    let out = Command::new(bin()).args(["plan", "--layers-dir"]).arg(dir.path()).args(["--image", IMAGE]).output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(text.contains("k = v\\u{1b}]0;title\\u{7}"), "{text}");
+    assert!(text.contains("a\\u{1b}[2Jb\\u{202e}.txt  1 bytes"), "{text}");
+
+    std::fs::write(layer.join("f"), b"f").unwrap();
+    std::fs::write(dir.path().join("bp/l.toml"), "[additionalArtifact]\nfile = \"f\"\ntag = \"t\\u001b[31m\"\n").unwrap();
+    let out = Command::new(bin()).args(["plan", "--layers-dir"]).arg(dir.path()).args(["--image", IMAGE]).output().unwrap();
+    for (place, output) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!output.iter().any(|b| *b == 0x1b || *b == 0x07), "raw control bytes in {place}: {}", stderr(&out));
+    }
+    assert!(stderr(&out).contains("\\u{1b}[31m"), "{}", stderr(&out));
+}
+
 /// R-MAN-8: `SOURCE_DATE_EPOCH` is ASCII digits only; an empty value counts as unset.
 #[rstest]
 #[case::plus_sign("+5", false)]

@@ -13,6 +13,7 @@ mod conformance_quirks;
 mod conformance_verdicts;
 mod fault;
 mod publish;
+mod realm;
 mod registry;
 mod security;
 mod transport;

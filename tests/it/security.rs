@@ -22,11 +22,11 @@ use tokio_rustls::rustls;
 
 use crate::support::{bin, report, Registry};
 
-const APP: &str = "team/app";
-const USER: &str = "ci-robot";
-const PASSWORD: &str = "pw-7Qx9-never-print-me";
+pub(crate) const APP: &str = "team/app";
+pub(crate) const USER: &str = "ci-robot";
+pub(crate) const PASSWORD: &str = "pw-7Qx9-never-print-me";
 /// The token the hostile registry's token server issues.
-const ISSUED_TOKEN: &str = "issued-token-d41d8cd98f00";
+pub(crate) const ISSUED_TOKEN: &str = "issued-token-d41d8cd98f00";
 
 /// The forms a credential could leak in: the password, `user:password` in base64 (with and
 /// without padding), and the issued token.
@@ -52,14 +52,14 @@ fn layers() -> TempDir {
 
 /// One run of `cnb-artifacts --log debug publish` with `RUST_LOG=trace`, the credentials in
 /// `CNB_REGISTRY_AUTH` for `host`, and an empty Docker config.
-struct Run {
+pub(crate) struct Run {
     output: Output,
     report: Option<String>,
-    described: String,
+    pub(crate) described: String,
 }
 
 impl Run {
-    async fn publish(host: &str, subject: &Subject, extra: &[&str]) -> Run {
+    pub(crate) async fn publish(host: &str, subject: &Subject, extra: &[&str]) -> Run {
         let layers = layers();
         let work = tempfile::tempdir().unwrap();
         let report_path = work.path().join("report.toml");
@@ -85,11 +85,11 @@ impl Run {
         Run { output, report: std::fs::read_to_string(&report_path).ok(), described }
     }
 
-    fn status(&self) -> Option<i32> {
+    pub(crate) fn status(&self) -> Option<i32> {
         self.output.status.code()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
@@ -169,13 +169,13 @@ async fn r_auth_2_credentials_never_appear_when_a_hostile_registry_echoes_them(#
 }
 
 /// A CA and a server certificate for `127.0.0.2` signed by it, made at test time.
-struct Pki {
+pub(crate) struct Pki {
     ca_pem: String,
-    server: Arc<rustls::ServerConfig>,
+    pub(crate) server: Arc<rustls::ServerConfig>,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(rcgen::DnType::CommonName, "cnb-artifacts test CA");
@@ -192,7 +192,7 @@ impl Pki {
         Pki { ca_pem: ca.pem(), server: Arc::new(server) }
     }
 
-    fn write_ca(&self, dir: &Path) -> PathBuf {
+    pub(crate) fn write_ca(&self, dir: &Path) -> PathBuf {
         let path = dir.join("ca.pem");
         std::fs::write(&path, &self.ca_pem).unwrap();
         path

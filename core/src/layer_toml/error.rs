@@ -39,6 +39,11 @@ pub enum LayerTomlError {
     GroupEntryEmptyId { index: usize },
     #[error("buildpack `{id}` is listed twice in group.toml")]
     GroupDuplicateId { id: String },
+    #[error("`group[{index}].id` `{id}` is not a buildpack ID: {reason}")]
+    GroupInvalidId { index: usize, id: String, reason: &'static str },
+    /// `what` is `buildpack directory` or `layer TOML`.
+    #[error("{what} is a symbolic link; it must be a real {expected} inside the layers dir")]
+    Symlinked { what: &'static str, expected: &'static str },
     #[error("`[{table}]` key `{key}`: expected a boolean, found {found}")]
     LayerFlagWrongType { table: &'static str, key: String, found: Found },
     #[error("`{table}`: expected a table, found {found}")]
@@ -85,6 +90,8 @@ impl LayerTomlError {
             | GroupEntryWithoutId { .. }
             | GroupEntryEmptyId { .. }
             | GroupDuplicateId { .. } => "R-FILE-2",
+            GroupInvalidId { .. } => "R-FILE-7",
+            Symlinked { .. } => "R-FILE-8",
             UnreadableLayerToml { .. } => "R-FILE-3",
             LayerFlagWrongType { .. } | LayerTableWrongType { .. } => "R-FILE-4",
             NotUtf8 | Syntax { .. } => "R-FILE-5",
@@ -108,6 +115,12 @@ impl LayerTomlError {
                     .into(),
             ),
             FileAndFiles | NoFile | EmptyFiles => Some(FILE_HELP.into()),
+            GroupInvalidId { .. } => Some(
+                "a buildpack ID is letters, digits, `.`, `/` and `-`, is not `.` or `..`, and is not \
+                 `app`, `config` or `sbom`"
+                    .into(),
+            ),
+            Symlinked { .. } => Some("a buildpack writes its directories and layer TOMLs itself; links out are not read".into()),
             UnknownKey { suggestion, .. } => {
                 let valid = format!("valid keys: {}", ARTIFACT_KEYS.join(", "));
                 Some(match suggestion {

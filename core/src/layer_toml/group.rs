@@ -51,6 +51,8 @@ pub(super) fn parse_group_toml(report: &mut Report<'_>) -> Vec<GroupEntry> {
         };
         if id_text.is_empty() {
             report.error(LayerTomlError::GroupEntryEmptyId { index }, id.span());
+        } else if let Err(reason) = check_buildpack_id(&id_text) {
+            report.error(LayerTomlError::GroupInvalidId { index, id: id_text, reason }, id.span());
         } else if entries.iter().any(|e| e.id == id_text) {
             report.error(LayerTomlError::GroupDuplicateId { id: id_text }, id.span());
         } else {
@@ -58,6 +60,26 @@ pub(super) fn parse_group_toml(report: &mut Report<'_>) -> Vec<GroupEntry> {
         }
     }
     entries
+}
+
+/// The buildpack spec's ID grammar (R-FILE-7): letters, digits, `.`, `/` and `-`; not `app`,
+/// `config` or `sbom` (the lifecycle's directories). `.` and `..`, and any ID whose directory
+/// name (R-FILE-1) would be one of them, would name the layers dir or its parent.
+pub(super) fn check_buildpack_id(id: &str) -> Result<(), &'static str> {
+    if crate::mutants::active(crate::mutants::Mutant::AcceptsEscapingIds) {
+        return Ok(());
+    }
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-')) {
+        return Err("only letters, digits, `.`, `/` and `-` are allowed");
+    }
+    let dir = super::Buildpack::dir_name_of(id);
+    if dir == "." || dir == ".." {
+        return Err("it would name the layers dir or its parent");
+    }
+    if ["app", "config", "sbom"].contains(&id) {
+        return Err("it is a directory of the lifecycle");
+    }
+    Ok(())
 }
 
 fn string(key: String, value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<String> {

@@ -2,10 +2,17 @@
 //! `group.toml` when present, else every directory but the lifecycle's own), and which files in
 //! them are layer TOMLs. Every unreadable directory or file is reported with its path; reading
 //! goes on so one run reports every problem.
+//!
+//! Everything under the layers dir is written by buildpacks (untrusted, docs/security.md): a
+//! buildpack directory or layer TOML that is a symbolic link is refused (R-FILE-8), files are
+//! opened without following a link at any component below the layers dir, without blocking,
+//! and within a size cap (`crate::input_file`).
 
 use std::fs;
 use std::io;
 use std::path::Path;
+
+use crate::input_file::{read_input, Follow, InputError, TOML_CAP};
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -28,7 +35,7 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
     for buildpack in buildpacks(layers_dir, &mut diagnostics) {
         let buildpack_dir = layers_dir.join(&buildpack.dir_name);
         for file_name in layer_toml_names(&buildpack_dir, &mut diagnostics) {
-            if let Some(file) = read_layer_file(&buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
+            if let Some(file) = read_layer_file(layers_dir, &buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
                 layer_files.push(file);
             }
         }
@@ -41,7 +48,7 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
 /// directory wrote no layers and is left out.
 fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Buildpack> {
     let group_path = layers_dir.join("group.toml");
-    match read_regular(&group_path) {
+    match read_regular(layers_dir, &group_path) {
         Ok(bytes) => {
             if let Some(source) = utf8_text(&group_path, bytes, diagnostics) {
                 let mut report = Report::new(&group_path, &source);
@@ -50,7 +57,7 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
                     let mut listed: Vec<Buildpack> = entries
                         .into_iter()
                         .map(|e| Buildpack { dir_name: Buildpack::dir_name_of(&e.id), id: e.id, version: e.version })
-                        .filter(|b| layers_dir.join(&b.dir_name).is_dir())
+                        .filter(|b| real_dir(&layers_dir.join(&b.dir_name), "buildpack directory listed in group.toml", diagnostics))
                         .collect();
                     if crate::mutants::active(crate::mutants::Mutant::ReadsUnlistedBuildpacks) {
                         let unlisted: Vec<String> = buildpack_dirs(layers_dir, diagnostics)
@@ -81,15 +88,17 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
 /// Names of the directories under `layers_dir` except the lifecycle's own and hidden ones,
 /// sorted bytewise.
 fn buildpack_dirs(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
-    let mut names: Vec<String> = dir_entries(layers_dir, diagnostics)
-        .into_iter()
-        .filter(|(name, path)| {
-            let name = name.to_string_lossy();
-            let lifecycle = name.starts_with('.') || LIFECYCLE_DIRS.contains(&name.as_ref());
-            (!lifecycle || crate::mutants::active(crate::mutants::Mutant::ReadsLifecycleDirs)) && path.is_dir()
-        })
-        .filter_map(|(name, path)| utf8_name(name, &path, "buildpack directory", diagnostics))
-        .collect();
+    let mut names = Vec::new();
+    for (name, path) in dir_entries(layers_dir, diagnostics) {
+        let lossy = name.to_string_lossy();
+        let lifecycle = lossy.starts_with('.') || LIFECYCLE_DIRS.contains(&lossy.as_ref());
+        if (lifecycle && !crate::mutants::active(crate::mutants::Mutant::ReadsLifecycleDirs))
+            || !real_dir(&path, "buildpack directory", diagnostics)
+        {
+            continue;
+        }
+        names.extend(utf8_name(name, &path, "buildpack directory", diagnostics));
+    }
     names.sort();
     names
 }
@@ -108,8 +117,11 @@ fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> 
         if NOT_LAYER_TOMLS.contains(&name.as_str()) || name == ".toml" {
             continue;
         }
-        match fs::metadata(&path) {
+        match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => names.push(name),
+            Ok(meta) if meta.is_symlink() => {
+                diagnostics.push(LayerTomlError::Symlinked { what: "layer TOML", expected: "file" }.at_path(&path))
+            }
             Ok(_) => {}
             Err(e) => diagnostics.push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&path)),
         }
@@ -119,9 +131,15 @@ fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> 
 }
 
 /// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read or parsed.
-fn read_layer_file(buildpack: &Buildpack, buildpack_dir: &Path, file_name: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerFile> {
+fn read_layer_file(
+    layers_dir: &Path,
+    buildpack: &Buildpack,
+    buildpack_dir: &Path,
+    file_name: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<LayerFile> {
     let toml_path = buildpack_dir.join(file_name);
-    let bytes = match read_regular(&toml_path) {
+    let bytes = match read_regular(layers_dir, &toml_path) {
         Ok(bytes) => bytes,
         Err(e) => {
             diagnostics.push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&toml_path));
@@ -149,13 +167,28 @@ fn read_layer_file(buildpack: &Buildpack, buildpack_dir: &Path, file_name: &str,
     }
 }
 
-/// Reads a file that must be a regular file (after following symlinks): a named pipe or device
-/// at a TOML path is refused instead of blocking the read.
-fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    if !fs::metadata(path)?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+/// Reads a TOML file under `layers_dir` that must be a regular file of at most
+/// [`TOML_CAP`](crate::input_file::TOML_CAP) bytes, reached without a symbolic link below the
+/// layers dir: a named pipe or device is refused instead of blocking the read (R-FILE-3, R-SEC-1).
+fn read_regular(layers_dir: &Path, path: &Path) -> Result<Vec<u8>, InputError> {
+    let follow = if crate::mutants::opens_paths_as_given() { Follow::Links } else { Follow::NoLinksUnder(layers_dir) };
+    read_input(path, follow, TOML_CAP)
+}
+
+/// Whether `path` is a real directory (not a symbolic link to one); a symbolic link is
+/// reported (R-FILE-8), anything else that is not a directory is ignored.
+fn real_dir(path: &Path, what: &'static str, diagnostics: &mut Vec<Diagnostic>) -> bool {
+    if crate::mutants::active(crate::mutants::Mutant::FollowsSymlinkedDirs) {
+        return path.is_dir();
     }
-    fs::read(path)
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_symlink() => {
+            diagnostics.push(LayerTomlError::Symlinked { what, expected: "directory" }.at_path(path));
+            false
+        }
+        Ok(meta) => meta.is_dir(),
+        Err(_) => false,
+    }
 }
 
 /// The entries of `dir` as (file name, path); an unreadable directory or entry is reported.

@@ -28,6 +28,8 @@ pub struct BuiltLayer {
     /// The file's path relative to the layer directory (its title annotation).
     pub title: String,
     pub source: std::path::PathBuf,
+    /// Device and inode of `source` at planning (R-PUSH-4).
+    pub identity: crate::input_file::FileIdentity,
 }
 
 /// Everything needed to push one artifact: blobs to upload and the manifest bytes.
@@ -112,6 +114,7 @@ pub fn build(artifact: &PlannedArtifact, subject: &Subject) -> Result<BuiltArtif
             descriptor: Descriptor { media_type: file.media_type.clone(), digest: file.digest.clone(), size: file.size },
             title: file.path.clone(),
             source: file.source.clone(),
+            identity: file.identity,
         })
         .collect();
     let manifest = ManifestJson {

@@ -111,6 +111,16 @@ pub fn unconfined(layer_dir: &Path, declared: &str) -> Option<Result<ConfinedFil
     })
 }
 
+/// Whether files are opened by their path as given, following links
+/// ([`Mutant::NoConfinement`], [`Mutant::FollowsSymlinksOut`], [`Mutant::NonRegularAsEmpty`],
+/// [`Mutant::FollowsSymlinkedDirs`], [`Mutant::AcceptsEscapingIds`]): those mutants read what
+/// a link or `..` leads to, so the link-refusing opens of `crate::input_file` would hide them.
+pub fn opens_paths_as_given() -> bool {
+    [Mutant::NoConfinement, Mutant::FollowsSymlinksOut, Mutant::NonRegularAsEmpty, Mutant::FollowsSymlinkedDirs, Mutant::AcceptsEscapingIds]
+        .into_iter()
+        .any(active)
+}
+
 /// A file that is not a regular file, published as an empty one ([`Mutant::NonRegularAsEmpty`]);
 /// `None` when the mutant is not armed.
 pub fn non_regular_as_empty(path: &str) -> Option<ConfinedFile> {

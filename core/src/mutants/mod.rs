@@ -93,6 +93,11 @@ declare_mutants! {
     NoConfinement = "no-confinement",
     /// R-CONF-3: a symlink resolving outside the layer directory is followed.
     FollowsSymlinksOut = "follows-symlinks-out",
+    /// R-CONF-7/R-FILE-8: a layer directory, buildpack directory or layer TOML that is a
+    /// symbolic link is followed.
+    FollowsSymlinkedDirs = "follows-symlinked-dirs",
+    /// R-FILE-7: any non-empty buildpack ID of group.toml is taken, `.` and `..` included.
+    AcceptsEscapingIds = "accepts-escaping-ids",
     /// R-CONF-4: a directory or named pipe is published as an empty file.
     NonRegularAsEmpty = "non-regular-as-empty",
     /// R-CONF-5: an artifact whose file is missing (or a dangling link) is skipped silently.

@@ -80,10 +80,10 @@ fn plan_file(layer: &LayerFile, declared: &str, earlier: &[PlannedFile]) -> Resu
     if earlier.iter().any(|f| f.path == c.path) && !crate::mutants::active(crate::mutants::Mutant::AllowsDuplicateFiles) {
         return Err(ConfineError::Duplicate(c.path));
     }
-    let (digest, size): (Digest, u64) =
+    let (digest, size, identity): (Digest, u64, _) =
         confine::hash_file(&c.source).map_err(|e| ConfineError::Unreadable { path: c.path.clone(), reason: e.to_string() })?;
     let path = crate::mutants::file_title(declared, c.path, &c.source, &layer.layer_dir);
-    Ok(PlannedFile { path, source: c.source, size, digest, media_type: String::new() })
+    Ok(PlannedFile { path, source: c.source, identity, size, digest, media_type: String::new() })
 }
 
 impl Checked<'_> {

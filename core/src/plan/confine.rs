@@ -1,9 +1,15 @@
-//! File confinement (rules R-CONF-1..6): every declared file stays inside its layer directory.
+//! File confinement (rules R-CONF-1..7): every declared file stays inside its layer directory.
 //!
-//! A declared path is relative, `/`-separated and has no `..` component; after resolving every
-//! symlink it must still lie inside the (resolved) layer directory, and it must be a regular
-//! file. The planner hashes the resolved file; the publisher re-hashes while streaming, so a
-//! file swapped after planning is caught there.
+//! A declared path is relative, `/`-separated and has no `..` component; the layer directory
+//! and its buildpack directory are real directories, not symbolic links (R-CONF-7); after
+//! resolving every symlink the file must still lie inside the layer directory, and it must be
+//! a regular file.
+//!
+//! The check resolves names, so it alone would race with a buildpack's process swapping a
+//! name for a link after it. Confinement is therefore also by construction: the resolved file
+//! is opened one component at a time without following any link ([`open_resolved`]), so the
+//! bytes hashed are those of a file whose path lies inside the layer directory; its device and
+//! inode are kept, and the publisher uploads only from a descriptor of that same file (R-PUSH-4).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -11,6 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::diagnostic::display_path;
+use crate::input_file::FileIdentity;
 use crate::reference::Digest;
 
 /// Why a declared file is refused.
@@ -34,6 +41,9 @@ pub enum ConfineError {
     Unreadable { path: String, reason: String },
     #[error("file `{0}` is listed twice in one artifact")]
     Duplicate(String),
+    /// `what` is `layer directory` or `buildpack directory`.
+    #[error("the {what} `{dir}` is a symbolic link; it must be a real directory")]
+    SymlinkedDir { what: &'static str, dir: String },
 }
 
 impl ConfineError {
@@ -46,6 +56,7 @@ impl ConfineError {
             ConfineError::NotRegular { .. } => "R-CONF-4",
             ConfineError::Missing { .. } | ConfineError::Unreadable { .. } => "R-CONF-5",
             ConfineError::Duplicate(_) => "R-CONF-6",
+            ConfineError::SymlinkedDir { .. } => "R-CONF-7",
         }
     }
 
@@ -55,6 +66,7 @@ impl ConfineError {
                 Some("paths are relative to the layer directory `<layers>/<buildpack>/<layer>/` and stay inside it")
             }
             ConfineError::Escapes { .. } => Some("copy the file into the layer directory instead of linking to it"),
+            ConfineError::SymlinkedDir { .. } => Some("write the layer's files into the layer directory itself"),
             _ => None,
         }
     }
@@ -116,6 +128,7 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         return unconfined;
     }
     let path = normalise(declared)?;
+    check_real_dirs(layer_dir)?;
     let missing = || ConfineError::Missing { path: path.clone(), layer_dir: display_path(layer_dir).to_string() };
     let root = match layer_dir.canonicalize() {
         Ok(root) => root,
@@ -148,6 +161,22 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         return Err(ConfineError::NotRegular { path, kind: file_kind(&meta) });
     }
     Ok(ConfinedFile { path, source: target, size: meta.len() })
+}
+
+/// The layer directory and its buildpack directory must not be symbolic links (R-CONF-7): a
+/// link would make "inside the layer directory" mean inside whatever it points to.
+fn check_real_dirs(layer_dir: &Path) -> Result<(), ConfineError> {
+    if crate::mutants::active(crate::mutants::Mutant::FollowsSymlinkedDirs) {
+        return Ok(());
+    }
+    let buildpack_dir = layer_dir.parent();
+    for (what, dir) in [("layer directory", Some(layer_dir)), ("buildpack directory", buildpack_dir)] {
+        let Some(dir) = dir else { continue };
+        if dir.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+            return Err(ConfineError::SymlinkedDir { what, dir: display_path(dir).to_string() });
+        }
+    }
+    Ok(())
 }
 
 /// `target` as a relative path from `root` (both absolute and resolved), e.g. `../secret`; or
@@ -183,13 +212,46 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
 /// to the hashing, small enough to stay in the CPU's cache between the read and the hash.
 const HASH_READ_SIZE: usize = 256 * 1024;
 
-/// The sha256 digest and size of a file, read in one streaming pass.
-pub fn hash_file(path: &Path) -> io::Result<(Digest, u64)> {
+/// Opens a file that [`confine`] resolved (an absolute path without links) without following
+/// a link at any component and without blocking (R-CONF-3, R-CONF-4): a name swapped for a link
+/// or a named pipe after the check is refused, never followed. Returns the file and its
+/// `fstat`. Under the mutants that follow links or take non-regular files, the path is opened
+/// as given.
+pub fn open_resolved(path: &Path) -> io::Result<(std::fs::File, std::fs::Metadata)> {
+    if crate::mutants::opens_paths_as_given() {
+        let file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        return Ok((file, meta));
+    }
+    let (file, meta) = crate::input_file::open_no_symlinks(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is now a {}, not a regular file", crate::input_file::kind(&meta)),
+        ));
+    }
+    Ok((file, meta))
+}
+
+/// [`open_resolved`] that also requires the file to be the one planned (same device and inode):
+/// the presets read a planned file's content through this.
+pub fn open_planned(path: &Path, identity: FileIdentity) -> io::Result<std::fs::File> {
+    let (file, meta) = open_resolved(path)?;
+    if FileIdentity::of(&meta) != identity && !crate::mutants::opens_paths_as_given() {
+        return Err(io::Error::other("the file was replaced since it was checked"));
+    }
+    Ok(file)
+}
+
+/// The sha256 digest, size and identity of a file [`confine`] resolved, read in one streaming
+/// pass from one descriptor ([`open_resolved`]).
+pub fn hash_file(path: &Path) -> io::Result<(Digest, u64, FileIdentity)> {
+    let (file, meta) = open_resolved(path)?;
     // `io::copy` from a `BufReader` reads into the reader's own buffer: one read per block.
-    let mut file = io::BufReader::with_capacity(HASH_READ_SIZE, std::fs::File::open(path)?);
+    let mut file = io::BufReader::with_capacity(HASH_READ_SIZE, file);
     let mut hasher = Sha256::new();
     let size = io::copy(&mut file, &mut hasher)?;
-    Ok((Digest::from_sha256(hasher), size))
+    Ok((Digest::from_sha256(hasher), size, FileIdentity::of(&meta)))
 }
 
 #[cfg(test)]
@@ -273,10 +335,47 @@ mod tests {
         assert_eq!(err.rule(), "R-CONF-5");
     }
 
+    /// A layer directory or buildpack directory that is a symbolic link (`lay -> /`) is refused
+    /// even though the file is "inside" what it points to (R-CONF-7).
+    #[test]
+    fn r_conf_7_symlinked_layer_and_buildpack_dirs_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("bp")).unwrap();
+        symlink("/", tmp.path().join("bp/lay")).unwrap();
+        let err = confine(&tmp.path().join("bp/lay"), "etc/passwd").unwrap_err();
+        assert_eq!(err.rule(), "R-CONF-7", "{err}");
+        assert!(err.to_string().contains("layer directory"), "{err}");
+        std::fs::create_dir_all(tmp.path().join("real/lay")).unwrap();
+        std::fs::write(tmp.path().join("real/lay/f"), b"f").unwrap();
+        symlink(tmp.path().join("real"), tmp.path().join("linked")).unwrap();
+        let err = confine(&tmp.path().join("linked/lay"), "f").unwrap_err();
+        assert_eq!(err.rule(), "R-CONF-7", "{err}");
+        assert!(err.to_string().contains("buildpack directory"), "{err}");
+    }
+
+    /// A planned file swapped for a link to a secret after the check: the open refuses the
+    /// link instead of following it, and a swap for another regular file changes the identity.
+    #[test]
+    fn r_push_4_a_file_swapped_after_planning_is_never_read() {
+        let (_tmp, dir) = layer();
+        let planned = confine(&dir, "a.wasm").unwrap();
+        let (_, _, identity) = hash_file(&planned.source).unwrap();
+        // The planned file stays alive under another name, so its inode is not reused.
+        std::fs::rename(&planned.source, dir.join("a.old")).unwrap();
+        symlink("../secret", &planned.source).unwrap();
+        let e = hash_file(&planned.source).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert!(open_planned(&planned.source, identity).is_err());
+        std::fs::remove_file(&planned.source).unwrap();
+        std::fs::write(&planned.source, b"\0asm").unwrap();
+        let e = open_planned(&planned.source, identity).unwrap_err();
+        assert!(e.to_string().contains("replaced"), "{e}");
+    }
+
     #[test]
     fn hashing_streams_the_file() {
         let (_tmp, dir) = layer();
-        let (digest, size) = hash_file(&dir.join("sub/b.txt")).unwrap();
+        let (digest, size, _) = hash_file(&dir.join("sub/b.txt").canonicalize().unwrap()).unwrap();
         assert_eq!(size, 1);
         assert_eq!(digest, Digest::of(b"b"));
     }

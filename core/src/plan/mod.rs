@@ -86,6 +86,10 @@ pub struct PlannedFile {
     /// Where the bytes are read from (inside the layer directory).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The device and inode of `source` when it was hashed: the publisher uploads only from
+    /// that same file (R-PUSH-4).
+    #[serde(skip)]
+    pub identity: crate::input_file::FileIdentity,
     pub size: u64,
     pub digest: Digest,
     #[serde(rename = "mediaType")]

@@ -72,11 +72,18 @@ impl<'de> serde::Deserialize<'de> for Secret {
 pub struct AuthSource {
     /// The value of `CNB_REGISTRY_AUTH`; unset and empty are the same.
     pub registry_auth: Option<Secret>,
+    /// `CNB_REGISTRY_AUTH` is set but not UTF-8: an error, never a fall-through (R-AUTH-1).
+    pub registry_auth_not_utf8: bool,
     /// The Docker config file: `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
     pub docker_config: Option<PathBuf>,
     /// The directories searched for `docker-credential-<name>` helpers (a `PATH` value).
     pub helper_path: Option<OsString>,
+    /// How long a credential helper may run before it is killed; `None`: [`HELPER_TIMEOUT`].
+    pub helper_timeout: Option<std::time::Duration>,
 }
+
+/// How long a credential helper may run by default.
+pub const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl AuthSource {
     /// The sources named by the process environment.
@@ -86,8 +93,10 @@ impl AuthSource {
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker")));
         AuthSource {
             registry_auth: std::env::var(REGISTRY_AUTH_ENV).ok().map(Secret),
+            registry_auth_not_utf8: matches!(std::env::var(REGISTRY_AUTH_ENV), Err(std::env::VarError::NotUnicode(_))),
             docker_config: docker_dir.map(|d| d.join("config.json")),
             helper_path: std::env::var_os("PATH"),
+            helper_timeout: None,
         }
     }
 }
@@ -99,6 +108,8 @@ pub enum AuthError {
         "{REGISTRY_AUTH_ENV} is not a JSON object of registry names to authorization headers ({what} at line {line}, column {column})"
     )]
     RegistryAuthEnvInvalid { what: &'static str, line: usize, column: usize },
+    #[error("{REGISTRY_AUTH_ENV} is not valid UTF-8 (it must be a JSON object of registry names to authorization headers)")]
+    RegistryAuthEnvNotUtf8,
     #[error("{REGISTRY_AUTH_ENV} entry `{key}` is not `Basic <base64 of user:password>` or `Bearer <token>`")]
     RegistryAuthEnvMalformed { key: String },
     #[error("cannot read Docker config {path}: {source}")]
@@ -115,6 +126,8 @@ pub enum AuthError {
     HelperIo { helper: String, source: std::io::Error },
     #[error("credential helper `{helper}` failed for `{server}` ({status}); run `{helper} get` with `{server}` on stdin to see why")]
     HelperFailed { helper: String, server: String, status: String },
+    #[error("credential helper `{helper}` did not answer for `{server}` within {after:?} and was stopped")]
+    HelperTimedOut { helper: String, server: String, after: std::time::Duration },
     #[error("credential helper `{helper}` answered for `{server}` with something other than a JSON object with `Username` and `Secret`")]
     HelperBadResponse { helper: String, server: String },
 }
@@ -128,12 +141,17 @@ pub fn resolve(registry: &str) -> Result<RegistryAuth, AuthError> {
 /// The credentials for `registry` from `source`: `CNB_REGISTRY_AUTH` first, then the Docker
 /// config file, else anonymous (R-AUTH-1).
 pub fn resolve_with(registry: &str, source: &AuthSource) -> Result<RegistryAuth, AuthError> {
+    if source.registry_auth_not_utf8 {
+        return Err(AuthError::RegistryAuthEnvNotUtf8);
+    }
     if let Some(auth) = from_registry_auth_env(registry, source.registry_auth.as_ref())? {
         tracing::debug!(registry, "credentials from {REGISTRY_AUTH_ENV}");
         return Ok(auth);
     }
     if let Some(path) = &source.docker_config {
-        if let Some(auth) = docker_config::resolve(registry, path, source.helper_path.as_deref())? {
+        if let Some(auth) =
+            docker_config::resolve(registry, path, source.helper_path.as_deref(), source.helper_timeout.unwrap_or(HELPER_TIMEOUT))?
+        {
             tracing::debug!(registry, config = %path.display(), "credentials from the Docker config");
             return Ok(auth);
         }

@@ -36,7 +36,7 @@ fn blobs_of(built: &BuiltArtifact) -> Vec<Blob<'_>> {
     let files = built.layers.iter().map(|l| Blob {
         digest: &l.descriptor.digest,
         size: l.descriptor.size,
-        source: BlobSource::File { path: &l.source, size: l.descriptor.size },
+        source: BlobSource::File { path: &l.source, size: l.descriptor.size, identity: l.identity },
         what: format!("file {}", l.title),
     });
     std::iter::once(config).chain(files).collect()

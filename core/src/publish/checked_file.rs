@@ -29,6 +29,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use sha2::{Digest as _, Sha256};
 
+use crate::input_file::FileIdentity;
 use crate::publish::error::TargetError;
 use crate::publish::progress::BlobProgress;
 use crate::reference::Digest;
@@ -201,14 +202,32 @@ impl State {
 /// `size` as `check` says (see the module docs). A stream stops after its first error.
 pub async fn file_stream(
     path: &Path,
+    identity: FileIdentity,
     expected: &Digest,
     size: u64,
     chunk: usize,
     check: Check,
     progress: BlobProgress,
 ) -> Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static, TargetError> {
-    let file =
-        tokio::fs::File::open(path).await.map_err(|source| TargetError::ReadFile { path: PathBuf::from(path), source })?.into_std().await;
+    let owned = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || crate::plan::confine::open_resolved(&owned))
+        .await
+        .map_err(|e| TargetError::ReadFile { path: PathBuf::from(path), source: io::Error::other(e) })?;
+    let (file, meta) = opened.map_err(|source| TargetError::ReadFile { path: PathBuf::from(path), source })?;
+    // The very file that was planned, or nothing: a name swapped for another file (or for a
+    // link, refused by `open_resolved`) since planning never sends that file's bytes.
+    let found = FileIdentity::of(&meta);
+    if found != identity && !crate::mutants::opens_paths_as_given() {
+        return Err(TargetError::FileChanged {
+            path: PathBuf::from(path),
+            expected: expected.clone(),
+            expected_size: size,
+            found: format!(
+                "another file (device {} inode {}, planned device {} inode {})",
+                found.dev, found.ino, identity.dev, identity.ino
+            ),
+        });
+    }
     progress.restart();
     let reader = Reader {
         file,
@@ -229,12 +248,16 @@ mod tests {
     use super::*;
     use futures_util::{StreamExt, TryStreamExt};
 
+    fn ident(path: &Path) -> FileIdentity {
+        FileIdentity::of(&std::fs::metadata(path).unwrap())
+    }
+
     async fn collect(path: &Path, expected: &Digest, size: u64, chunk: usize) -> io::Result<Vec<Bytes>> {
         collect_checking(path, expected, size, chunk, Check::Digest).await
     }
 
     async fn collect_checking(path: &Path, expected: &Digest, size: u64, chunk: usize, check: Check) -> io::Result<Vec<Bytes>> {
-        let s = file_stream(path, expected, size, chunk, check, BlobProgress::none()).await.expect("opens");
+        let s = file_stream(path, ident(path), expected, size, chunk, check, BlobProgress::none()).await.expect("opens");
         s.try_collect().await
     }
 
@@ -272,7 +295,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap();
-        let s = file_stream(&path, &Digest::of(b"0123456788"), 10, 4, Check::Digest, BlobProgress::none()).await.expect("opens");
+        let s =
+            file_stream(&path, ident(&path), &Digest::of(b"0123456788"), 10, 4, Check::Digest, BlobProgress::none()).await.expect("opens");
         let items: Vec<io::Result<Bytes>> = s.collect().await;
         let lens: Vec<Option<usize>> = items.iter().map(|i| i.as_ref().ok().map(Bytes::len)).collect();
         // The two full pieces go out; the last one (which completes the planned size) is
@@ -287,7 +311,11 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap();
         let items: Vec<io::Result<Bytes>> =
-            file_stream(&path, &Digest::of(b"01234567"), 8, 4, Check::Digest, BlobProgress::none()).await.expect("opens").collect().await;
+            file_stream(&path, ident(&path), &Digest::of(b"01234567"), 8, 4, Check::Digest, BlobProgress::none())
+                .await
+                .expect("opens")
+                .collect()
+                .await;
         assert_eq!(items.len(), 2, "one piece, then the error instead of the second");
         assert_eq!(mismatch_in(items[1].as_ref().unwrap_err()).unwrap().found, "more than 8 bytes");
     }

@@ -32,10 +32,10 @@ pub const DEFAULT_CHUNK_SIZE: usize = 1024 * 1024;
 /// Hosts spoken to over plain HTTP whatever their port (R-AUTH-3).
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
-/// Connect timeout of every client.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Read timeout (time without receiving a byte) of every client.
-const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default connect timeout of every client (`--connect-timeout`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default idle timeout (time without receiving a byte) of every client (`--idle-timeout`).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the publisher talks to registries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,11 +49,29 @@ pub struct TransportOptions {
     /// Size of the pieces blobs are read and sent in; default [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
     pub retry: RetryPolicy,
+    /// How long connecting to a registry may take.
+    pub connect_timeout: Duration,
+    /// How long a request may go without receiving a byte.
+    pub idle_timeout: Duration,
+    /// Hosts (`host` or `host:port`) a registry may send credentials to as its token realm
+    /// when that is another host; empty: any host over HTTPS (R-AUTH-6).
+    pub realm_hosts: Vec<String>,
+    /// Refuse every token realm on another host than the registry (R-AUTH-6).
+    pub deny_cross_host_realm: bool,
 }
 
 impl Default for TransportOptions {
     fn default() -> Self {
-        TransportOptions { insecure_registries: Vec::new(), ca_file: None, chunk_size: DEFAULT_CHUNK_SIZE, retry: RetryPolicy::default() }
+        TransportOptions {
+            insecure_registries: Vec::new(),
+            ca_file: None,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            retry: RetryPolicy::default(),
+            connect_timeout: CONNECT_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            realm_hosts: Vec::new(),
+            deny_cross_host_realm: false,
+        }
     }
 }
 
@@ -120,8 +138,8 @@ pub fn make_client_for(opts: &TransportOptions, registries: &[&str]) -> Result<o
         extra_root_certificates,
         accept_invalid_certificates: false,
         use_monolithic_push: true,
-        connect_timeout: Some(CONNECT_TIMEOUT),
-        read_timeout: Some(READ_TIMEOUT),
+        connect_timeout: Some(opts.connect_timeout),
+        read_timeout: Some(opts.idle_timeout),
         user_agent: concat!("cnb-artifacts/", env!("CARGO_PKG_VERSION")),
         platform_resolver: None,
         ..ClientConfig::default()
@@ -140,8 +158,8 @@ pub fn http_client(opts: &TransportOptions) -> Result<reqwest::Client, Transport
     }
     reqwest::Client::builder()
         .tls_certs_merge(certs)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        .connect_timeout(opts.connect_timeout)
+        .read_timeout(opts.idle_timeout)
         .user_agent(concat!("cnb-artifacts/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|source| TransportError::ClientSetup { source })
@@ -162,7 +180,8 @@ pub fn registry_base_url(opts: &TransportOptions, registry: &str) -> String {
 /// The certificates of a PEM bundle (every `CERTIFICATE` block) or of a DER file, each checked
 /// to be one the TLS stack accepts.
 fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, TransportError> {
-    let data = std::fs::read(path).map_err(|source| TransportError::CaFileUnreadable { path: path.to_path_buf(), source })?;
+    let data = crate::input_file::read_input(path, crate::input_file::Follow::Links, crate::input_file::CONFIG_CAP)
+        .map_err(|e| TransportError::CaFileUnreadable { path: path.to_path_buf(), source: crate::input_file::into_io(e) })?;
     let certs = match pem_blocks(&data) {
         Some(blocks) => blocks.into_iter().map(|data| Certificate { encoding: CertificateEncoding::Pem, data }).collect(),
         None if !data.is_empty() => vec![Certificate { encoding: CertificateEncoding::Der, data }],

@@ -6,7 +6,7 @@
 //! carry credentials: registry answers are reported as status, error codes and body, and URLs
 //! are built by this crate without user information.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use oci_client::errors::OciDistributionError;
@@ -28,8 +28,8 @@ pub struct RegistryFailure {
 impl fmt::Display for RegistryFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.status {
-            Some(status) => write!(f, "HTTP {status}: {}", self.detail.trim()),
-            None => f.write_str(self.detail.trim()),
+            Some(status) => write!(f, "HTTP {status}: {}", registry_body(&self.detail)),
+            None => f.write_str(&registry_body(&self.detail)),
         }
     }
 }
@@ -56,6 +56,25 @@ impl From<OciDistributionError> for RegistryFailure {
     fn from(e: OciDistributionError) -> Self {
         RegistryFailure::from(&e)
     }
+}
+
+/// The most characters of a registry's answer shown in a message (R-SEC-2).
+pub const BODY_SHOWN: usize = 1024;
+
+/// A registry's answer body for a message: credentials redacted, cut at [`BODY_SHOWN`]
+/// characters (saying how much was left out), escaped as `crate::display::text`.
+pub fn registry_body(body: &str) -> String {
+    let redacted = crate::publish::auth::redact::redact_body(body.trim());
+    let mut out = String::new();
+    let mut chars = redacted.chars();
+    for c in chars.by_ref().take(BODY_SHOWN) {
+        let _ = crate::display::write_char(&mut out, c);
+    }
+    let rest = chars.as_str().len();
+    if rest > 0 {
+        let _ = write!(out, "… ({rest} more bytes not shown)");
+    }
+    out
 }
 
 /// `error: cause: cause…`, the whole chain on one line.
@@ -118,6 +137,9 @@ pub enum PublishError {
     Transport { registry: String, source: crate::publish::client::TransportError },
     #[error("cannot find credentials for {registry}: {source}")]
     Credentials { registry: String, source: AuthError },
+    /// R-AUTH-6: the registry's token realm is not one credentials may go to.
+    #[error("credentials for {registry} are not sent: {source}")]
+    CredentialsWithheld { registry: String, source: crate::publish::auth_realm::RealmError },
     #[error("the app image {image} does not exist in the registry: the subject {digest} must be pushed before its artifacts")]
     AppImageMissing { image: String, digest: Digest },
     #[error("the app image tag {reference} does not exist; pass the image digest (--digest) or push the image first")]
@@ -160,4 +182,18 @@ pub enum PublishError {
     TagRejected { artifact: String, reference: String, source: Box<TargetError>, already_tagged: Vec<String> },
     #[error("cannot open the OCI image layout {}: {source}", path.display())]
     LayoutUnusable { path: PathBuf, source: Box<TargetError> },
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn output_registry_bodies_are_cut_and_escaped() {
+        let body = format!("\u{1b}]0;title\u{7}{}", "x".repeat(5000));
+        let shown = registry_body(&body);
+        assert!(shown.starts_with("\\u{1b}]0;title\\u{7}xxx"), "{shown}");
+        assert!(shown.ends_with("… (3986 more bytes not shown)"), "{shown}");
+        assert!(shown.chars().count() < BODY_SHOWN + 40);
+    }
 }

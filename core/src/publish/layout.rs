@@ -222,16 +222,16 @@ impl Target for LayoutTarget {
         source: BlobSource<'_>,
         progress: &BlobProgress,
     ) -> Result<(), TargetError> {
-        let (path, size) = match source {
+        let (path, size, identity) = match source {
             BlobSource::Bytes(bytes) => return self.store_bytes(digest, bytes),
-            BlobSource::File { path, size } => (path, size),
+            BlobSource::File { path, size, identity } => (path, size, identity),
         };
         let dest = self.blob_path(digest);
         let werr = |source| TargetError::WriteLayout { path: dest.clone(), source };
         let tmp = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(&self.root)).map_err(werr)?;
         let mut out = tokio::fs::File::from_std(tmp.reopen().map_err(werr)?);
         let mut stream = std::pin::pin!(
-            checked_file::file_stream(path, digest, size, self.chunk_size, checked_file::Check::Digest, progress.clone()).await?
+            checked_file::file_stream(path, identity, digest, size, self.chunk_size, checked_file::Check::Digest, progress.clone()).await?
         );
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| checked_file::stream_error(path, digest, size, e))?;
@@ -330,7 +330,8 @@ mod tests {
         let f = dir.path().join("f");
         std::fs::write(&f, b"changed").unwrap();
         let planned = Digest::of(b"planned");
-        let err = t.push_blob("r", &planned, BlobSource::File { path: &f, size: 7 }, &BlobProgress::none()).await.unwrap_err();
+        let identity = crate::input_file::FileIdentity::of(&std::fs::metadata(&f).unwrap());
+        let err = t.push_blob("r", &planned, BlobSource::File { path: &f, size: 7, identity }, &BlobProgress::none()).await.unwrap_err();
         assert!(matches!(err, TargetError::FileChanged { .. }), "{err}");
         assert!(!t.blob_exists("r", &planned).await.unwrap());
     }

@@ -21,6 +21,7 @@
 //! | [`report`], [`progress`], [`error`] | what the publish did; progress output; errors |
 
 pub mod auth;
+pub mod auth_realm;
 pub mod blobs;
 pub mod checked_file;
 pub mod client;

@@ -59,6 +59,11 @@ impl RegistryTarget {
     /// Like [`RegistryTarget::connect`], with credentials resolved by the caller.
     pub async fn with_auth(registry: &str, opts: &TransportOptions, auth: RegistryAuth) -> Result<RegistryTarget, PublishError> {
         crate::publish::auth::redact::register(&auth);
+        if !matches!(auth, RegistryAuth::Anonymous) {
+            crate::publish::auth_realm::check_realm(registry, opts)
+                .await
+                .map_err(|source| PublishError::CredentialsWithheld { registry: registry.to_string(), source })?;
+        }
         let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
         let client = make_client_for(opts, &[registry]).map_err(transport)?;
         client.store_auth_if_needed(registry, &auth).await;
@@ -203,18 +208,25 @@ impl Target for RegistryTarget {
                     let stream = futures_util::stream::iter([Ok(Bytes::copy_from_slice(bytes))]);
                     self.client.push_blob_stream(&r, stream, digest.as_str(), Some(bytes.len() as u64)).await
                 }
-                BlobSource::File { path, size } => {
-                    let stream =
-                        checked_file::file_stream(path, digest, size, self.opts.chunk_size, checked_file::Check::Length, progress.clone())
-                            .await
-                            .map_err(UploadFailure::File)?
-                            .map(|chunk| chunk.map_err(OciDistributionError::IoError));
+                BlobSource::File { path, size, identity } => {
+                    let stream = checked_file::file_stream(
+                        path,
+                        identity,
+                        digest,
+                        size,
+                        self.opts.chunk_size,
+                        checked_file::Check::Length,
+                        progress.clone(),
+                    )
+                    .await
+                    .map_err(UploadFailure::File)?
+                    .map(|chunk| chunk.map_err(OciDistributionError::IoError));
                     self.client.push_blob_stream(&r, stream, digest.as_str(), Some(size)).await
                 }
             }
             .map(|_| ())
             .map_err(|e| match (find_mismatch(&e), source) {
-                (Some(m), BlobSource::File { path, size }) => UploadFailure::File(TargetError::FileChanged {
+                (Some(m), BlobSource::File { path, size, .. }) => UploadFailure::File(TargetError::FileChanged {
                     path: path.to_path_buf(),
                     expected: digest.clone(),
                     expected_size: size,
@@ -231,10 +243,10 @@ impl Target for RegistryTarget {
             Err(UploadFailure::Registry(e)) => {
                 // The stream checks only the length (checked_file::Check::Length): a registry refuses
                 // bytes whose digest is not the planned one. Was it the file that changed?
-                if let BlobSource::File { path, size } = source {
+                if let BlobSource::File { path, size, .. } = source {
                     let owned = path.to_path_buf();
                     let hashed = tokio::task::spawn_blocking(move || crate::plan::confine::hash_file(&owned)).await;
-                    if let Ok(Ok((found, found_size))) = hashed {
+                    if let Ok(Ok((found, found_size, _))) = hashed {
                         if &found != digest || found_size != size {
                             return Err(TargetError::FileChanged {
                                 path: path.to_path_buf(),

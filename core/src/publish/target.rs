@@ -7,6 +7,7 @@
 //! (R-PUSH-7). A target reports failures as [`TargetError`]s; the publisher adds which artifact
 //! they concern.
 
+use crate::input_file::FileIdentity;
 use std::path::Path;
 
 use crate::plan::Subject;
@@ -57,8 +58,9 @@ impl FetchedManifest {
 pub enum BlobSource<'a> {
     /// Small blobs built in memory (config blobs).
     Bytes(&'a [u8]),
-    /// A planned file, streamed from disk and checked against its planned digest and size.
-    File { path: &'a Path, size: u64 },
+    /// A planned file, streamed from disk and checked against its planned digest, size and
+    /// identity (device and inode, R-PUSH-4).
+    File { path: &'a Path, size: u64, identity: FileIdentity },
 }
 
 /// Which implementation a target is; decides the rules that only apply to registries.

@@ -203,11 +203,15 @@ fn r_file_5_a_layer_toml_that_is_not_utf8_is_reported_where_it_stops_being_text(
 
 #[cfg(unix)]
 #[test]
-fn r_file_3_a_dangling_layer_toml_symlink_is_reported() {
+fn r_file_8_a_layer_toml_symlink_is_reported() {
     let tmp = tempfile::tempdir().expect("tempdir");
     mkdir(tmp.path(), "bp");
     std::os::unix::fs::symlink(tmp.path().join("gone"), tmp.path().join("bp/l.toml")).expect("symlink");
-    assert_eq!(errors(tmp.path()), "error[R-FILE-3]: bp/l.toml: cannot read layer TOML: No such file or directory (os error 2)");
+    assert_eq!(
+        errors(tmp.path()),
+        "error[R-FILE-8]: bp/l.toml: layer TOML is a symbolic link; it must be a real file inside the layers dir\n  \
+         help: a buildpack writes its directories and layer TOMLs itself; links out are not read"
+    );
 }
 
 /// A name that is not UTF-8 is named by its path alone, with the bad bytes escaped: there is no
@@ -233,4 +237,58 @@ fn r_file_1_names_that_are_not_utf8_are_named_escaped_without_a_position() {
          error[R-FILE-1]: bp\\xfe: buildpack directory name is not valid UTF-8\n\
          error[R-FILE-1]: bp\\xff: buildpack directory name is not valid UTF-8"
     );
+}
+
+/// A buildpack directory that is a symbolic link (to `/`, to the Docker config directory, …)
+/// is refused, with group.toml or without (R-FILE-8): reading through it would publish what it
+/// points to.
+#[test]
+fn r_file_8_a_symlinked_buildpack_dir_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("layers");
+    write(&tmp.path().join("outside"), "l.toml", ARTIFACT);
+    mkdir(&root, "ok");
+    std::os::unix::fs::symlink(tmp.path().join("outside"), root.join("acme_x")).expect("symlink");
+    let expected = "error[R-FILE-8]: acme_x: buildpack directory is a symbolic link; it must be a real directory inside the layers dir\n  \
+                    help: a buildpack writes its directories and layer TOMLs itself; links out are not read";
+    assert_eq!(errors(&root), expected);
+    write(&root, "group.toml", "[[group]]\nid = \"acme/x\"\n");
+    assert_eq!(errors(&root), expected.replace("buildpack directory is", "buildpack directory listed in group.toml is"));
+    assert!(read_layers_dir(&root).0.is_empty());
+}
+
+/// group.toml IDs follow the buildpack spec's grammar (R-FILE-7): `.` and `..` would make the
+/// layers dir itself, or its parent, a buildpack directory.
+#[rstest]
+#[case::dot_dot("..", "it would name the layers dir or its parent")]
+#[case::dot(".", "it would name the layers dir or its parent")]
+#[case::backslash("a\\\\b", "only letters, digits, `.`, `/` and `-` are allowed")]
+#[case::underscore("a_b", "only letters, digits, `.`, `/` and `-` are allowed")]
+#[case::lifecycle("sbom", "it is a directory of the lifecycle")]
+fn r_file_7_escaping_buildpack_ids_are_refused(#[case] id: &str, #[case] reason: &str) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("layers");
+    write(tmp.path(), "l.toml", ARTIFACT);
+    write(&root, "x.toml", ARTIFACT);
+    write(&root, "group.toml", &format!("[[group]]\nid = \"{id}\"\n"));
+    let (files, diagnostics) = read_layers_dir(&root);
+    let text = diagnostics.to_string();
+    assert!(text.contains("[R-FILE-7]") && text.contains(reason), "{text}");
+    assert!(files.iter().all(|f| f.buildpack.id != id), "{:?}", summary(&files));
+}
+
+#[test]
+fn r_file_7_ids_with_dots_and_slashes_inside_are_buildpack_ids() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    write(tmp.path(), "group.toml", "[[group]]\nid = \"acme/a..b\"\nversion = \"1\"\n");
+    write(tmp.path(), "acme_a..b/l.toml", ARTIFACT);
+    assert_eq!(summary(&read_ok(tmp.path())), ["acme/a..b@1/l"]);
+}
+
+#[test]
+fn r_sec_3_a_fifo_or_huge_layer_toml_is_refused_without_blocking_or_reading_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    mkdir(tmp.path(), "bp");
+    fs::File::create(tmp.path().join("bp/big.toml")).expect("create").set_len(1 << 30).expect("sparse");
+    assert_eq!(errors(tmp.path()), "error[R-FILE-3]: bp/big.toml: cannot read layer TOML: it is larger than the limit of 1048576 bytes");
 }

@@ -52,7 +52,7 @@ fn read_chart_yaml(file: &PlannedFile) -> Result<(String, Vec<u8>), PresetError>
     let io = |e: std::io::Error| PresetError::Io { preset: Preset::Helm, path: path.clone(), message: e.to_string() };
     let not_archive = |reason: String| PresetError::NotAChartArchive { path: path.clone(), reason };
 
-    let mut reader = BufReader::new(std::fs::File::open(&file.source).map_err(io)?);
+    let mut reader = BufReader::new(crate::plan::confine::open_planned(&file.source, file.identity).map_err(io)?);
     let mut magic = Vec::with_capacity(2);
     reader.by_ref().take(2).read_to_end(&mut magic).map_err(io)?;
     if magic != GZIP_MAGIC {

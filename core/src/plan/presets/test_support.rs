@@ -26,7 +26,15 @@ impl LayerDir {
             std::fs::create_dir_all(parent).expect("mkdir");
         }
         std::fs::write(&source, bytes).expect("write");
-        PlannedFile { path: path.to_string(), source, size: bytes.len() as u64, digest: Digest::of(bytes), media_type: String::new() }
+        let identity = crate::input_file::FileIdentity::of(&std::fs::metadata(&source).expect("stat"));
+        PlannedFile {
+            path: path.to_string(),
+            source,
+            identity,
+            size: bytes.len() as u64,
+            digest: Digest::of(bytes),
+            media_type: String::new(),
+        }
     }
 
     /// Copies a committed fixture (path relative to `fixtures/`) to `path`.

@@ -86,7 +86,7 @@ pub fn config(kind: WasmKind, digest: &Digest, created: Option<&str>) -> ConfigB
 fn sniff(file: &PlannedFile) -> Result<WasmKind, PresetError> {
     let io = |e: std::io::Error| PresetError::Io { preset: Preset::Wasm, path: file.path.clone(), message: e.to_string() };
     let mut header = Vec::with_capacity(8);
-    std::fs::File::open(&file.source).map_err(io)?.take(8).read_to_end(&mut header).map_err(io)?;
+    crate::plan::confine::open_planned(&file.source, file.identity).map_err(io)?.take(8).read_to_end(&mut header).map_err(io)?;
     match WasmKind::from_header(&header) {
         Err(_) if crate::mutants::active(crate::mutants::Mutant::LenientWasm) => Ok(WasmKind::Module),
         kind => kind.map_err(|reason| PresetError::NotWasm { path: file.path.clone(), reason }),

@@ -5,6 +5,7 @@
 //! (`identitytoken`, `registrytoken`, `auth`, then `username` + `password`); else the
 //! `credsStore` helper; else nothing. Keys match a registry by [`super::normalize_registry`].
 
+use crate::input_file::{read_input, Follow, CONFIG_CAP};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -53,11 +54,21 @@ struct HelperAnswer {
 
 /// The credentials for `registry` in the config file at `path`, `None` when it has none for
 /// it (or does not exist). Helpers are searched in `helper_path`.
-pub(super) fn resolve(registry: &str, path: &Path, helper_path: Option<&OsStr>) -> Result<Option<RegistryAuth>, AuthError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+pub(super) fn resolve(
+    registry: &str,
+    path: &Path,
+    helper_path: Option<&OsStr>,
+    timeout: std::time::Duration,
+) -> Result<Option<RegistryAuth>, AuthError> {
+    // Not a regular file (a named pipe, `/dev/zero`) or over the cap: refused before reading
+    // (R-SEC-1, R-SEC-2).
+    let text = match read_input(path, Follow::Links, CONFIG_CAP) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| AuthError::DockerConfigUnreadable {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not valid UTF-8"),
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(AuthError::DockerConfigUnreadable { path: path.to_path_buf(), source }),
+        Err(e) => return Err(AuthError::DockerConfigUnreadable { path: path.to_path_buf(), source: crate::input_file::into_io(e) }),
     };
     let config: DockerConfig = serde_json::from_str(&text).map_err(|e| AuthError::DockerConfigInvalid {
         path: path.to_path_buf(),
@@ -65,7 +76,7 @@ pub(super) fn resolve(registry: &str, path: &Path, helper_path: Option<&OsStr>) 
         line: e.line(),
         column: e.column(),
     })?;
-    let helpers = Helpers { config_path: path, search_path: helper_path };
+    let helpers = Helpers { config_path: path, search_path: helper_path, timeout };
     let server = helper_server(registry);
 
     if let Some((key, helper)) = lookup(&config.cred_helpers, registry).filter(|(_, h)| !h.is_empty()) {
@@ -127,6 +138,8 @@ fn helper_server(registry: &str) -> String {
 struct Helpers<'a> {
     config_path: &'a Path,
     search_path: Option<&'a OsStr>,
+    /// How long a helper may run before it is killed.
+    timeout: std::time::Duration,
 }
 
 impl Helpers<'_> {
@@ -149,9 +162,17 @@ impl Helpers<'_> {
         let mut child =
             Command::new(&exe).arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().map_err(io)?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(server.as_bytes()).map_err(io)?;
+            // A helper that exits without reading its input closes the pipe: its exit status,
+            // not the broken pipe, says what happened.
+            match stdin.write_all(server.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.map_err(io)?,
+            }
         }
-        let output = child.wait_with_output().map_err(io)?;
+        let output = wait_bounded(child, self.timeout).map_err(io)?;
+        let Some(output) = output else {
+            return Err(AuthError::HelperTimedOut { helper, server: server.to_string(), after: self.timeout });
+        };
         let stdout = String::from_utf8_lossy(&output.stdout);
         if !output.status.success() {
             if stdout.contains(NOT_FOUND_ANSWER) {
@@ -167,7 +188,40 @@ impl Helpers<'_> {
         }
         Ok(Some(RegistryAuth::Basic(answer.username, answer.secret.expose().to_string())))
     }
+}
 
+/// The most bytes of a helper's answer that are read.
+const HELPER_OUTPUT_CAP: u64 = 64 * 1024;
+
+/// The helper's exit status and standard output (at most [`HELPER_OUTPUT_CAP`] bytes), or
+/// `None` when it did not exit within `timeout`: it is then killed (R-AUTH-4).
+fn wait_bounded(mut child: std::process::Child, timeout: std::time::Duration) -> std::io::Result<Option<std::process::Output>> {
+    use std::io::Read;
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout {
+            let _ = s.take(HELPER_OUTPUT_CAP).read_to_end(&mut out);
+        }
+        out
+    });
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let stdout = reader.join().unwrap_or_default();
+    Ok(Some(std::process::Output { status, stdout, stderr: Vec::new() }))
+}
+
+impl Helpers<'_> {
     /// The first executable file named `name` in the search path.
     fn find(&self, name: &str) -> Option<PathBuf> {
         let path = self.search_path?;

@@ -53,6 +53,13 @@ pub fn register(auth: &RegistryAuth) {
 
 /// Registers one secret value.
 pub fn register_secret(secret: &str) {
+    {
+        let mut all = ALL_SECRETS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !secret.is_empty() && !all.iter().any(|s| s == secret) {
+            all.push(secret.to_string());
+            all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
     if secret.len() < MIN_SECRET_LEN {
         return;
     }
@@ -85,6 +92,28 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     out
 }
 
+/// The secrets of every length, registered for [`redact_body`]: a registry may echo a short
+/// password back, and a body is shown only as a message, where garbling is acceptable.
+static ALL_SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// [`redact`] for a registry's answer body: also every registered secret shorter than
+/// [`MIN_SECRET_LEN`], and each secret in its JSON-escaped form (a registry that quotes the
+/// request back in JSON escapes `"` and `\`).
+pub fn redact_body(body: &str) -> String {
+    let mut out = redact(body).into_owned();
+    let all = ALL_SECRETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for secret in all.iter() {
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let json = json.trim_matches('"');
+        for form in [json, secret.as_str()] {
+            if !form.is_empty() && out.contains(form) {
+                out = out.replace(form, "***");
+            }
+        }
+    }
+    out
+}
+
 /// True for a token rather than a word: it has a digit, or both upper- and lower-case letters.
 fn looks_random(token: &str) -> bool {
     token.bytes().any(|b| b.is_ascii_digit())
@@ -111,7 +140,15 @@ impl Write for RedactingWriter {
     /// never split between two calls.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        self.0.write_all(redact(&text).as_bytes())?;
+        // One event is one line: every control character but the line's own end is escaped, so
+        // no logged value can forge another line or drive the terminal (R-SEC-3).
+        let (line, end) = match text.strip_suffix('\n') {
+            Some(line) => (line, "\n"),
+            None => (text.as_ref(), ""),
+        };
+        let escaped = crate::display::controls(line);
+        self.0.write_all(redact(&escaped).as_bytes())?;
+        self.0.write_all(end.as_bytes())?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -137,6 +174,13 @@ mod tests {
     fn r_auth_2_secrets_and_authorization_values_are_redacted(#[case] text: &str, #[case] expected: &str) {
         register(&RegistryAuth::Basic("us".into(), "pw-redact-test-1".into()));
         assert_eq!(redact(text), expected);
+    }
+
+    #[test]
+    fn r_auth_2_registry_bodies_lose_short_and_json_escaped_passwords() {
+        register(&RegistryAuth::Basic("us".into(), "p\"w7".into()));
+        let body = r#"{"errors":[{"code":"DENIED","detail":"bad password p\"w7 for us"}]}"#;
+        assert_eq!(redact_body(body), r#"{"errors":[{"code":"DENIED","detail":"bad password *** for us"}]}"#);
     }
 
     #[test]

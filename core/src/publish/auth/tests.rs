@@ -119,6 +119,12 @@ case "$server" in
 esac
 "#
         );
+        for (name, body) in [("docker-credential-early", "#!/bin/sh\nexit 1\n"), ("docker-credential-slow", "#!/bin/sh\nexec sleep 30\n")] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let path = dir.path().join("docker-credential-test");
         std::fs::write(&path, script).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -221,4 +227,35 @@ fn r_auth_2_secrets_are_redacted_in_debug_output() {
     assert!(!format!("{auth:?}").contains(SECRET));
     let auth = resolve_with("r.io", &env_source(&format!(r#"{{"r.io": "Basic {}"}}"#, b64(&format!("u:{SECRET}"))))).unwrap();
     assert!(!format!("{auth:?}").contains(SECRET));
+}
+
+/// A helper that exits with a failure before reading its input is reported by its exit status,
+/// not as a broken pipe.
+#[test]
+fn r_auth_4_a_helper_failing_before_reading_is_reported_as_failed() {
+    let (_dir, source) = config_source(r#"{"credHelpers": {"helper.example.com": "early"}}"#);
+    let err = resolve_with("helper.example.com", &source).unwrap_err();
+    assert!(matches!(err, AuthError::HelperFailed { .. }), "{err}");
+    assert!(err.to_string().contains("failed for `helper.example.com` (exit status: 1)"), "{err}");
+}
+
+/// A helper that never answers is killed after the timeout, and the error names it.
+#[test]
+fn r_auth_4_a_helper_that_never_answers_is_stopped() {
+    let (_dir, mut source) = config_source(r#"{"credHelpers": {"helper.example.com": "slow"}}"#);
+    source.helper_timeout = Some(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = resolve_with("helper.example.com", &source).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(
+        err.to_string(),
+        "credential helper `docker-credential-slow` did not answer for `helper.example.com` within 300ms and was stopped"
+    );
+}
+
+#[test]
+fn r_auth_1_a_registry_auth_that_is_not_utf8_is_an_error_naming_the_variable() {
+    let source = AuthSource { registry_auth_not_utf8: true, ..AuthSource::default() };
+    let err = resolve_with("r.example", &source).unwrap_err();
+    assert!(err.to_string().starts_with("CNB_REGISTRY_AUTH is not valid UTF-8"), "{err}");
 }
