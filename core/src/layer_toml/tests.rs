@@ -83,8 +83,8 @@ fn r_file_5_rfc_example_as_written_is_a_syntax_error() {
     let unquoted = "[layer]\npublish=false\ncache=false\n\n[additionalArtifact]\ntag=wasm\nfile=mywasmprogram.wasm\n";
     assert_eq!(
         errors(unquoted),
-        "error[R-FILE-5]: l.toml:6:5: invalid TOML: string values must be quoted, expected literal string\n\
-         error[R-FILE-5]: l.toml:7:6: invalid TOML: string values must be quoted, expected literal string"
+        "error[R-FILE-5]: l.toml:6:5: invalid TOML: string values must be quoted, expected literal string\n  help: quote string values, e.g. `tag = \"wasm\"` (the RFC's examples write them unquoted, which is not valid TOML)\n\
+         error[R-FILE-5]: l.toml:7:6: invalid TOML: string values must be quoted, expected literal string\n  help: quote string values, e.g. `tag = \"wasm\"` (the RFC's examples write them unquoted, which is not valid TOML)"
     );
 }
 

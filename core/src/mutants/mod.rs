@@ -46,6 +46,10 @@ macro_rules! declare_mutants {
 }
 
 declare_mutants! {
+    /// R-ATOML-1: `<layer>/artifacts.toml` files are not read.
+    IgnoresArtifactsToml = "ignores-artifacts-toml",
+    /// R-ATOML-4: `ConfigMediaType` and `ContentLayerMediaType` stay annotations and switch nothing.
+    SwitchesAsLabels = "switches-as-labels",
     /// R-FIELD-9: a misspelt key in an artifact table is ignored.
     AcceptsUnknownKeys = "accepts-unknown-keys",
     /// R-FIELD-2: `file` and `files` together are merged (duplicates dropped).
