@@ -73,6 +73,7 @@
 //! [`publish::PublishReport`] says what was uploaded, mounted or already present, and where
 //! each artifact is (`to_toml` gives the CLI's `--report-out` file).
 
+pub mod consume;
 pub mod diagnostic;
 pub mod layer_toml;
 pub mod manifest;

@@ -1,0 +1,86 @@
+//! The consumer's side against a real registry (Distribution: the fallback tag): publish the
+//! three forms of `fixtures/cases/atoml-three-forms` beside a foreign (ORAS-style) referrer,
+//! then `discover` lists all of them, foreign marked, and `pull` fetches one, verified.
+
+use std::process::Command;
+
+use cnb_artifacts_conformance::provider::seed::seed_app_image;
+use cnb_artifacts_conformance::registry_view::RegistryView;
+use cnb_artifacts_core::manifest::canonical;
+use cnb_artifacts_core::manifest::media_types::{OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::reference::Digest;
+use serde_json::{json, Value};
+
+use crate::support::{bin, copy_fixture, run, run_failing};
+
+const APP: &str = "team/app";
+const WASM: &[u8] = include_bytes!("../../fixtures/cases/atoml-three-forms/layers/examples_wasm/revision/m.wasm");
+
+/// Pushes an ORAS-style referrer of `subject` and a fallback index listing it.
+async fn push_foreign_referrer(host: &str, subject: &cnb_artifacts_core::plan::Subject) {
+    let view = RegistryView::new(host, true).unwrap();
+    let empty = view.push_blob(APP, b"{}").await.unwrap();
+    let content = b"sbom by another tool\n";
+    let content_digest = view.push_blob(APP, content).await.unwrap();
+    let manifest = canonical::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": OCI_EMPTY, "digest": empty.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": content_digest.to_string(), "size": content.len(),
+                    "annotations": {"org.opencontainers.image.title": "../../escape.spdx.json"}}],
+        "subject": subject,
+        "annotations": {"org.opencontainers.image.created": "2024-01-01T00:00:00Z", "com.example.tool": "oras\u{1b}[31m"},
+    }))
+    .unwrap();
+    let digest = Digest::of(&manifest);
+    view.push_manifest(APP, digest.as_str(), OCI_MANIFEST, &manifest).await.unwrap();
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": digest.to_string(), "size": manifest.len(), "artifactType": "application/spdx+json"}]});
+    view.push_manifest(APP, &subject.digest.referrers_tag(), OCI_INDEX, &serde_json::to_vec(&index).unwrap()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_lists_every_form_and_foreign_entries_and_pull_verifies() {
+    let Some(registry) = crate::support::registry("discover_lists_every_form_and_foreign_entries_and_pull_verifies").await else {
+        return;
+    };
+    let host = registry.host.clone();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    push_foreign_referrer(&host, &subject).await;
+    let fixture = copy_fixture("cases/atoml-three-forms");
+    let image = format!("{host}/{APP}:1.0");
+    run(Command::new(bin()).args(["publish", "--layers-dir"]).arg(fixture.path().join("layers")).args(["--image", &image]));
+
+    let listing = run(Command::new(bin()).args(["discover", &image, "--format", "json"]));
+    let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(listing["source"], "fallback-tag");
+    let artifacts = listing["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 5, "{listing:#}");
+    let foreign: Vec<&Value> = artifacts.iter().filter(|a| a["foreign"] == true).collect();
+    assert_eq!(foreign.len(), 1);
+    let mut tags: Vec<&str> = artifacts.iter().flat_map(|a| a["tags"].as_array().unwrap()).map(|t| t.as_str().unwrap()).collect();
+    tags.sort();
+    assert_eq!(tags, ["1.0-current", "1.0-revision", "1.0-revision-raw", "1.0-rfc"]);
+
+    let text = run(Command::new(bin()).args(["discover", &image]));
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("(foreign)"), "{text}");
+    assert!(!text.contains('\u{1b}'), "control characters from the registry are escaped: {text}");
+
+    let wasm = run(Command::new(bin()).args(["discover", &image, "--type", "wasm", "--format", "json"]));
+    let wasm: Value = serde_json::from_slice(&wasm.stdout).unwrap();
+    assert_eq!(wasm["artifacts"].as_array().unwrap().len(), 2, "the current form's and artifacts.toml's wasm presets");
+
+    // Several matches, then one, then none.
+    let out = tempfile::tempdir().unwrap();
+    let several = run_failing(Command::new(bin()).args(["pull", &image, "--type", "wasm", "-o"]).arg(out.path()));
+    assert!(String::from_utf8_lossy(&several.stderr).contains("2 artifacts of"), "{several:?}");
+    let one = run(Command::new(bin())
+        .args(["pull", &image, "--type", "wasm", "--annotation", "io.buildpacks.artifact.layer=revision", "-o"])
+        .arg(out.path()));
+    assert_eq!(std::fs::read(out.path().join("m.wasm")).unwrap(), WASM, "{one:?}");
+    let none = run_failing(Command::new(bin()).args(["pull", &image, "--type", "application/spdx+json", "-o"]).arg(out.path()));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no artifact of"), "foreign entries are never pulled: {none:?}");
+    assert!(!out.path().join("../../escape.spdx.json").exists());
+}
