@@ -84,3 +84,80 @@ async fn discover_lists_every_form_and_foreign_entries_and_pull_verifies() {
     assert!(String::from_utf8_lossy(&none.stderr).contains("no artifact of"), "foreign entries are never pulled: {none:?}");
     assert!(!out.path().join("../../escape.spdx.json").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_and_pull_use_the_referrers_api_when_the_registry_has_one() {
+    use cnb_artifacts_conformance::provider::quirks::referrers_api::ReferrersApi;
+    use cnb_artifacts_conformance::provider::quirks::{Proxy, ProxyOptions};
+    let Some(registry) = crate::support::registry("discover_and_pull_use_the_referrers_api_when_the_registry_has_one").await else {
+        return;
+    };
+    let proxy = Proxy::start(&registry.host, ReferrersApi::default(), ProxyOptions::default()).await.unwrap();
+    let host = proxy.host();
+    seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let fixture = copy_fixture("cases/atoml-revision-example");
+    let image = format!("{host}/{APP}:1.0");
+    run(Command::new(bin()).args(["publish", "--layers-dir"]).arg(fixture.path().join("layers")).args(["--image", &image]));
+
+    let listing = run(Command::new(bin()).args(["discover", &image, "--format", "json"]));
+    let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(listing["source"], "referrers-api", "{listing:#}");
+    let artifacts = listing["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 1, "{listing:#}");
+    assert_eq!(artifacts[0]["artifactType"], "application/vnd.wasm.config.v1+json");
+    assert_eq!(artifacts[0]["tags"], json!(["wasm"]));
+
+    let out = tempfile::tempdir().unwrap();
+    run(Command::new(bin()).args(["pull", &image, "--type", "application/vnd.wasm.config.v1+json", "-o"]).arg(out.path()));
+    let pulled = std::fs::read(out.path().join("mywasmprogram.wasm")).unwrap();
+    let published = std::fs::read(fixture.path().join("layers/examples_wasm/wasm/mywasmprogram.wasm")).unwrap();
+    assert_eq!(pulled, published);
+}
+
+/// Pushes an artifact that claims to be of this spec (it has `io.buildpacks.artifact.layer`)
+/// with one layer titled `title` whose descriptor states `size`, listed in the fallback index.
+async fn push_crafted_artifact(host: &str, subject: &cnb_artifacts_core::plan::Subject, title: &str, size: usize) {
+    let view = RegistryView::new(host, true).unwrap();
+    let empty = view.push_blob(APP, b"{}").await.unwrap();
+    let content = b"crafted content\n";
+    let content_digest = view.push_blob(APP, content).await.unwrap();
+    let manifest = canonical::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.crafted",
+        "config": {"mediaType": OCI_EMPTY, "digest": empty.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/octet-stream", "digest": content_digest.to_string(), "size": size,
+                    "annotations": {"org.opencontainers.image.title": title}}],
+        "subject": subject,
+        "annotations": {"io.buildpacks.artifact.layer": "crafted", "io.buildpacks.artifact.buildpack.id": "evil/bp"},
+    }))
+    .unwrap();
+    let digest = Digest::of(&manifest);
+    view.push_manifest(APP, digest.as_str(), OCI_MANIFEST, &manifest).await.unwrap();
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": digest.to_string(), "size": manifest.len()}]});
+    view.push_manifest(APP, &subject.digest.referrers_tag(), OCI_INDEX, &serde_json::to_vec(&index).unwrap()).await.unwrap();
+}
+
+#[rstest::rstest]
+#[case::escaping_title("../escaped.txt", 16, "is not a safe relative path inside the output directory")]
+#[case::absolute_title("/tmp/absolute.txt", 16, "is not a safe relative path inside the output directory")]
+#[case::blob_longer_than_its_descriptor("ok.txt", 4, "is larger than the 4 bytes its descriptor states")]
+#[case::blob_shorter_than_its_descriptor("ok.txt", 17, "does not match its digest")]
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_refuses_what_a_registry_must_not_make_it_write(#[case] title: &str, #[case] size: usize, #[case] error: &str) {
+    let Some(registry) = crate::support::registry("pull_refuses_what_a_registry_must_not_make_it_write").await else {
+        return;
+    };
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    push_crafted_artifact(&registry.host, &subject, title, size).await;
+    let image = format!("{}/{APP}:1.0", registry.host);
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("out");
+    let failed = run_failing(Command::new(bin()).args(["pull", &image, "--buildpack", "evil/bp", "-o"]).arg(&out));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains(error), "{stderr}");
+    assert!(!parent.path().join("escaped.txt").exists());
+    let left: Vec<_> = std::fs::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "nothing is left in the output directory: {left:?}");
+}
