@@ -22,7 +22,7 @@ pub struct Target {
     /// Extra CA certificates (PEM or DER) to trust for TLS.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Only artifacts of this type: a preset name (generic, wasm, helm) or an exact artifactType.
+    /// Only artifacts of this type: a preset name (generic, wasm, helm, junit) or an exact artifactType.
     #[arg(long = "type", value_name = "TYPE")]
     pub artifact_type: Option<String>,
     /// Only artifacts declared by this buildpack ID.

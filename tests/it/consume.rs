@@ -161,3 +161,69 @@ async fn pull_refuses_what_a_registry_must_not_make_it_write(#[case] title: &str
     let left: Vec<_> = std::fs::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "nothing is left in the output directory: {left:?}");
 }
+
+/// Writes `<layers>/<dir>/<file>` with `bytes`, creating directories.
+fn put(layers: &std::path::Path, path: &str, bytes: &[u8]) {
+    let path = layers.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_and_pull_round_trip_every_preset() {
+    let Some(registry) = crate::support::registry("discover_and_pull_round_trip_every_preset").await else {
+        return;
+    };
+    // The chart's repository must end in the chart name (R-PRESET-4) and discover reads the
+    // app image's repository, so the app lives at `team/hello`.
+    let app = "team/hello";
+    seed_app_image(&registry, app, &["1.0".to_string()]).await.unwrap();
+    let fixtures = crate::support::fixtures_dir();
+    let chart = std::fs::read(fixtures.join("charts/hello-0.1.0.tgz")).unwrap();
+    let report = std::fs::read(fixtures.join("cases/junit/layers/examples_tests/reports/junit.xml")).unwrap();
+    let layers = tempfile::tempdir().unwrap();
+    let l = layers.path();
+    put(
+        l,
+        "acme_app/module.toml",
+        b"[types]\nlaunch = false\n[additionalArtifact]\ntype = \"wasm\"\nfile = \"m.wasm\"\ntag = \"${build.tag}-wasm\"\n",
+    );
+    put(l, "acme_app/module/m.wasm", WASM);
+    put(
+        l,
+        "acme_app/chart/artifacts.toml",
+        b"[[artifact]]\ntype = \"helm\"\nfile = \"hello-0.1.0.tgz\"\nrepository = \"${build.repository}\"\n",
+    );
+    put(l, "acme_app/chart/hello-0.1.0.tgz", &chart);
+    put(
+        l,
+        "acme_app/tests/artifacts.toml",
+        b"[[artifact]]\ntype = \"junit\"\nfile = \"reports/junit.xml\"\ntag = \"${build.tag}-tests\"\n",
+    );
+    put(l, "acme_app/tests/reports/junit.xml", &report);
+    put(l, "acme_app/notes/artifacts.toml", b"[[artifact]]\nfiles = [\"a.txt\", \"sub/b.txt\"]\ntag = \"${build.tag}-notes\"\n");
+    put(l, "acme_app/notes/a.txt", b"a\n");
+    put(l, "acme_app/notes/sub/b.txt", b"b\n");
+    let image = format!("{}/{app}:1.0", registry.host);
+    run(Command::new(bin()).args(["publish", "--layers-dir"]).arg(l).args(["--image", &image]));
+
+    let listing = run(Command::new(bin()).args(["discover", &image, "--format", "json"]));
+    let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(listing["artifacts"].as_array().unwrap().len(), 4, "{listing:#}");
+    let junit = run(Command::new(bin()).args(["discover", &image, "--type", "junit", "--format", "json"]));
+    let junit: Value = serde_json::from_slice(&junit.stdout).unwrap();
+    assert_eq!(junit["artifacts"][0]["config"]["mediaType"], "application/vnd.buildpacks.test-results.config.v1+json");
+
+    for (preset, files) in [
+        ("wasm", vec![("m.wasm", WASM.to_vec())]),
+        ("helm", vec![("hello-0.1.0.tgz", chart.clone())]),
+        ("junit", vec![("reports/junit.xml", report.clone())]),
+        ("generic", vec![("a.txt", b"a\n".to_vec()), ("sub/b.txt", b"b\n".to_vec())]),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        run(Command::new(bin()).args(["pull", &image, "--type", preset, "-o"]).arg(out.path()));
+        for (name, bytes) in files {
+            assert_eq!(std::fs::read(out.path().join(name)).unwrap(), bytes, "{preset}: {name}");
+        }
+    }
+}

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::{escape, ConsumeError, Consumer};
 use crate::manifest::media_types::{
-    ANNOTATION_BUILDPACK_ID, ANNOTATION_LAYER, ANNOTATION_TITLE, BUILDPACKS_ARTIFACT, HELM_CONFIG, OCI_INDEX, WASM_CONFIG,
+    ANNOTATION_BUILDPACK_ID, ANNOTATION_LAYER, ANNOTATION_TITLE, BUILDPACKS_ARTIFACT, HELM_CONFIG, OCI_INDEX, TEST_RESULTS_CONFIG,
+    WASM_CONFIG,
 };
 use crate::publish::referrers::{classify_probe, Probe};
 use crate::publish::registry_http::RawResponse;
@@ -52,6 +53,9 @@ pub struct Discovered {
     /// True when another tool published it (no `io.buildpacks.artifact.layer`).
     pub foreign: bool,
     pub annotations: BTreeMap<String, String>,
+    /// The config descriptor (its `title` is always `None`): a policy can read the config
+    /// alone, e.g. the test summary of R-PRESET-5.
+    pub config: Option<DiscoveredFile>,
     pub files: Vec<DiscoveredFile>,
 }
 
@@ -80,6 +84,7 @@ impl Filter {
             "generic" => BUILDPACKS_ARTIFACT,
             "wasm" => WASM_CONFIG,
             "helm" => HELM_CONFIG,
+            "junit" => TEST_RESULTS_CONFIG,
             other => other,
         });
         wanted_type.is_none_or(|t| artifact.artifact_type == t)
@@ -191,21 +196,14 @@ async fn referrer(consumer: &Consumer, image: &ImageRef, entry: &Listed) -> Resu
         .unwrap_or_default();
     let artifact_type =
         text(manifest.get("artifactType")).or_else(|| text(manifest.get("config").and_then(|c| c.get("mediaType")))).unwrap_or_default();
-    let files = manifest
-        .get("layers")
-        .and_then(Value::as_array)
-        .map(|layers| {
-            layers
-                .iter()
-                .map(|l| DiscoveredFile {
-                    title: text(l.get("annotations").and_then(|a| a.get(ANNOTATION_TITLE))),
-                    digest: text(l.get("digest")).unwrap_or_default(),
-                    size: l.get("size").and_then(Value::as_u64).unwrap_or(0),
-                    media_type: text(l.get("mediaType")).unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let descriptor = |l: &Value| DiscoveredFile {
+        title: text(l.get("annotations").and_then(|a| a.get(ANNOTATION_TITLE))),
+        digest: text(l.get("digest")).unwrap_or_default(),
+        size: l.get("size").and_then(Value::as_u64).unwrap_or(0),
+        media_type: text(l.get("mediaType")).unwrap_or_default(),
+    };
+    let config = manifest.get("config").filter(|c| c.is_object()).map(descriptor).map(|c| DiscoveredFile { title: None, ..c });
+    let files = manifest.get("layers").and_then(Value::as_array).map(|layers| layers.iter().map(descriptor).collect()).unwrap_or_default();
     Ok(Discovered {
         digest: entry.digest.to_string(),
         size: entry.size,
@@ -215,6 +213,7 @@ async fn referrer(consumer: &Consumer, image: &ImageRef, entry: &Listed) -> Resu
         tags: Vec::new(),
         foreign: !annotations.contains_key(ANNOTATION_LAYER),
         annotations,
+        config,
         files,
     })
 }

@@ -123,11 +123,12 @@ fn files_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<Spa
     }
 }
 
-/// `type`: `generic`, `wasm` or `helm` (R-FIELD-5).
+/// `type`: `generic`, `wasm`, `helm` or `junit` (R-FIELD-5).
 fn preset_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<Preset>> {
     let name = string_field("type", value, report)?;
-    let preset =
-        [Preset::Generic, Preset::Wasm, Preset::Helm].into_iter().find(|p| crate::mutants::preset_name_matches(p.as_str(), name.get_ref()));
+    let preset = [Preset::Generic, Preset::Wasm, Preset::Helm, Preset::Junit]
+        .into_iter()
+        .find(|p| crate::mutants::preset_name_matches(p.as_str(), name.get_ref()));
     if preset.is_none() {
         report.error(LayerTomlError::UnknownPreset { value: name.get_ref().clone() }, name.span());
     }

@@ -15,7 +15,7 @@ use std::path::Path;
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostics;
-use crate::manifest::media_types::{HELM_CHART, HELM_CONFIG, WASM_CONFIG, WASM_LAYER};
+use crate::manifest::media_types::{HELM_CHART, HELM_CONFIG, JUNIT_XML, TEST_RESULTS_CONFIG, WASM_CONFIG, WASM_LAYER};
 
 use super::artifact::artifact_decls;
 use super::error::LayerTomlError;
@@ -67,6 +67,7 @@ fn apply_switches(mut decl: ArtifactDecl, report: &mut Report<'_>) -> Option<Art
         let preset_of_config = match config.get_ref().as_str() {
             WASM_CONFIG => Some(Preset::Wasm),
             HELM_CONFIG => Some(Preset::Helm),
+            TEST_RESULTS_CONFIG => Some(Preset::Junit),
             _ => None,
         };
         if let Some(artifact_type) = &decl.artifact_type {
@@ -87,6 +88,7 @@ fn apply_switches(mut decl: ArtifactDecl, report: &mut Report<'_>) -> Option<Art
         let fixed = match decl.preset.get_ref() {
             Preset::Wasm => Some(WASM_LAYER),
             Preset::Helm => Some(HELM_CHART),
+            Preset::Junit => Some(JUNIT_XML),
             Preset::Generic => None,
         };
         if let Some(media_type) = &decl.media_type {

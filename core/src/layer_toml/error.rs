@@ -160,7 +160,7 @@ impl LayerTomlError {
                     None => valid,
                 })
             }
-            UnknownPreset { .. } => Some("valid types: generic, wasm, helm".into()),
+            UnknownPreset { .. } => Some("valid types: generic, wasm, helm, junit".into()),
             InvalidMediaType { .. } => Some(
                 "write `type/subtype` in lowercase letters, digits and `!#$&-^_.+`, e.g. \
                  `application/vnd.example.thing.v1+json`, without parameters"
@@ -295,7 +295,7 @@ fn not_a_string_help(key: &str, found: Found) -> Option<String> {
                     "; for one tag per app image tag, write `${build.tag}` in it, e.g. \
                      `tag = \"${build.tag}-wasm\"`"
                 }
-                "type" => ": one of generic, wasm, helm",
+                "type" => ": one of generic, wasm, helm, junit",
                 _ => "",
             };
             return Some(format!("`{key}` takes one string, not an array{note}"));

@@ -74,6 +74,8 @@ pub enum Preset {
     Generic,
     Wasm,
     Helm,
+    /// A JUnit XML test report (R-PRESET-5).
+    Junit,
 }
 
 impl Preset {
@@ -82,6 +84,7 @@ impl Preset {
             Preset::Generic => "generic",
             Preset::Wasm => "wasm",
             Preset::Helm => "helm",
+            Preset::Junit => "junit",
         }
     }
 }

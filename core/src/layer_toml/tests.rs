@@ -203,7 +203,7 @@ fn r_field_2_exactly_one_of_file_or_files(#[case] source: &str, #[case] expected
 )]
 #[case::type_array(
     "[additionalArtifact]\nfile = \"a\"\ntype = [\"wasm\"]\n",
-    "l.toml:3:8: `type`: expected a string, found an array\n  help: `type` takes one string, not an array: one of generic, wasm, helm"
+    "l.toml:3:8: `type`: expected a string, found an array\n  help: `type` takes one string, not an array: one of generic, wasm, helm, junit"
 )]
 #[case::artifact_type_date(
     "[additionalArtifact]\nfile = \"a\"\nartifactType = 1979-05-27\n",
@@ -239,7 +239,7 @@ fn r_field_5_presets(#[case] name: &str, #[case] expected: Preset) {
 fn r_field_5_unknown_presets_list_the_valid_ones(#[case] name: &str) {
     assert_eq!(
         errors(&format!("[additionalArtifact]\nfile = \"a\"\ntype = \"{name}\"\n")),
-        format!("error[R-FIELD-5]: l.toml:3:8: unknown artifact type `{name}`\n  help: valid types: generic, wasm, helm")
+        format!("error[R-FIELD-5]: l.toml:3:8: unknown artifact type `{name}`\n  help: valid types: generic, wasm, helm, junit")
     );
 }
 

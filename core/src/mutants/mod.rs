@@ -50,6 +50,8 @@ declare_mutants! {
     IgnoresArtifactsToml = "ignores-artifacts-toml",
     /// R-ATOML-4: `ConfigMediaType` and `ContentLayerMediaType` stay annotations and switch nothing.
     SwitchesAsLabels = "switches-as-labels",
+    /// R-PRESET-5: the JUnit report is not read: the summary is all zeros, a malformed report passes.
+    JunitUnread = "junit-unread",
     /// R-FIELD-9: a misspelt key in an artifact table is ignored.
     AcceptsUnknownKeys = "accepts-unknown-keys",
     /// R-FIELD-2: `file` and `files` together are merged (duplicates dropped).
