@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 
 use super::case::{Case, Expect};
 use super::SuiteDir;
-use cnb_artifacts_core::manifest::canonical;
-use cnb_artifacts_core::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::canonical;
+use cnb_artifacts_core::media_types::{OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::reference::Digest;
 
 /// The case data is wrong or inconsistent: neither the implementation's nor the registry's fault.

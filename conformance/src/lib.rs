@@ -18,6 +18,7 @@
 //! | [`report`] | human, JUnit and JSON reports |
 //! | [`regen`] | recomputing expectations offline with the reference planner (for spec authors) |
 //! | [`self_check`] | running known-bad implementations that the suite must catch |
+//! | [`provider`] | the registries the suite runs against (container, process, URL) and the quirks proxy |
 //!
 //! The runner touches the implementation only through its command line and the registry. It
 //! uses the reference planner and manifest code only in [`regen`], never to judge a run. The
@@ -30,8 +31,10 @@ mod diff;
 pub mod expect;
 pub mod fixture;
 pub mod implementation;
+mod kill;
 pub mod outcome;
 pub mod provenance;
+pub mod provider;
 pub mod quirks;
 pub mod regen;
 pub mod registry_view;
@@ -41,10 +44,6 @@ pub mod selection;
 pub mod self_check;
 pub mod setup;
 pub mod verify;
-
-/// The registries the suite runs against: a container (testcontainers), a process, or a URL,
-/// and the quirks proxy in front of them.
-pub mod provider;
 
 use std::path::{Path, PathBuf};
 

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::coverage::Coverage;
 use super::implementation::Invocation;
 use super::provenance::Provenance;
-use super::quirks::{CaseQuirk, QuirksSummary};
 
 /// A case's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -255,5 +254,60 @@ impl RunResults {
             return exit::CASES_FAILED;
         }
         exit::OK
+    }
+}
+
+/// The quirk profile of a run, in the results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuirksSummary {
+    pub profile: String,
+    /// `host:port` the implementation was given instead of the registry's.
+    pub proxy_host: String,
+    /// Answers the profile changed during the whole run.
+    pub hits: u64,
+    /// Requests the proxy received.
+    pub requests: u64,
+    /// False when the quirk never fired: the run did not exercise the profile at all.
+    pub fired: bool,
+    /// Cases that passed as accepted refusals.
+    pub refusals_accepted: usize,
+}
+
+/// How a case went behind the proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseQuirk {
+    pub profile: String,
+    /// Answers the quirk changed for the case's namespace (0: the case did not meet the quirk).
+    pub hits: u64,
+    /// Set when the case passed as an accepted refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<QuirkRefusal>,
+}
+
+/// A case that passed because the implementation refused what the quirky registry answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuirkRefusal {
+    pub profile: String,
+    /// What the refusal quotes of the registry's answer, e.g. `MANIFEST_INVALID`.
+    pub answer: String,
+    /// Where standard error quotes it: the first such line, cut to the part around the answer.
+    pub quoted: String,
+    /// Invocations that refused, of `invocations` (concurrent publishers: the others succeeded).
+    pub refused: usize,
+    pub invocations: usize,
+    /// The refused publish was an earlier one the case needs (`setup.publish`), so the case's
+    /// own publish did not run.
+    pub earlier_publish: bool,
+}
+
+impl QuirkRefusal {
+    /// One line for the reports.
+    pub fn describe(&self) -> String {
+        let who = match (self.earlier_publish, self.refused == self.invocations) {
+            (true, _) => "an earlier publish the case needs was refused".to_string(),
+            (false, true) => "refused".to_string(),
+            (false, false) => format!("{} of {} publishers refused", self.refused, self.invocations),
+        };
+        format!("{who} under quirk {}: {}", self.profile, self.quoted)
     }
 }

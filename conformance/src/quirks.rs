@@ -16,12 +16,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::case::IndexCheck;
 use super::expect::{self, ExpectedArtifact};
 use super::implementation::{tail, Exit, Invocation};
-use super::outcome::{CaseResult, Finding};
+use super::outcome::{CaseResult, Finding, QuirkRefusal, QuirksSummary};
 use super::registry_view::{RegistryView, Snapshot};
 use super::verify::{self, VerifyError};
 use crate::provider::quirks::{start_quirks_proxy, ProxyError, QuirkProfile, QuirksProxy};
@@ -141,61 +139,6 @@ impl Behind {
             fired: self.proxy.hits() > 0,
             refusals_accepted: cases.iter().filter(|c| c.quirk.as_ref().is_some_and(|q| q.refusal.is_some())).count(),
         }
-    }
-}
-
-/// The quirk profile of a run, in the results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QuirksSummary {
-    pub profile: String,
-    /// `host:port` the implementation was given instead of the registry's.
-    pub proxy_host: String,
-    /// Answers the profile changed during the whole run.
-    pub hits: u64,
-    /// Requests the proxy received.
-    pub requests: u64,
-    /// False when the quirk never fired: the run did not exercise the profile at all.
-    pub fired: bool,
-    /// Cases that passed as accepted refusals.
-    pub refusals_accepted: usize,
-}
-
-/// How a case went behind the proxy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CaseQuirk {
-    pub profile: String,
-    /// Answers the quirk changed for the case's namespace (0: the case did not meet the quirk).
-    pub hits: u64,
-    /// Set when the case passed as an accepted refusal.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<QuirkRefusal>,
-}
-
-/// A case that passed because the implementation refused what the quirky registry answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QuirkRefusal {
-    pub profile: String,
-    /// What the refusal quotes of the registry's answer, e.g. `MANIFEST_INVALID`.
-    pub answer: String,
-    /// Where standard error quotes it: the first such line, cut to the part around the answer.
-    pub quoted: String,
-    /// Invocations that refused, of `invocations` (concurrent publishers: the others succeeded).
-    pub refused: usize,
-    pub invocations: usize,
-    /// The refused publish was an earlier one the case needs (`setup.publish`), so the case's
-    /// own publish did not run.
-    pub earlier_publish: bool,
-}
-
-impl QuirkRefusal {
-    /// One line for the reports.
-    pub fn describe(&self) -> String {
-        let who = match (self.earlier_publish, self.refused == self.invocations) {
-            (true, _) => "an earlier publish the case needs was refused".to_string(),
-            (false, true) => "refused".to_string(),
-            (false, false) => format!("{} of {} publishers refused", self.refused, self.invocations),
-        };
-        format!("{who} under quirk {}: {}", self.profile, self.quoted)
     }
 }
 
@@ -374,7 +317,7 @@ const AROUND: usize = 80;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry_view::Fetched;
+    use crate::registry_view::ServedManifest;
     use rstest::rstest;
 
     #[test]
@@ -435,7 +378,7 @@ mod tests {
         let subject = crate::provider::seed::app_image().subject();
         let index = expect::fallback_index("ns/app", None, &[&a, &b]).unwrap();
         let mut after = Snapshot::default();
-        let fetched = Fetched { digest: Digest::of(&index), bytes: index, content_type: String::new() };
+        let fetched = ServedManifest { digest: Digest::of(&index), bytes: index, content_type: String::new() };
         after.repos.entry("ns/app".into()).or_default().insert(subject.digest.referrers_tag(), fetched);
         let before = Snapshot::default();
         let observed = |check| Observed {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK, LOCATION};
 use reqwest::StatusCode;
 
-use cnb_artifacts_core::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::reference::Digest;
 
 /// A failed request to the registry: the runner's or the registry's fault, never the
@@ -29,23 +29,16 @@ pub enum ViewError {
     Body { url: String, reason: String },
 }
 
-/// A manifest exactly as the registry serves it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetched {
-    pub bytes: Vec<u8>,
-    pub content_type: String,
-    /// sha256 of `bytes`.
-    pub digest: Digest,
-}
+pub use crate::provider::seed::ServedManifest;
 
 /// Every tag under a namespace and the manifest it points at: `repository → tag → manifest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    pub repos: BTreeMap<String, BTreeMap<String, Fetched>>,
+    pub repos: BTreeMap<String, BTreeMap<String, ServedManifest>>,
 }
 
 impl Snapshot {
-    pub fn get(&self, repo: &str, tag: &str) -> Option<&Fetched> {
+    pub fn get(&self, repo: &str, tag: &str) -> Option<&ServedManifest> {
         self.repos.get(repo).and_then(|tags| tags.get(tag))
     }
 
@@ -123,21 +116,21 @@ impl RegistryView {
     }
 
     /// The manifest `repo:reference` (tag or digest); `None` when there is none.
-    pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Fetched>, ViewError> {
+    pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<ServedManifest>, ViewError> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         self.get_optional(url, &ACCEPT_MANIFESTS.join(", ")).await
     }
 
     /// `GET /v2/<repo>/referrers/<digest>`: the listing when the registry serves the referrers
     /// API (a 2xx OCI image index), `None` when it answers 404 (no API, R-REF-1).
-    pub async fn referrers(&self, repo: &str, digest: &Digest) -> Result<Option<Fetched>, ViewError> {
+    pub async fn referrers(&self, repo: &str, digest: &Digest) -> Result<Option<ServedManifest>, ViewError> {
         let url = format!("{}/v2/{repo}/referrers/{digest}", self.base);
         let listing = self.get_optional(url, OCI_INDEX).await?;
         Ok(listing.filter(|f| f.content_type.split(';').next().unwrap_or("").trim() == OCI_INDEX))
     }
 
     /// GET `url`: the body, its digest and content type; `None` on a 404.
-    async fn get_optional(&self, url: String, accept: &str) -> Result<Option<Fetched>, ViewError> {
+    async fn get_optional(&self, url: String, accept: &str) -> Result<Option<ServedManifest>, ViewError> {
         let answer = self.send("GET", &url, self.http.get(&url).header(ACCEPT, accept)).await?;
         if answer.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -147,7 +140,7 @@ impl RegistryView {
         }
         let content_type = answer.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let bytes = answer.bytes().await.map_err(|source| ViewError::Request { method: "GET", url: url.clone(), source })?.to_vec();
-        Ok(Some(Fetched { digest: Digest::of(&bytes), bytes, content_type }))
+        Ok(Some(ServedManifest { digest: Digest::of(&bytes), bytes, content_type }))
     }
 
     /// Whether the registry serves the referrers API (asked of `repo`, which must exist).
@@ -257,7 +250,7 @@ mod tests {
     #[test]
     fn snapshot_digests_are_keyed_by_repository_and_tag() {
         let mut s = Snapshot::default();
-        let m = Fetched { bytes: b"{}".to_vec(), content_type: OCI_MANIFEST.into(), digest: Digest::of(b"{}") };
+        let m = ServedManifest { bytes: b"{}".to_vec(), content_type: OCI_MANIFEST.into(), digest: Digest::of(b"{}") };
         s.repos.entry("ns/app".into()).or_default().insert("1.0".into(), m);
         assert_eq!(s.digests()["ns/app:1.0"], Digest::of(b"{}").to_string());
         assert!(s.get("ns/app", "1.0").is_some());

@@ -25,16 +25,17 @@ use super::coverage;
 use super::expect::{self, ExpectedArtifact};
 use super::fixture;
 use super::implementation::{Implementation, ImplementationError, Invocation, InvocationEnv};
+use super::outcome::CaseQuirk;
 use super::outcome::{CaseResult, Fault, Finding, RunResults, Status};
 use super::provenance::{self, Provenance};
-use super::quirks::{self, Attempt, Behind, CaseQuirk, Observed, RefusalVerdict};
+use super::quirks::{self, Attempt, Behind, Observed, RefusalVerdict};
 use super::registry_view::{RegistryView, Snapshot, ViewError};
 use super::selection::Selected;
 use super::setup;
 use super::verify;
 use super::SuiteDir;
 use crate::provider::quirks::{ProxyError, QuirkProfile};
-use crate::provider::{self, Provider, RegistryError, RunningRegistry};
+use crate::provider::{self, Provider, ProviderError, RunningRegistry};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 
@@ -63,9 +64,9 @@ pub struct RunOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("could not start the registry ({provider}): {source}")]
-    RegistryStart { provider: Provider, source: RegistryError },
+    RegistryStart { provider: Provider, source: ProviderError },
     #[error("the registry at {host} failed its health check: {source}")]
-    HealthCheck { host: String, source: RegistryError },
+    HealthCheck { host: String, source: ProviderError },
     #[error("could not start the registry quirks proxy ({profile}): {source}")]
     QuirksProxy { profile: QuirkProfile, source: ProxyError },
     #[error("the implementation cannot be run: {0}")]

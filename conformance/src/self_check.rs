@@ -5,7 +5,7 @@
 //! mutant. A case no mutant kills is a weak case (its expectations would let a wrong
 //! implementation through): tighten the case or add a mutant.
 //!
-//! Mutant file format:
+//! KnownBad file format:
 //!
 //! ```toml
 //! name = "ignores-collisions"
@@ -49,7 +49,7 @@ pub const MUTANT_BIN_NAME: &str = "cnb-artifacts-mutant";
 /// One known-bad implementation.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Mutant {
+pub struct KnownBad {
     pub name: String,
     pub description: String,
     pub implementation: String,
@@ -59,7 +59,7 @@ pub struct Mutant {
 
 /// Why the mutants cannot be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum MutantError {
+pub enum KnownBadError {
     #[error("cannot read mutant {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error(
@@ -76,7 +76,7 @@ pub enum MutantError {
 
 /// Every mutant under `conformance/mutants/`, by file name (none when the directory is absent),
 /// with its placeholders replaced.
-pub fn load(suite: &SuiteDir) -> Result<Vec<Mutant>, MutantError> {
+pub fn load(suite: &SuiteDir) -> Result<Vec<KnownBad>, KnownBadError> {
     let Ok(entries) = std::fs::read_dir(suite.mutants_dir()) else {
         return Ok(Vec::new());
     };
@@ -87,11 +87,11 @@ pub fn load(suite: &SuiteDir) -> Result<Vec<Mutant>, MutantError> {
     paths
         .into_iter()
         .map(|path| {
-            let invalid = |reason: String| MutantError::Invalid { path: path.clone(), reason };
+            let invalid = |reason: String| KnownBadError::Invalid { path: path.clone(), reason };
             let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
-            let mut m: Mutant = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            let mut m: KnownBad = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
             if m.implementation.contains("{mutant_bin}") && !mutant_bin.is_file() {
-                return Err(MutantError::MutantBinaryMissing { mutant: m.name, path: mutant_bin.clone() });
+                return Err(KnownBadError::MutantBinaryMissing { mutant: m.name, path: mutant_bin.clone() });
             }
             m.implementation = m
                 .implementation
@@ -127,24 +127,24 @@ fn mutant_bin() -> PathBuf {
 
 /// The case IDs among `ids` that each mutant claims; every glob must be valid and match a case
 /// of the whole suite (`all_ids`), so that a renamed case cannot silently drop a claim.
-pub fn claims(mutants: &[Mutant], all_ids: &[String], ids: &[String]) -> Result<Vec<Vec<String>>, MutantError> {
+pub fn claims(mutants: &[KnownBad], all_ids: &[String], ids: &[String]) -> Result<Vec<Vec<String>>, KnownBadError> {
     mutants
         .iter()
         .map(|m| {
             let globs = matchers(m)?;
             if let Some((glob, _)) = globs.iter().find(|(_, g)| !all_ids.iter().any(|id| g.is_match(id))) {
-                return Err(MutantError::GlobMatchesNothing { mutant: m.name.clone(), glob: glob.clone() });
+                return Err(KnownBadError::GlobMatchesNothing { mutant: m.name.clone(), glob: glob.clone() });
             }
             Ok(ids.iter().filter(|id| globs.iter().any(|(_, g)| g.is_match(id.as_str()))).cloned().collect())
         })
         .collect()
 }
 
-fn matchers(m: &Mutant) -> Result<Vec<(String, GlobMatcher)>, MutantError> {
+fn matchers(m: &KnownBad) -> Result<Vec<(String, GlobMatcher)>, KnownBadError> {
     m.must_fail
         .iter()
         .map(|g| {
-            Glob::new(g).map(|glob| (g.clone(), glob.compile_matcher())).map_err(|e| MutantError::InvalidGlob {
+            Glob::new(g).map(|glob| (g.clone(), glob.compile_matcher())).map_err(|e| KnownBadError::InvalidGlob {
                 mutant: m.name.clone(),
                 glob: g.clone(),
                 reason: e.to_string(),
@@ -253,7 +253,7 @@ impl SelfCheck {
 #[derive(Debug, thiserror::Error)]
 pub enum SelfCheckError {
     #[error(transparent)]
-    Mutant(#[from] MutantError),
+    KnownBad(#[from] KnownBadError),
     #[error(transparent)]
     Run(#[from] RunError),
     #[error("a run of the self-check stopped: {0}")]
@@ -262,7 +262,7 @@ pub enum SelfCheckError {
 
 /// One suite run of a self-check: the reference (no mutant) or a mutant.
 struct Planned<'a> {
-    mutant: Option<(&'a Mutant, Vec<String>)>,
+    mutant: Option<(&'a KnownBad, Vec<String>)>,
     opts: RunOptions,
     cases: Vec<Selected>,
 }
@@ -273,7 +273,7 @@ pub async fn run(
     suite: &SuiteDir,
     selected: &[Selected],
     all_ids: &[String],
-    mutants: &[Mutant],
+    mutants: &[KnownBad],
     opts: &Options,
 ) -> Result<SelfCheck, SelfCheckError> {
     let started = Instant::now();
@@ -384,7 +384,7 @@ async fn timed<T>(fut: impl std::future::Future<Output = T>) -> (T, Duration) {
     (out, started.elapsed())
 }
 
-fn verdict(m: &Mutant, claimed: &[String], results: &RunResults, duration: Duration) -> Verdict {
+fn verdict(m: &KnownBad, claimed: &[String], results: &RunResults, duration: Duration) -> Verdict {
     let with = |status: Status| -> Vec<String> { results.cases.iter().filter(|c| c.status == status).map(|c| c.id.clone()).collect() };
     let failed = with(Status::Fail);
     let errors = with(Status::Error);
@@ -397,8 +397,8 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    fn mutant(must_fail: &[&str]) -> Mutant {
-        Mutant {
+    fn mutant(must_fail: &[&str]) -> KnownBad {
+        KnownBad {
             name: "m".into(),
             description: "d".into(),
             implementation: "true".into(),
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn a_glob_matching_no_case_is_an_error() {
         let err = claims(&[mutant(&["renamed-case"])], &ids(&["rfc-example"]), &ids(&["rfc-example"])).unwrap_err();
-        assert!(matches!(err, MutantError::GlobMatchesNothing { ref glob, .. } if glob == "renamed-case"), "{err}");
+        assert!(matches!(err, KnownBadError::GlobMatchesNothing { ref glob, .. } if glob == "renamed-case"), "{err}");
     }
 
     fn check(kills: &[(&str, &[&str])], missed: &[&str], reference_fails: bool) -> SelfCheck {

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::case::Case;
 use super::registry_view::{RegistryView, ViewError};
-use cnb_artifacts_core::manifest::canonical;
-use cnb_artifacts_core::manifest::media_types::{ANNOTATION_LAYER, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::canonical;
+use cnb_artifacts_core::media_types::{ANNOTATION_LAYER, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 

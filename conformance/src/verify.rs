@@ -18,8 +18,8 @@ use super::diff;
 use super::expect::{self, ExpectError, ExpectedArtifact};
 use super::implementation::{Exit, Invocation};
 use super::outcome::Finding;
-use super::registry_view::{Fetched, RegistryView, Snapshot, ViewError};
-use cnb_artifacts_core::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
+use super::registry_view::{RegistryView, ServedManifest, Snapshot, ViewError};
+use cnb_artifacts_core::media_types::{OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 
@@ -185,7 +185,7 @@ async fn referrers_api_lists(
 }
 
 /// `repo:tag` must hold exactly the expected manifest, served as an OCI image manifest.
-fn tag_points_at(artifact: &ExpectedArtifact, tag: &str, found: Option<&Fetched>) -> Vec<Finding> {
+fn tag_points_at(artifact: &ExpectedArtifact, tag: &str, found: Option<&ServedManifest>) -> Vec<Finding> {
     let name = format!("{}:{tag}", artifact.repo);
     let Some(found) = found else {
         return vec![Finding::new("tag", format!("{name} does not exist; it must hold the manifest of {}", artifact.file))
@@ -241,7 +241,7 @@ async fn missing_blobs(view: &RegistryView, repo: &str, manifest: &[u8]) -> Resu
 }
 
 /// The fallback index at `repo:referrers_tag` must be exactly `wanted` (R-REF-2..4).
-fn fallback_index_is(repo: &str, referrers_tag: &str, wanted: &[u8], found: Option<&Fetched>) -> Vec<Finding> {
+fn fallback_index_is(repo: &str, referrers_tag: &str, wanted: &[u8], found: Option<&ServedManifest>) -> Vec<Finding> {
     let name = format!("{repo}:{referrers_tag}");
     let wanted_digest = Digest::of(wanted);
     let Some(found) = found else {
@@ -359,8 +359,8 @@ fn media_type(content_type: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn fetched(bytes: &[u8], content_type: &str) -> Fetched {
-        Fetched { bytes: bytes.to_vec(), content_type: content_type.to_string(), digest: Digest::of(bytes) }
+    fn fetched(bytes: &[u8], content_type: &str) -> ServedManifest {
+        ServedManifest { bytes: bytes.to_vec(), content_type: content_type.to_string(), digest: Digest::of(bytes) }
     }
 
     fn artifact(bytes: &[u8]) -> ExpectedArtifact {

@@ -31,7 +31,8 @@
 //! ([`publish::RegistryTarget::connect`]; use [`publish::RegistryTarget::with_auth`] to pass
 //! your own). With the subject descriptor in the [`plan::BuildContext`] (digest, size and media
 //! type of the app image manifest, e.g. from the exporter's `report.toml`), no request reads
-//! the app image first; without it, [`publish::resolve_subject`] reads it from the registry.
+//! the app image first; without it, [`publish::resolve_subject`] reads it from the registry (and checks it against a
+//! digest the context names).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -58,7 +59,7 @@
 //! let target = RegistryTarget::connect(&plan.context.image.registry, &TransportOptions::default()).await?;
 //! let subject = match plan.context.subject() {
 //!     Some(subject) => subject,
-//!     None => publish::resolve_subject(&target, &plan.context.image).await?,
+//!     None => publish::resolve_subject(&target, &plan.context).await?,
 //! };
 //! let report = publish::publish(&plan, &subject, &PublishOptions::default(), &target).await?;
 //! for line in report.summary_lines() {
@@ -73,10 +74,15 @@
 //! [`publish::PublishReport`] says what was uploaded, mounted or already present, and where
 //! each artifact is (`to_toml` gives the CLI's `--report-out` file).
 
+<<<<<<< HEAD
 pub mod consume;
+=======
+pub mod canonical;
+>>>>>>> main
 pub mod diagnostic;
 pub mod layer_toml;
 pub mod manifest;
+pub mod media_types;
 pub mod mutants;
 pub mod plan;
 pub mod publish;

@@ -311,7 +311,7 @@ fn run_cases(args: &RunArgs) -> u8 {
     code
 }
 
-fn write_report(code: u8, written: Result<(), report::ReportError>) -> u8 {
+fn write_report(code: u8, written: Result<(), report::ReportWriteError>) -> u8 {
     match written {
         Ok(()) => code,
         Err(e) => {

@@ -24,7 +24,7 @@ pub struct ContextArgs {
     #[arg(long)]
     pub manifest_size: Option<u64>,
     /// The app image manifest media type.
-    #[arg(long, default_value = cnb_artifacts_core::manifest::media_types::OCI_MANIFEST)]
+    #[arg(long, default_value = cnb_artifacts_core::media_types::OCI_MANIFEST)]
     pub manifest_media_type: String,
     /// The lifecycle exporter's report.toml: app image tags, digest and manifest size.
     #[arg(long)]
@@ -49,7 +49,7 @@ impl ContextArgs {
         };
         let mut manifest_size = self.manifest_size;
         if let (Some(path), Some(image)) = (&self.report, &image) {
-            match cnb_artifacts_core::publish::exporter_report::read(path) {
+            match super::exporter_report::read(path) {
                 Ok(report) => {
                     for t in report.tags_for(image) {
                         if !tags.contains(&t) {

@@ -8,6 +8,7 @@
 pub mod conformance_cmd;
 mod consume_cmd;
 mod context;
+mod exporter_report;
 mod plan_cmd;
 mod publish_cmd;
 

@@ -95,7 +95,7 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = LayoutTarget::open(dir, transport.chunk_size)?;
             let subject = match known {
                 Some(s) => s,
-                None => publish::resolve_subject(&target, &plan.context.image).await?,
+                None => publish::resolve_subject(&target, &plan.context).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
@@ -103,27 +103,11 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = RegistryTarget::connect(&plan.context.image.registry, &transport).await?;
             let subject = match known {
                 Some(s) => s,
-                None => resolve_by_digest_or_tag(&target, plan).await?,
+                None => publish::resolve_subject(&target, &plan.context).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
     }
-}
-
-/// Without a full subject descriptor, the app image is read from the registry (R-PUSH-3): by
-/// the tag of the reference; a digest given alone must match what the tag holds.
-async fn resolve_by_digest_or_tag(target: &RegistryTarget, plan: &Plan) -> Result<Subject, PublishError> {
-    let found = publish::resolve_subject(target, &plan.context.image).await?;
-    if let Some(expected) = &plan.context.digest {
-        if expected != &found.digest {
-            return Err(PublishError::SubjectDigestMismatch {
-                reference: plan.context.image.to_string(),
-                expected: expected.clone(),
-                found: found.digest.to_string(),
-            });
-        }
-    }
-    Ok(found)
 }
 
 /// Problems with what the user gave (a digest that lies, a missing app image, foreign tags,

@@ -5,6 +5,7 @@
 #[macro_use]
 mod support;
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod conformance;

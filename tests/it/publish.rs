@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use cnb_artifacts_conformance::provider::seed::{fetch_manifest, list_tags, seed_app_image};
-use cnb_artifacts_core::manifest::media_types::{ANNOTATION_LAYER, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{ANNOTATION_LAYER, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::{BuildContext, Plan, Subject};
 use cnb_artifacts_core::publish::client::TransportOptions;
-use cnb_artifacts_core::publish::error::RegistryError;
+use cnb_artifacts_core::publish::error::RegistryFailure;
 use cnb_artifacts_core::publish::progress::BlobProgress;
 use cnb_artifacts_core::publish::referrers::{ReferrerEntry, ReferrersOutcome};
 use cnb_artifacts_core::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
@@ -132,7 +132,7 @@ async fn r_push_1_rfc_example_end_to_end() {
             "annotations": m["annotations"],
         }])
     );
-    assert_eq!(index.bytes, cnb_artifacts_core::manifest::canonical::to_vec(&idx).unwrap(), "the fallback index is canonical JSON");
+    assert_eq!(index.bytes, cnb_artifacts_core::canonical::to_vec(&idx).unwrap(), "the fallback index is canonical JSON");
     assert_eq!(tags(&registry, APP).await, ["1.0".to_string(), subject.digest.referrers_tag(), "wasm".to_string()]);
 }
 
@@ -373,6 +373,22 @@ async fn r_push_3_subject_must_be_the_app_image() {
     assert_eq!(tags(&registry, APP).await, before);
 }
 
+/// A library user resolving the subject by tag gets the same check as the command line
+/// (R-PUSH-3): a digest the context names must be the one the tag holds.
+#[tokio::test]
+async fn r_push_3_resolve_subject_checks_the_digest_the_context_names() {
+    let registry = require_registry!();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let target = target(&registry).await;
+    let mut ctx = context(&registry, "1.0", &[], &subject);
+    assert_eq!(cnb_artifacts_core::publish::resolve_subject(&target, &ctx).await.unwrap(), subject);
+    ctx.digest = None;
+    assert_eq!(cnb_artifacts_core::publish::resolve_subject(&target, &ctx).await.unwrap(), subject);
+    ctx.digest = Some(Digest::of(b"another image"));
+    let err = cnb_artifacts_core::publish::resolve_subject(&target, &ctx).await.unwrap_err();
+    assert!(matches!(err, PublishError::SubjectDigestMismatch { .. }), "{err}");
+}
+
 /// A file changed after planning fails the publish before any tag is set (R-PUSH-2, R-PUSH-4).
 /// Same size, other bytes: the upload streams them (only the length is checked on the way),
 /// the real registry refuses them for the planned digest, and the publisher, re-reading the
@@ -428,7 +444,7 @@ impl Target for RejectingTarget {
     async fn push_manifest(&self, r: &str, m: ManifestRef<'_>, t: &str, bytes: &[u8]) -> Result<(), TargetError> {
         if m == ManifestRef::Digest(&self.reject) {
             let detail = r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#.to_string();
-            return Err(TargetError::Registry(RegistryError { status: Some(400), detail }));
+            return Err(TargetError::Registry(RegistryFailure { status: Some(400), detail }));
         }
         self.inner.push_manifest(r, m, t, bytes).await
     }

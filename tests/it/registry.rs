@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use cnb_artifacts_conformance::provider::container::{owner, KEPT_PREFIX, OWNER_LABEL};
 use cnb_artifacts_conformance::provider::seed::{app_image, fetch_manifest, list_tags, seed_app_image, APP_IMAGE_DIGEST};
-use cnb_artifacts_conformance::provider::{self, Provider, RegistryError, RunningRegistry};
-use cnb_artifacts_core::manifest::media_types::OCI_MANIFEST;
+use cnb_artifacts_conformance::provider::{self, Provider, ProviderError, RunningRegistry};
+use cnb_artifacts_core::media_types::OCI_MANIFEST;
 use rstest::rstest;
 use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 use testcontainers::bollard::Docker;
@@ -104,7 +104,7 @@ async fn unreachable_external_registry_fails_health_check_naming_the_url() {
     let url = format!("http://127.0.0.1:{port}");
     let registry = provider::start(&url.parse().unwrap()).await.expect("an external registry is only named");
     let err = registry.health_check().await.expect_err("nothing listens there");
-    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
+    assert!(matches!(err, ProviderError::Unreachable { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&format!("{url}/v2/")) && message.contains("unreachable"), "{message}");
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use cnb_artifacts_conformance::provider::quirks::{Handler, Proxy, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
 use cnb_artifacts_conformance::provider::seed::{list_tags, seed_app_image};
-use cnb_artifacts_core::manifest::media_types::{ANNOTATION_LAYER, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{ANNOTATION_LAYER, OCI_MANIFEST};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 use hyper::Method;

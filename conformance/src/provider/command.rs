@@ -1,6 +1,6 @@
 //! Running the small local helper programs of the registry providers (`ldd`,
 //! `docker-registry --version`) with a time limit, turning every failure into a
-//! [`RegistryError`] that names the command and what it printed.
+//! [`ProviderError`] that names the command and what it printed.
 //!
 //! These commands finish in milliseconds, so async callers may call [`run_blocking`] too.
 
@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::RegistryError;
+use super::ProviderError;
+use crate::kill::{sigkill, Victim};
 
 /// `program arg arg …`, for messages.
 fn describe(cmd: &Command) -> String {
@@ -21,26 +22,26 @@ fn describe(cmd: &Command) -> String {
 }
 
 /// Runs `cmd` to completion within `limit` and returns its stdout; a non-zero exit gives
-/// [`RegistryError::CommandFailed`] with its stderr (or stdout when stderr is empty). The
+/// [`ProviderError::CommandFailed`] with its stderr (or stdout when stderr is empty). The
 /// child is killed when the limit passes.
-pub(super) fn run_blocking(mut cmd: Command, limit: Duration) -> Result<String, RegistryError> {
+pub(super) fn run_blocking(mut cmd: Command, limit: Duration) -> Result<String, ProviderError> {
     let command = describe(&cmd);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| RegistryError::CommandNotRunnable { command: command.clone(), source })?;
+        .map_err(|source| ProviderError::CommandNotRunnable { command: command.clone(), source })?;
     let pid = child.id();
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = send.send(child.wait_with_output());
     });
     let output = match receive.recv_timeout(limit) {
-        Ok(output) => output.map_err(|source| RegistryError::CommandNotRunnable { command: command.clone(), source })?,
+        Ok(output) => output.map_err(|source| ProviderError::CommandNotRunnable { command: command.clone(), source })?,
         Err(_) => {
-            kill(pid);
-            return Err(RegistryError::TimedOut { what: format!("`{command}`"), after: limit });
+            sigkill(Victim::Process(pid));
+            return Err(ProviderError::TimedOut { what: format!("`{command}`"), after: limit });
         }
     };
     if output.status.success() {
@@ -50,19 +51,5 @@ pub(super) fn run_blocking(mut cmd: Command, limit: Duration) -> Result<String, 
     if stderr.is_empty() {
         stderr = String::from_utf8_lossy(&output.stdout).trim().to_string();
     }
-    Err(RegistryError::CommandFailed { command, status: output.status.to_string(), stderr })
-}
-
-/// Sends SIGKILL to `pid` (a child that outlived its time limit).
-fn kill(pid: u32) {
-    #[cfg(unix)]
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child, which
-        // the waiting thread has not reaped yet (it is still blocked in wait).
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
+    Err(ProviderError::CommandFailed { command, status: output.status.to_string(), stderr })
 }

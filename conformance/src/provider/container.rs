@@ -22,7 +22,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::image;
-use super::RegistryError;
+use super::ProviderError;
 
 /// Label on every container this module starts; its value names the owner process.
 pub const OWNER_LABEL: &str = "io.buildpacks.cnb-artifacts.registry.owner";
@@ -40,13 +40,13 @@ pub struct ContainerGuard {
 }
 
 /// A client of the local Docker engine (`DOCKER_HOST` or the default socket).
-pub(super) fn docker() -> Result<Docker, RegistryError> {
+pub(super) fn docker() -> Result<Docker, ProviderError> {
     Docker::connect_with_local_defaults()
-        .map_err(|source| RegistryError::Docker { action: "connecting to the Docker engine".to_string(), source })
+        .map_err(|source| ProviderError::Docker { action: "connecting to the Docker engine".to_string(), source })
 }
 
 /// Starts a registry container; returns its guard, `127.0.0.1:port` and the registry version.
-pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), RegistryError> {
+pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), ProviderError> {
     let docker = docker()?;
     reap_orphans(&docker).await;
     let image = image::ensure_image(&docker).await?;
@@ -62,7 +62,7 @@ pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), 
         })
         .start()
         .await
-        .map_err(|source| RegistryError::Testcontainers {
+        .map_err(|source| ProviderError::Testcontainers {
             action: format!("starting a container of {}:{}", image.name, image.tag),
             source,
         })?;
@@ -71,26 +71,26 @@ pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), 
     let port = container
         .get_host_port_ipv4(REGISTRY_PORT.tcp())
         .await
-        .map_err(|source| RegistryError::Testcontainers { action: format!("reading the host port of container {id}"), source })?;
+        .map_err(|source| ProviderError::Testcontainers { action: format!("reading the host port of container {id}"), source })?;
     let guard = ContainerGuard { container: Some(container), id };
     Ok((guard, format!("127.0.0.1:{port}"), image.version))
 }
 
 /// The Docker engine's version, when an engine answers. Blocking; callable from sync code and
 /// from inside an async runtime alike (it asks from a thread of its own).
-pub(super) fn engine_version() -> Result<String, RegistryError> {
-    let ask = std::thread::spawn(|| -> Result<String, RegistryError> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RegistryError::Runtime)?;
+pub(super) fn engine_version() -> Result<String, ProviderError> {
+    let ask = std::thread::spawn(|| -> Result<String, ProviderError> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ProviderError::Runtime)?;
         runtime.block_on(async {
             let docker = docker()?;
             let version = tokio::time::timeout(ENGINE_TIMEOUT, docker.version())
                 .await
-                .map_err(|_| RegistryError::TimedOut { what: "asking the Docker engine its version".to_string(), after: ENGINE_TIMEOUT })?
-                .map_err(|source| RegistryError::Docker { action: "asking the Docker engine its version".to_string(), source })?;
+                .map_err(|_| ProviderError::TimedOut { what: "asking the Docker engine its version".to_string(), after: ENGINE_TIMEOUT })?
+                .map_err(|source| ProviderError::Docker { action: "asking the Docker engine its version".to_string(), source })?;
             Ok(version.version.unwrap_or_else(|| "unknown".to_string()))
         })
     });
-    ask.join().unwrap_or_else(|_| Err(RegistryError::Runtime(std::io::Error::other("the engine check panicked"))))
+    ask.join().unwrap_or_else(|_| Err(ProviderError::Runtime(std::io::Error::other("the engine check panicked"))))
 }
 
 impl ContainerGuard {
@@ -124,7 +124,7 @@ impl ContainerGuard {
             Ok(docker) => docker
                 .rename_container(&self.id, options)
                 .await
-                .map_err(|source| RegistryError::Docker { action: format!("renaming container {short}"), source }),
+                .map_err(|source| ProviderError::Docker { action: format!("renaming container {short}"), source }),
             Err(err) => Err(err),
         };
         // Not dropped, so testcontainers never removes it.

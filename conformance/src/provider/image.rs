@@ -21,7 +21,7 @@ use testcontainers::GenericBuildableImage;
 
 use super::command;
 use super::process;
-use super::RegistryError;
+use super::ProviderError;
 
 /// Repository and tag of the image this module builds.
 pub const IMAGE_NAME: &str = "cnb-artifacts/registry";
@@ -30,8 +30,6 @@ pub const IMAGE_TAG: &str = "2.8.2";
 pub const UPSTREAM_IMAGE: (&str, &str) = ("registry", "2");
 /// The Dockerfile of the image (`ci/registry/Dockerfile`).
 pub const DOCKERFILE: &str = include_str!("../../../ci/registry/Dockerfile");
-/// The registry configuration (`ci/registry/config.yml`), also used by the process provider.
-pub const CONFIG_YML: &str = include_str!("../../../ci/registry/config.yml");
 /// Image label holding the version of the registry binary inside (Dockerfile `LABEL`).
 const VERSION_LABEL: &str = "org.opencontainers.image.version";
 
@@ -49,7 +47,7 @@ static BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Makes sure a registry image exists locally: ours if present, else built from the installed
 /// `docker-registry` binary, else `registry:2` if present.
-pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryError> {
+pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, ProviderError> {
     let _one_at_a_time = BUILD_LOCK.lock().await;
     if let Some(version) = inspect(docker, IMAGE_NAME, IMAGE_TAG).await? {
         return Ok(RegistryImage { name: IMAGE_NAME.to_string(), tag: IMAGE_TAG.to_string(), version });
@@ -67,7 +65,7 @@ pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryErro
     let version = process::binary_version(&binary);
     let mut image = GenericBuildableImage::new(IMAGE_NAME, IMAGE_TAG)
         .with_dockerfile_string(DOCKERFILE)
-        .with_data(CONFIG_YML.as_bytes().to_vec(), "config.yml");
+        .with_data(super::CONFIG_YML.as_bytes().to_vec(), "config.yml");
     for (source, target) in context_files(&binary, &linked_libraries(&binary)?) {
         // Files keep their mode (the binary and libraries are executable).
         image = image.with_file(source, target);
@@ -77,12 +75,12 @@ pub async fn ensure_image(docker: &Docker) -> Result<RegistryImage, RegistryErro
     let _built = image
         .build_image_with(options)
         .await
-        .map_err(|source| RegistryError::Testcontainers { action: format!("building {IMAGE_NAME}:{IMAGE_TAG}"), source })?;
+        .map_err(|source| ProviderError::Testcontainers { action: format!("building {IMAGE_NAME}:{IMAGE_TAG}"), source })?;
     Ok(RegistryImage { name: IMAGE_NAME.to_string(), tag: IMAGE_TAG.to_string(), version })
 }
 
 /// `Some(version label)` when `name:tag` exists locally, `None` when it does not.
-async fn inspect(docker: &Docker, name: &str, tag: &str) -> Result<Option<Option<String>>, RegistryError> {
+async fn inspect(docker: &Docker, name: &str, tag: &str) -> Result<Option<Option<String>>, ProviderError> {
     use testcontainers::bollard::errors::Error;
     match docker.inspect_image(&format!("{name}:{tag}")).await {
         Ok(image) => {
@@ -90,18 +88,18 @@ async fn inspect(docker: &Docker, name: &str, tag: &str) -> Result<Option<Option
             Ok(Some(labels.get(VERSION_LABEL).filter(|v| !v.is_empty() && *v != "unknown").cloned()))
         }
         Err(Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
-        Err(source) => Err(RegistryError::Docker { action: format!("inspecting image {name}:{tag}"), source }),
+        Err(source) => Err(ProviderError::Docker { action: format!("inspecting image {name}:{tag}"), source }),
     }
 }
 
 /// The absolute paths `ldd` prints for `binary` (libraries and the loader); none for a static
 /// binary.
-fn linked_libraries(binary: &Path) -> Result<Vec<PathBuf>, RegistryError> {
+fn linked_libraries(binary: &Path) -> Result<Vec<PathBuf>, ProviderError> {
     let mut cmd = Command::new("ldd");
     cmd.arg(binary);
     match command::run_blocking(cmd, Duration::from_secs(30)) {
         Ok(out) => Ok(parse_ldd(&out)),
-        Err(RegistryError::CommandFailed { stderr, .. }) if stderr.contains("not a dynamic executable") => Ok(Vec::new()),
+        Err(ProviderError::CommandFailed { stderr, .. }) if stderr.contains("not a dynamic executable") => Ok(Vec::new()),
         Err(err) => Err(err),
     }
 }
@@ -156,6 +154,6 @@ mod tests {
         assert!(DOCKERFILE.contains("FROM scratch\n"));
         assert!(DOCKERFILE.contains("WORKDIR /var/lib/registry\n"));
         assert!(DOCKERFILE.contains("COPY config.yml /etc/docker/registry/config.yml\n"));
-        assert!(CONFIG_YML.contains("rootdirectory: /var/lib/registry\n"));
+        assert!(crate::provider::CONFIG_YML.contains("rootdirectory: /var/lib/registry\n"));
     }
 }

@@ -19,6 +19,9 @@ pub mod process;
 pub mod quirks;
 pub mod seed;
 
+/// The registry configuration (`ci/registry/config.yml`) of both the image and the process provider.
+pub const CONFIG_YML: &str = include_str!("../../../ci/registry/config.yml");
+
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -40,7 +43,7 @@ pub enum Provider {
 }
 
 impl FromStr for Provider {
-    type Err = RegistryError;
+    type Err = ProviderError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "container" => Ok(Provider::Container),
@@ -49,7 +52,7 @@ impl FromStr for Provider {
                 external_host(url)?;
                 Ok(Provider::External(url.trim_end_matches('/').to_string()))
             }
-            other => Err(RegistryError::UnknownProvider { given: other.to_string() }),
+            other => Err(ProviderError::UnknownProvider { given: other.to_string() }),
         }
     }
 }
@@ -67,7 +70,7 @@ impl fmt::Display for Provider {
 impl Provider {
     /// Checks, without starting anything, that this provider can work here: a Docker engine
     /// answers (container), the `docker-registry` binary is installed (process).
-    pub fn check_available(&self) -> Result<(), RegistryError> {
+    pub fn check_available(&self) -> Result<(), ProviderError> {
         match self {
             Provider::Container => container::engine_version().map(drop),
             Provider::Process => process::find_binary().map(drop),
@@ -77,8 +80,8 @@ impl Provider {
 }
 
 /// The `host[:port]` of an external registry URL and whether it is plain HTTP.
-fn external_host(url: &str) -> Result<(String, bool), RegistryError> {
-    let invalid = |reason: &str| RegistryError::InvalidUrl { given: url.to_string(), reason: reason.to_string() };
+fn external_host(url: &str) -> Result<(String, bool), ProviderError> {
+    let invalid = |reason: &str| ProviderError::InvalidUrl { given: url.to_string(), reason: reason.to_string() };
     let (rest, insecure) = if let Some(rest) = url.strip_prefix("http://") {
         (rest, true)
     } else if let Some(rest) = url.strip_prefix("https://") {
@@ -98,7 +101,7 @@ fn external_host(url: &str) -> Result<(String, bool), RegistryError> {
 
 /// Everything that can go wrong starting, checking or seeding a registry.
 #[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
+pub enum ProviderError {
     #[error("unknown registry provider `{given}`: use `container`, `process` or a URL like http://127.0.0.1:5000")]
     UnknownProvider { given: String },
     #[error("invalid registry URL `{given}`: {reason}")]
@@ -178,7 +181,7 @@ const PORT_ATTEMPTS: usize = 3;
 
 /// Starts (or, for an external URL, just names) a registry. Started registries answer `/v2/`
 /// when this returns; an external one is not contacted (see [`RunningRegistry::health_check`]).
-pub async fn start(provider: &Provider) -> Result<RunningRegistry, RegistryError> {
+pub async fn start(provider: &Provider) -> Result<RunningRegistry, ProviderError> {
     match provider {
         Provider::Container => {
             let (guard, host, version) = container::start().await?;
@@ -194,7 +197,7 @@ pub async fn start(provider: &Provider) -> Result<RunningRegistry, RegistryError
                 let registry = RunningRegistry { host, insecure: true, provider: provider.clone(), version, guard: Guard::Process(guard) };
                 match registry.wait_ready().await {
                     Ok(()) => return Ok(registry),
-                    Err(RegistryError::ExitedEarly { log_tail, .. })
+                    Err(ProviderError::ExitedEarly { log_tail, .. })
                         if attempt < PORT_ATTEMPTS && log_tail.contains("address already in use") =>
                     {
                         attempt += 1;
@@ -212,14 +215,14 @@ pub async fn start(provider: &Provider) -> Result<RunningRegistry, RegistryError
 
 /// The provider to use when none is named: a container when a Docker engine answers, else a
 /// process when the `docker-registry` binary is installed.
-pub fn detect_default() -> Result<Provider, RegistryError> {
+pub fn detect_default() -> Result<Provider, ProviderError> {
     let docker = match Provider::Container.check_available() {
         Ok(()) => return Ok(Provider::Container),
         Err(err) => format!("no Docker engine answered ({err})"),
     };
     match Provider::Process.check_available() {
         Ok(()) => Ok(Provider::Process),
-        Err(err) => Err(RegistryError::NoProviderAvailable { docker, binary: err.to_string() }),
+        Err(err) => Err(ProviderError::NoProviderAvailable { docker, binary: err.to_string() }),
     }
 }
 
@@ -241,7 +244,7 @@ impl RunningRegistry {
     }
 
     /// Polls `GET /v2/` until it answers 200 or 401, or [`READY_TIMEOUT`] passes.
-    async fn wait_ready(&self) -> Result<(), RegistryError> {
+    async fn wait_ready(&self) -> Result<(), ProviderError> {
         let started = Instant::now();
         loop {
             if let Guard::Process(guard) = &self.guard {
@@ -251,7 +254,7 @@ impl RunningRegistry {
                 Ok(()) => return Ok(()),
                 Err(err) if started.elapsed() >= READY_TIMEOUT => {
                     let log = self.log_tail().await.unwrap_or_default();
-                    return Err(RegistryError::NotReady {
+                    return Err(ProviderError::NotReady {
                         url: self.url(),
                         after: READY_TIMEOUT,
                         last: format!("{err}; the registry's log ends with:\n{log}"),
@@ -263,42 +266,42 @@ impl RunningRegistry {
     }
 
     /// `GET /v2/` answers 200 (open) or 401 (needs credentials).
-    async fn check_v2(&self) -> Result<(), RegistryError> {
+    async fn check_v2(&self) -> Result<(), ProviderError> {
         let url = format!("{}/v2/", self.url());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
-        let answer = http.get(&url).send().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
+            .map_err(|source| ProviderError::Unreachable { url: url.clone(), source })?;
+        let answer = http.get(&url).send().await.map_err(|source| ProviderError::Unreachable { url: url.clone(), source })?;
         let status = answer.status().as_u16();
         if status == 200 || status == 401 {
             return Ok(());
         }
         let body = answer.text().await.unwrap_or_default();
-        Err(RegistryError::UnexpectedStatus { url, status, expected: "200 or 401", body: shorten(&body) })
+        Err(ProviderError::UnexpectedStatus { url, status, expected: "200 or 401", body: shorten(&body) })
     }
 
     /// Proves the registry works: `/v2/` answers 200 or 401, and a tiny blob pushed to the
     /// repository `cnb-artifacts/health-check` is then found by a HEAD request.
-    pub async fn health_check(&self) -> Result<(), RegistryError> {
+    pub async fn health_check(&self) -> Result<(), ProviderError> {
         self.check_v2().await?;
         let blob: &[u8] = b"cnb-artifacts health check\n";
         let digest = cnb_artifacts_core::reference::Digest::of(blob).to_string();
         let reference = self.reference("cnb-artifacts/health-check", "unused");
         let client = self.client();
         client.store_auth_if_needed(&self.host, &RegistryAuth::Anonymous).await;
-        client.push_blob(&reference, blob.to_vec(), &digest).await.map_err(|source| RegistryError::Push {
+        client.push_blob(&reference, blob.to_vec(), &digest).await.map_err(|source| ProviderError::Push {
             what: format!("blob {digest}"),
             reference: reference.whole(),
             source,
         })?;
-        let found = client.blob_exists(&reference, &digest).await.map_err(|source| RegistryError::BlobCheck {
+        let found = client.blob_exists(&reference, &digest).await.map_err(|source| ProviderError::BlobCheck {
             reference: reference.whole(),
             digest: digest.clone(),
             source,
         })?;
         if !found {
-            return Err(RegistryError::BlobMissingAfterPush { reference: reference.whole(), digest });
+            return Err(ProviderError::BlobMissingAfterPush { reference: reference.whole(), digest });
         }
         Ok(())
     }
@@ -358,9 +361,9 @@ mod tests {
         assert_eq!("container".parse::<Provider>().unwrap(), Provider::Container);
         assert_eq!("process".parse::<Provider>().unwrap(), Provider::Process);
         assert_eq!("http://127.0.0.1:5000/".parse::<Provider>().unwrap(), Provider::External("http://127.0.0.1:5000".to_string()));
-        assert!(matches!("docker".parse::<Provider>(), Err(RegistryError::UnknownProvider { .. })));
-        assert!(matches!("http://host/path".parse::<Provider>(), Err(RegistryError::InvalidUrl { .. })));
-        assert!(matches!("https://".parse::<Provider>(), Err(RegistryError::InvalidUrl { .. })));
+        assert!(matches!("docker".parse::<Provider>(), Err(ProviderError::UnknownProvider { .. })));
+        assert!(matches!("http://host/path".parse::<Provider>(), Err(ProviderError::InvalidUrl { .. })));
+        assert!(matches!("https://".parse::<Provider>(), Err(ProviderError::InvalidUrl { .. })));
     }
 
     #[test]

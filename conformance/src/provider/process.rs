@@ -18,8 +18,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::command;
-use super::image::CONFIG_YML;
-use super::RegistryError;
+use super::ProviderError;
+use super::CONFIG_YML;
 
 /// Environment variable naming the registry binary to run instead of `docker-registry` on PATH.
 pub const BINARY_ENV: &str = "CNB_ARTIFACTS_REGISTRY_BIN";
@@ -38,20 +38,20 @@ pub struct ProcessGuard {
 }
 
 /// The registry binary: `$CNB_ARTIFACTS_REGISTRY_BIN` when set, else `docker-registry` on PATH.
-pub fn find_binary() -> Result<PathBuf, RegistryError> {
+pub fn find_binary() -> Result<PathBuf, ProviderError> {
     if let Some(path) = std::env::var_os(BINARY_ENV) {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(RegistryError::BinaryNotFound { searched: format!("${BINARY_ENV} = {}", path.display()) })
+            Err(ProviderError::BinaryNotFound { searched: format!("${BINARY_ENV} = {}", path.display()) })
         };
     }
     let path_var = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path_var)
         .map(|dir| dir.join(BINARY_NAME))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(|| RegistryError::BinaryNotFound { searched: format!("PATH for `{BINARY_NAME}`") })
+        .ok_or_else(|| ProviderError::BinaryNotFound { searched: format!("PATH for `{BINARY_NAME}`") })
 }
 
 /// The version the binary reports, e.g. `2.8.2+ds1` from
@@ -65,15 +65,15 @@ pub fn binary_version(binary: &Path) -> Option<String> {
 
 /// Starts a registry process; returns its guard, `127.0.0.1:port` and the registry version.
 /// Readiness (`/v2/` answering) is checked by the caller.
-pub(super) async fn start() -> Result<(ProcessGuard, String, Option<String>), RegistryError> {
+pub(super) async fn start() -> Result<(ProcessGuard, String, Option<String>), ProviderError> {
     let binary = find_binary()?;
     let version = binary_version(&binary);
-    let dir = tempfile::Builder::new().prefix("cnb-artifacts-registry-").tempdir().map_err(RegistryError::TempDir)?;
+    let dir = tempfile::Builder::new().prefix("cnb-artifacts-registry-").tempdir().map_err(ProviderError::TempDir)?;
     let config = dir.path().join("config.yml");
-    std::fs::write(&config, CONFIG_YML).map_err(RegistryError::TempDir)?;
-    let log = File::create(dir.path().join(LOG_FILE)).map_err(RegistryError::TempDir)?;
-    let log_err = log.try_clone().map_err(RegistryError::TempDir)?;
-    let host = format!("127.0.0.1:{}", free_port().map_err(RegistryError::TempDir)?);
+    std::fs::write(&config, CONFIG_YML).map_err(ProviderError::TempDir)?;
+    let log = File::create(dir.path().join(LOG_FILE)).map_err(ProviderError::TempDir)?;
+    let log_err = log.try_clone().map_err(ProviderError::TempDir)?;
+    let host = format!("127.0.0.1:{}", free_port().map_err(ProviderError::TempDir)?);
 
     let mut cmd = Command::new(&binary);
     cmd.arg("serve").arg(&config).stdin(Stdio::null()).stdout(log).stderr(log_err);
@@ -84,7 +84,7 @@ pub(super) async fn start() -> Result<(ProcessGuard, String, Option<String>), Re
     }
     cmd.env("REGISTRY_HTTP_ADDR", &host).env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path().join("storage"));
     die_with_parent(&mut cmd);
-    let child = cmd.spawn().map_err(|source| RegistryError::Spawn { program: binary.display().to_string(), source })?;
+    let child = cmd.spawn().map_err(|source| ProviderError::Spawn { program: binary.display().to_string(), source })?;
     let pid = child.id();
     Ok((ProcessGuard { child: Mutex::new(child), pid, dir, kept: false }, host, version))
 }
@@ -129,16 +129,16 @@ impl ProcessGuard {
     }
 
     /// An error when the process has already exited (with the end of its log).
-    pub(super) fn check_alive(&self) -> Result<(), RegistryError> {
+    pub(super) fn check_alive(&self) -> Result<(), ProviderError> {
         let mut child = self.child.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match child.try_wait() {
             Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(RegistryError::ExitedEarly {
+            Ok(Some(status)) => Err(ProviderError::ExitedEarly {
                 status: status.to_string(),
                 log: self.dir.path().join(LOG_FILE),
                 log_tail: self.log_tail(),
             }),
-            Err(err) => Err(RegistryError::ExitedEarly {
+            Err(err) => Err(ProviderError::ExitedEarly {
                 status: format!("unknown: {err}"),
                 log: self.dir.path().join(LOG_FILE),
                 log_tail: self.log_tail(),
@@ -172,8 +172,7 @@ impl Drop for ProcessGuard {
             return;
         }
         let child = self.child.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Both fail only when the child is already gone and reaped: nothing left to do then.
-        let _ = child.kill();
+        crate::kill::sigkill(crate::kill::Victim::Process(child.id()));
         let _ = child.wait();
         // `dir` (a TempDir) is removed when the fields drop, after the process is dead.
     }

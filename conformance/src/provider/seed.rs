@@ -14,8 +14,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 
-use super::{shorten, RegistryError, RunningRegistry};
-use cnb_artifacts_core::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use super::{shorten, ProviderError, RunningRegistry};
+use cnb_artifacts_core::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 
@@ -81,7 +81,7 @@ fn layer_tar() -> Vec<u8> {
 
 /// Pushes [`app_image`] to `repository` under each of `tags` (by digest when there are none)
 /// and returns its subject descriptor.
-pub async fn seed_app_image(registry: &RunningRegistry, repository: &str, tags: &[String]) -> Result<Subject, RegistryError> {
+pub async fn seed_app_image(registry: &RunningRegistry, repository: &str, tags: &[String]) -> Result<Subject, ProviderError> {
     let image = app_image();
     let subject = image.subject();
     let client = registry.client();
@@ -89,7 +89,7 @@ pub async fn seed_app_image(registry: &RunningRegistry, repository: &str, tags: 
     let by_digest = Reference::with_digest(registry.host.clone(), repository.to_string(), subject.digest.to_string());
     for (what, bytes) in [("layer", &image.layer), ("config", &image.config)] {
         let digest = Digest::of(bytes).to_string();
-        client.push_blob(&by_digest, bytes.clone(), &digest).await.map_err(|source| RegistryError::Push {
+        client.push_blob(&by_digest, bytes.clone(), &digest).await.map_err(|source| ProviderError::Push {
             what: format!("the app image {what} {digest}"),
             reference: by_digest.whole(),
             source,
@@ -101,25 +101,25 @@ pub async fn seed_app_image(registry: &RunningRegistry, repository: &str, tags: 
         client
             .push_manifest_raw(&target, image.manifest.clone(), HeaderValue::from_static(OCI_MANIFEST))
             .await
-            .map_err(|source| RegistryError::Push { what: "the app image manifest".to_string(), reference: target.whole(), source })?;
+            .map_err(|source| ProviderError::Push { what: "the app image manifest".to_string(), reference: target.whole(), source })?;
     }
     Ok(subject)
 }
 
 /// The tags of `repository`, as the registry lists them.
-pub async fn list_tags(registry: &RunningRegistry, repository: &str) -> Result<Vec<String>, RegistryError> {
+pub async fn list_tags(registry: &RunningRegistry, repository: &str) -> Result<Vec<String>, ProviderError> {
     let reference = registry.reference(repository, "latest");
     let client = registry.client();
     let answer = client
         .list_tags(&reference, &RegistryAuth::Anonymous, None, None)
         .await
-        .map_err(|source| RegistryError::ListTags { reference: format!("{}/{repository}", registry.host), source })?;
+        .map_err(|source| ProviderError::ListTags { reference: format!("{}/{repository}", registry.host), source })?;
     Ok(answer.tags)
 }
 
 /// A manifest as the registry serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchedManifest {
+pub struct ServedManifest {
     pub bytes: Vec<u8>,
     /// The `Content-Type` the registry sent.
     pub content_type: String,
@@ -130,28 +130,28 @@ pub struct FetchedManifest {
 /// Fetches the manifest `repository:reference` (`reference` is a tag or a digest) exactly as
 /// served. A plain GET rather than oci-client's `pull_manifest_raw`, because that one does not
 /// return the `Content-Type`; so only registries that allow anonymous reads are supported.
-pub async fn fetch_manifest(registry: &RunningRegistry, repository: &str, reference: &str) -> Result<FetchedManifest, RegistryError> {
+pub async fn fetch_manifest(registry: &RunningRegistry, repository: &str, reference: &str) -> Result<ServedManifest, ProviderError> {
     let url = format!("{}/v2/{repository}/manifests/{reference}", registry.url());
-    let unreachable = |source| RegistryError::Unreachable { url: url.clone(), source };
+    let unreachable = |source| ProviderError::Unreachable { url: url.clone(), source };
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(unreachable)?;
     let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
     let answer = http.get(&url).header(ACCEPT, accept).send().await.map_err(unreachable)?;
     let status = answer.status().as_u16();
     if status != 200 {
         let body = answer.text().await.unwrap_or_default();
-        return Err(RegistryError::UnexpectedStatus { url, status, expected: "200", body: shorten(&body) });
+        return Err(ProviderError::UnexpectedStatus { url, status, expected: "200", body: shorten(&body) });
     }
     let header_text = |name: &str| answer.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let content_type = header_text(CONTENT_TYPE.as_str()).ok_or_else(|| RegistryError::MissingContentType { url: url.clone() })?;
+    let content_type = header_text(CONTENT_TYPE.as_str()).ok_or_else(|| ProviderError::MissingContentType { url: url.clone() })?;
     let header_digest = header_text("Docker-Content-Digest");
     let bytes = answer.bytes().await.map_err(unreachable)?.to_vec();
     let digest = Digest::of(&bytes);
     if let Some(header) = header_digest {
         if header != digest.as_str() {
-            return Err(RegistryError::DigestHeaderMismatch { url, header, computed: digest.to_string() });
+            return Err(ProviderError::DigestHeaderMismatch { url, header, computed: digest.to_string() });
         }
     }
-    Ok(FetchedManifest { bytes, content_type, digest })
+    Ok(ServedManifest { bytes, content_type, digest })
 }
 
 #[cfg(test)]

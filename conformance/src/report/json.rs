@@ -5,15 +5,15 @@
 
 use std::path::Path;
 
-use super::{write_file, ReportError};
+use super::{write_file, ReportWriteError};
 use crate::outcome::RunResults;
 
 /// The results as pretty JSON.
-pub fn render(results: &RunResults) -> Result<String, ReportError> {
-    serde_json::to_string_pretty(results).map_err(|e| ReportError::Serialise { format: "JSON", message: e.to_string() })
+pub fn render(results: &RunResults) -> Result<String, ReportWriteError> {
+    serde_json::to_string_pretty(results).map_err(|e| ReportWriteError::Serialise { format: "JSON", message: e.to_string() })
 }
 
 /// Writes the results to `path`.
-pub fn write(results: &RunResults, path: &Path) -> Result<(), ReportError> {
+pub fn write(results: &RunResults, path: &Path) -> Result<(), ReportWriteError> {
     write_file(path, &(render(results)? + "\n"))
 }

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{human, write_file, ReportError};
+use super::{human, write_file, ReportWriteError};
 use crate::outcome::{BaselineMark, CaseResult, RunResults, Status};
 
 /// The results as JUnit XML.
-pub fn render(results: &RunResults) -> Result<String, ReportError> {
+pub fn render(results: &RunResults) -> Result<String, ReportWriteError> {
     let mut report = Report::new("cnb-artifacts conformance");
     let mut suite = TestSuite::new("conformance");
     let p = &results.provenance;
@@ -44,7 +44,7 @@ pub fn render(results: &RunResults) -> Result<String, ReportError> {
         suite.add_test_case(TestCase::new(format!("run/{}", finding.check), status));
     }
     report.add_test_suite(suite);
-    report.to_string().map_err(|e| ReportError::Serialise { format: "JUnit", message: e.to_string() })
+    report.to_string().map_err(|e| ReportWriteError::Serialise { format: "JUnit", message: e.to_string() })
 }
 
 fn test_case(case: &CaseResult) -> TestCase {
@@ -91,6 +91,6 @@ fn skipped(message: String) -> TestCaseStatus {
 }
 
 /// Writes the JUnit XML to `path`.
-pub fn write(results: &RunResults, path: &Path) -> Result<(), ReportError> {
+pub fn write(results: &RunResults, path: &Path) -> Result<(), ReportWriteError> {
     write_file(path, &render(results)?)
 }

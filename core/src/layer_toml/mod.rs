@@ -11,7 +11,7 @@
 //! `repository` and label values are kept as written: the planner parses and renders them.
 //! The TOML reading itself (every syntax error at once, `parse_toml`; what kind of value was
 //! found instead of the expected one, [`error::Found`]) also serves the exporter's report.toml
-//! (`publish::exporter_report`, R-CTX-1).
+//! (the command line's `exporter_report`, R-CTX-1).
 
 mod artifact;
 mod artifacts_toml;
@@ -225,7 +225,7 @@ fn parse_document<'i>(source: &'i str, report: &mut Report<'_>) -> Option<Spanne
 
 /// A TOML syntax error: the parser's message (not normative) and the bytes it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError {
+pub struct SyntaxError {
     pub message: String,
     pub span: Range<usize>,
 }
@@ -233,7 +233,7 @@ pub(crate) struct SyntaxError {
 /// TOML text as a document with spans; else every syntax error in it, in order. Shared by
 /// every reader of user TOML: layer TOMLs, group.toml (R-FILE-5) and the exporter's report.toml
 /// (R-CTX-1).
-pub(crate) fn parse_toml(source: &str) -> Result<Spanned<DeTable<'_>>, Vec<SyntaxError>> {
+pub fn parse_toml(source: &str) -> Result<Spanned<DeTable<'_>>, Vec<SyntaxError>> {
     let (document, errors) = DeTable::parse_recoverable(source);
     if errors.is_empty() {
         return Ok(document);

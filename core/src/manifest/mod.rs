@@ -1,12 +1,8 @@
 //! The exact bytes of each artifact's manifest, and their digests (spec rules R-MAN-*).
 //!
-//! Serialises once, as RFC 8785 canonical JSON ([`canonical`]); those bytes are what is
+//! Serialises once, as RFC 8785 canonical JSON ([`crate::canonical`]); those bytes are what is
 //! digested, written to a layout and pushed. Config blobs and media types come from the
-//! presets ([`presets`], rules R-PRESET-*), computed at plan time.
-
-pub mod canonical;
-pub mod media_types;
-pub mod presets;
+//! presets ([`crate::plan::presets`], rules R-PRESET-*), computed at plan time.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +10,7 @@ use serde::Serialize;
 
 use crate::plan::{PlannedArtifact, Subject};
 use crate::reference::Digest;
+use crate::{canonical, media_types};
 
 /// An OCI content descriptor as this spec writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,8 +7,8 @@ use rstest::rstest;
 
 use super::*;
 use crate::layer_toml::Preset;
-use crate::manifest::presets::test_support::{input, LayerDir};
-use crate::manifest::presets::{self, PresetInput};
+use crate::plan::presets::test_support::{input, LayerDir};
+use crate::plan::presets::{self, PresetInput};
 use crate::plan::PlannedFile;
 
 /// The app image manifest of the worked example.

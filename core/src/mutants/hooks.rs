@@ -163,7 +163,7 @@ pub fn manifest_bytes(bytes: Vec<u8>) -> Vec<u8> {
             object.remove("subject");
         }
     }
-    let rewritten = if pretty { serde_json::to_vec_pretty(&value).ok() } else { crate::manifest::canonical::to_vec(&value).ok() };
+    let rewritten = if pretty { serde_json::to_vec_pretty(&value).ok() } else { crate::canonical::to_vec(&value).ok() };
     rewritten.unwrap_or(bytes)
 }
 

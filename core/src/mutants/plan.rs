@@ -4,7 +4,7 @@
 use super::{active, defer, Mutant};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::layer_toml::Preset;
-use crate::manifest::media_types::{ANNOTATION_CREATED, BUILDPACKS_ARTIFACT, HELM_CHART, HELM_CONFIG, OCTET_STREAM, RESERVED_PREFIX};
+use crate::media_types::{ANNOTATION_CREATED, BUILDPACKS_ARTIFACT, HELM_CHART, HELM_CONFIG, OCTET_STREAM, RESERVED_PREFIX};
 use crate::plan::{BuildContext, PlannedArtifact};
 use crate::reference::MAX_TAG_LEN;
 

@@ -6,9 +6,9 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::layer_toml::{ArtifactDecl, LayerFile};
-use crate::manifest::presets::{self, PresetInput, PresetOutput};
 use crate::plan::collisions::TagClaim;
 use crate::plan::confine::{self, ConfineError};
+use crate::plan::presets::{self, PresetInput, PresetOutput};
 use crate::plan::render::{self, Located};
 use crate::plan::{BuildContext, PlannedArtifact, PlannedFile};
 use crate::reference::Digest;

@@ -2,13 +2,14 @@
 //!
 //! Pure and offline (no network): reads layer TOMLs through [`crate::layer_toml`], renders
 //! templates through [`crate::template`], confines and hashes files ([`confine`]), asks the
-//! preset for config and media types ([`crate::manifest::presets`]) and checks every collision
+//! preset for config and media types ([`crate::plan::presets`]) and checks every collision
 //! ([`collisions`]) before anything could be pushed. Owns spec rules R-PLAN-*, R-TAG-*,
 //! R-REPO-*, R-LABEL-*; R-CONF-* live in [`confine`], R-COLL-* in [`collisions`].
 
 mod artifact;
 pub mod collisions;
 pub mod confine;
+pub mod presets;
 mod render;
 
 use std::collections::BTreeMap;
@@ -63,7 +64,7 @@ impl BuildContext {
         Some(Subject {
             digest: self.digest.clone()?,
             size: self.manifest_size?,
-            media_type: self.manifest_media_type.clone().unwrap_or_else(|| crate::manifest::media_types::OCI_MANIFEST.to_string()),
+            media_type: self.manifest_media_type.clone().unwrap_or_else(|| crate::media_types::OCI_MANIFEST.to_string()),
         })
     }
 }
@@ -152,7 +153,7 @@ pub fn validate(layers_dir: &Path) -> Result<(), Diagnostics> {
 fn run(layers_dir: &Path, ctx: Option<&BuildContext>) -> Result<Vec<PlannedArtifact>, Diagnostics> {
     let (layers, mut errors) = layer_toml::read_layers_dir(layers_dir);
     let created = match crate::mutants::source_date_epoch(ctx.and_then(|c| c.source_date_epoch)) {
-        Some(epoch) => match crate::manifest::presets::created_timestamp(epoch) {
+        Some(epoch) => match crate::plan::presets::created_timestamp(epoch) {
             Some(t) => Some(t),
             None => {
                 errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH={epoch} is out of range")));

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use crate::layer_toml::{ArtifactDecl, LayerFile};
-use crate::manifest::media_types as mt;
+use crate::media_types as mt;
 use crate::reference::{validate_repository_path, validate_tag, RepositoryError};
 use crate::template::{RenderError, Template, Var, Vars};
 

@@ -18,14 +18,14 @@ use crate::reference::Digest;
 /// A registry's answer to a request that failed, as received: HTTP status (when known) and the
 /// body or OCI error codes, verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryError {
+pub struct RegistryFailure {
     /// The HTTP status, when the request reached the registry.
     pub status: Option<u16>,
     /// The error body (OCI error envelope as JSON, or the plain body), or the transport error.
     pub detail: String,
 }
 
-impl fmt::Display for RegistryError {
+impl fmt::Display for RegistryFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.status {
             Some(status) => write!(f, "HTTP {status}: {}", self.detail.trim()),
@@ -34,27 +34,27 @@ impl fmt::Display for RegistryError {
     }
 }
 
-impl std::error::Error for RegistryError {}
+impl std::error::Error for RegistryFailure {}
 
-impl From<&OciDistributionError> for RegistryError {
+impl From<&OciDistributionError> for RegistryFailure {
     fn from(e: &OciDistributionError) -> Self {
         match e {
-            OciDistributionError::ServerError { code, message, .. } => RegistryError { status: Some(*code), detail: message.clone() },
+            OciDistributionError::ServerError { code, message, .. } => RegistryFailure { status: Some(*code), detail: message.clone() },
             OciDistributionError::RegistryError { envelope, .. } => {
-                RegistryError { status: None, detail: serde_json::to_string(envelope).unwrap_or_else(|_| envelope.to_string()) }
+                RegistryFailure { status: None, detail: serde_json::to_string(envelope).unwrap_or_else(|_| envelope.to_string()) }
             }
             OciDistributionError::UnauthorizedError { url } => {
-                RegistryError { status: Some(401), detail: format!("not authorized for {url}") }
+                RegistryFailure { status: Some(401), detail: format!("not authorized for {url}") }
             }
-            OciDistributionError::RequestError(r) => RegistryError { status: r.status().map(|s| s.as_u16()), detail: error_chain(r) },
-            other => RegistryError { status: None, detail: error_chain(other) },
+            OciDistributionError::RequestError(r) => RegistryFailure { status: r.status().map(|s| s.as_u16()), detail: error_chain(r) },
+            other => RegistryFailure { status: None, detail: error_chain(other) },
         }
     }
 }
 
-impl From<OciDistributionError> for RegistryError {
+impl From<OciDistributionError> for RegistryFailure {
     fn from(e: OciDistributionError) -> Self {
-        RegistryError::from(&e)
+        RegistryFailure::from(&e)
     }
 }
 
@@ -77,7 +77,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("{0}")]
-    Registry(#[from] RegistryError),
+    Registry(#[from] RegistryFailure),
     /// A file's bytes no longer hash to what was planned (R-PUSH-4).
     #[error("{} changed since planning: planned {expected} ({expected_size} bytes), found {found}", path.display())]
     FileChanged { path: PathBuf, expected: Digest, expected_size: u64, found: String },

@@ -17,14 +17,14 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::manifest::canonical;
-use crate::manifest::media_types::OCI_INDEX;
+use crate::canonical;
+use crate::media_types::OCI_INDEX;
 use crate::plan::Subject;
+use crate::publish::checked_file;
 use crate::publish::error::{PublishError, TargetError};
 use crate::publish::progress::BlobProgress;
 use crate::publish::referrers::{ReferrerEntry, ReferrersMode, ReferrersOutcome, ReferrersUsed};
 use crate::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
-use crate::publish::verify;
 use crate::reference::Digest;
 
 /// The annotation naming an `index.json` entry.
@@ -230,10 +230,11 @@ impl Target for LayoutTarget {
         let werr = |source| TargetError::WriteLayout { path: dest.clone(), source };
         let tmp = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(&self.root)).map_err(werr)?;
         let mut out = tokio::fs::File::from_std(tmp.reopen().map_err(werr)?);
-        let mut stream =
-            std::pin::pin!(verify::file_stream(path, digest, size, self.chunk_size, verify::Check::Digest, progress.clone()).await?);
+        let mut stream = std::pin::pin!(
+            checked_file::file_stream(path, digest, size, self.chunk_size, checked_file::Check::Digest, progress.clone()).await?
+        );
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| verify::stream_error(path, digest, size, e))?;
+            let chunk = chunk.map_err(|e| checked_file::stream_error(path, digest, size, e))?;
             out.write_all(&chunk).await.map_err(werr)?;
         }
         out.sync_all().await.map_err(werr)?;
@@ -294,7 +295,7 @@ mod tests {
         let t = LayoutTarget::open(dir.path(), 4).unwrap();
         let m1 = br#"{"artifactType":"a/b","mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
         let m2 = br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","x":1}"#;
-        let ty = crate::manifest::media_types::OCI_MANIFEST;
+        let ty = crate::media_types::OCI_MANIFEST;
         let d1 = Digest::of(m1);
         t.push_manifest("team/app", ManifestRef::Digest(&d1), ty, m1).await.unwrap();
         assert_eq!(index(dir.path())["manifests"].as_array().unwrap().len(), 2, "untagged entry added");

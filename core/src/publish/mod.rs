@@ -11,20 +11,20 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`client`], [`auth`], [`retry`], [`exporter_report`] | transport: clients, credentials, retries, the lifecycle's report.toml |
+//! | [`client`], [`auth`], [`retry`] | transport: clients, credentials, retries |
 //! | [`target`] | the [`Target`] trait |
 //! | [`registry_target`], [`registry_http`] | publishing to a registry |
 //! | [`layout`] | publishing to an OCI image layout |
-//! | [`preflight`], [`blobs`], [`verify`] | the checks before pushing; blob upload; streaming files with their check |
+//! | [`preflight`], [`blobs`], [`checked_file`] | the checks before pushing; blob upload; streaming files with their check |
 //! | [`subject_copy`] | the subject manifest in artifact repositories other than the app image's |
 //! | [`referrers`] | referrers API probe and the fallback index |
 //! | [`report`], [`progress`], [`error`] | what the publish did; progress output; errors |
 
 pub mod auth;
 pub mod blobs;
+pub mod checked_file;
 pub mod client;
 pub mod error;
-pub mod exporter_report;
 pub mod layout;
 pub mod preflight;
 pub mod progress;
@@ -35,7 +35,6 @@ pub mod report;
 pub mod retry;
 pub mod subject_copy;
 pub mod target;
-pub mod verify;
 
 use std::collections::BTreeMap;
 
@@ -47,8 +46,8 @@ pub use registry_target::RegistryTarget;
 pub use report::PublishReport;
 pub use target::Target;
 
-use crate::manifest::media_types::OCI_MANIFEST;
 use crate::manifest::{BuiltArtifact, MAX_MANIFEST_SIZE};
+use crate::media_types::OCI_MANIFEST;
 use crate::plan::{Plan, Subject};
 use progress::Progress;
 use referrers::{ReferrerEntry, ReferrersOutcome};

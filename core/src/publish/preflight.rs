@@ -9,9 +9,9 @@
 
 use serde_json::Value;
 
-use crate::manifest::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::manifest::BuiltArtifact;
-use crate::plan::{Plan, Subject};
+use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::plan::{BuildContext, Plan, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
 use crate::reference::ImageRef;
@@ -48,9 +48,26 @@ pub fn describe(m: &FetchedManifest) -> String {
     }
 }
 
-/// The subject descriptor of the app image `image` as the target holds it under its tag, for
-/// callers that were given no digest.
-pub async fn resolve_subject(target: &impl Target, image: &ImageRef) -> Result<Subject, PublishError> {
+/// The subject descriptor of the build's app image as the target holds it under its tag (R-PUSH-3),
+/// for callers that were given no full descriptor. A digest the context does name must be the
+/// one the tag holds: a mismatch is [`PublishError::SubjectDigestMismatch`], never a silent switch
+/// to the other image.
+pub async fn resolve_subject(target: &impl Target, context: &BuildContext) -> Result<Subject, PublishError> {
+    let found = resolve_tag(target, &context.image).await?;
+    if let Some(expected) = &context.digest {
+        if expected != &found.digest {
+            return Err(PublishError::SubjectDigestMismatch {
+                reference: context.image.to_string(),
+                expected: expected.clone(),
+                found: found.digest.to_string(),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The subject descriptor of what `image`'s tag holds.
+async fn resolve_tag(target: &impl Target, image: &ImageRef) -> Result<Subject, PublishError> {
     let tag = image.tag.as_deref().unwrap_or("latest");
     let reference = format!("{}:{tag}", image.name());
     let fetched = target

@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
-use crate::manifest::{canonical, BuiltArtifact, MAX_MANIFEST_SIZE};
+use crate::canonical;
+use crate::manifest::{BuiltArtifact, MAX_MANIFEST_SIZE};
+use crate::media_types::{OCI_INDEX, OCI_MANIFEST};
 use crate::publish::error::{PublishError, TargetError};
 use crate::reference::Digest;
 

@@ -27,7 +27,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
 
 use crate::publish::client::{http_client, registry_base_url, TransportOptions};
-use crate::publish::error::{error_chain, RegistryError, TargetError};
+use crate::publish::error::{error_chain, RegistryFailure, TargetError};
 use crate::publish::retry::{parse_retry_after, status_is_transient, with_retry, RetryPolicy, Transient};
 
 /// The most bytes of an answer body that are read: the 4 MiB manifest limit.
@@ -50,9 +50,9 @@ impl RawResponse {
         (200..300).contains(&self.status)
     }
 
-    /// This response as a [`RegistryError`]: status and body verbatim.
-    pub fn to_error(&self) -> RegistryError {
-        RegistryError { status: Some(self.status), detail: String::from_utf8_lossy(&self.body).into_owned() }
+    /// This response as a [`RegistryFailure`]: status and body verbatim.
+    pub fn to_error(&self) -> RegistryFailure {
+        RegistryFailure { status: Some(self.status), detail: String::from_utf8_lossy(&self.body).into_owned() }
     }
 }
 
@@ -130,13 +130,13 @@ impl RegistryHttp {
     /// `GET /v2/<repository>/referrers/<digest>` accepting an OCI image index.
     pub async fn referrers(&self, repository: &str, digest: &str) -> Result<RawResponse, TargetError> {
         let url = format!("{}/v2/{repository}/referrers/{digest}", self.base);
-        let accept = crate::manifest::media_types::OCI_INDEX;
+        let accept = crate::media_types::OCI_INDEX;
         self.send(repository, "referrers probe", |c| c.get(&url).header("Accept", accept)).await
     }
 
     /// `GET /v2/<repository>/manifests/<reference>` accepting every manifest media type.
     pub async fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawResponse, TargetError> {
-        use crate::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+        use crate::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
         let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
         let accept = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
         self.send(repository, "manifest read", |c| c.get(&url).header("Accept", accept.as_str())).await.map_err(|e| match e {
@@ -188,7 +188,7 @@ impl RegistryHttp {
         .await;
         match result {
             Ok(r) | Err(Attempt::Status(r)) => Ok(r),
-            Err(Attempt::Transport(e)) => Err(TargetError::Registry(RegistryError { status: None, detail: error_chain(&e) })),
+            Err(Attempt::Transport(e)) => Err(TargetError::Registry(RegistryFailure { status: None, detail: error_chain(&e) })),
             Err(Attempt::TooLarge(size)) => Err(TargetError::ManifestTooLarge { reference: what, size }),
         }
     }
@@ -254,7 +254,7 @@ impl RegistryHttp {
                 _ => None,
             },
             Err(e) => {
-                tracing::warn!("authentication to {}/{repository} failed: {}", self.registry, RegistryError::from(e));
+                tracing::warn!("authentication to {}/{repository} failed: {}", self.registry, RegistryFailure::from(e));
                 None
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! Every call runs inside [`with_retry`]. Blobs are streamed from disk with
 //! `push_blob_stream` (one streamed `PUT` per blob, see [`crate::publish::client`]) through the
-//! checking stream of [`crate::publish::verify`]; manifests are sent with `push_manifest_raw`, so
+//! checking stream of [`crate::publish::checked_file`]; manifests are sent with `push_manifest_raw`, so
 //! the registry receives exactly the bytes that were digested. Referrers are recorded by
 //! [`RegistryTarget::record_referrers`]: probe, then the tag-schema fallback index when needed,
 //! through [`crate::publish::registry_http`].
@@ -24,10 +24,11 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::Reference;
 
-use crate::manifest::media_types::OCI_INDEX;
+use crate::media_types::OCI_INDEX;
 use crate::plan::Subject;
+use crate::publish::checked_file::{self, mismatch_in, FileMismatch};
 use crate::publish::client::{make_client_for, TransportOptions};
-use crate::publish::error::{PublishError, RegistryError, TargetError};
+use crate::publish::error::{PublishError, RegistryFailure, TargetError};
 use crate::publish::progress::BlobProgress;
 use crate::publish::referrers::{
     classify_probe, lists_all, write_fallback, IndexStore, Probe, PutOutcome, ReferrerEntry, ReferrersMode, ReferrersOutcome,
@@ -36,7 +37,6 @@ use crate::publish::referrers::{
 use crate::publish::registry_http::RegistryHttp;
 use crate::publish::retry::{with_retry, Transient};
 use crate::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
-use crate::publish::verify::{self, mismatch_in, FileMismatch};
 use crate::reference::Digest;
 
 /// One registry, with resolved credentials.
@@ -91,7 +91,7 @@ impl RegistryTarget {
 /// A failed upload attempt: the registry's answer, or the file itself.
 #[derive(Debug, thiserror::Error)]
 enum UploadFailure {
-    #[error("{}", RegistryError::from(.0))]
+    #[error("{}", RegistryFailure::from(.0))]
     Registry(OciDistributionError),
     #[error("{0}")]
     File(TargetError),
@@ -175,14 +175,14 @@ impl Target for RegistryTarget {
         let what = format!("check blob {digest} in {}/{repository}", self.registry);
         with_retry(&self.opts.retry, &what, || self.client.blob_exists(&r, digest.as_str()))
             .await
-            .map_err(|e| RegistryError::from(e).into())
+            .map_err(|e| RegistryFailure::from(e).into())
     }
 
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool, TargetError> {
         match self.client.mount_blob(&self.repo(repository), &self.repo(from), digest.as_str()).await {
             Ok(()) => Ok(true),
             Err(e) => {
-                tracing::debug!("mounting {digest} from {from} into {repository} failed ({}); uploading", RegistryError::from(e));
+                tracing::debug!("mounting {digest} from {from} into {repository} failed ({}); uploading", RegistryFailure::from(e));
                 Ok(false)
             }
         }
@@ -204,10 +204,11 @@ impl Target for RegistryTarget {
                     self.client.push_blob_stream(&r, stream, digest.as_str(), Some(bytes.len() as u64)).await
                 }
                 BlobSource::File { path, size } => {
-                    let stream = verify::file_stream(path, digest, size, self.opts.chunk_size, verify::Check::Length, progress.clone())
-                        .await
-                        .map_err(UploadFailure::File)?
-                        .map(|chunk| chunk.map_err(OciDistributionError::IoError));
+                    let stream =
+                        checked_file::file_stream(path, digest, size, self.opts.chunk_size, checked_file::Check::Length, progress.clone())
+                            .await
+                            .map_err(UploadFailure::File)?
+                            .map(|chunk| chunk.map_err(OciDistributionError::IoError));
                     self.client.push_blob_stream(&r, stream, digest.as_str(), Some(size)).await
                 }
             }
@@ -228,7 +229,7 @@ impl Target for RegistryTarget {
             Ok(()) => Ok(()),
             Err(UploadFailure::File(e)) => Err(e),
             Err(UploadFailure::Registry(e)) => {
-                // The stream checks only the length (verify::Check::Length): a registry refuses
+                // The stream checks only the length (checked_file::Check::Length): a registry refuses
                 // bytes whose digest is not the planned one. Was it the file that changed?
                 if let BlobSource::File { path, size } = source {
                     let owned = path.to_path_buf();
@@ -244,7 +245,7 @@ impl Target for RegistryTarget {
                         }
                     }
                 }
-                Err(RegistryError::from(e).into())
+                Err(RegistryFailure::from(e).into())
             }
         }
     }
@@ -253,12 +254,12 @@ impl Target for RegistryTarget {
         let r = self.reference(repository, reference);
         let what = format!("push manifest {}/{}", self.registry, reference.in_repository(repository));
         let content_type = reqwest::header::HeaderValue::from_str(media_type)
-            .map_err(|e| TargetError::Registry(RegistryError { status: None, detail: format!("media type `{media_type}`: {e}") }))?;
+            .map_err(|e| TargetError::Registry(RegistryFailure { status: None, detail: format!("media type `{media_type}`: {e}") }))?;
         let body = Bytes::copy_from_slice(bytes);
         with_retry(&self.opts.retry, &what, || self.client.push_manifest_raw(&r, body.clone(), content_type.clone()))
             .await
             .map(|_| ())
-            .map_err(|e| RegistryError::from(e).into())
+            .map_err(|e| RegistryFailure::from(e).into())
     }
 
     async fn record_referrers(

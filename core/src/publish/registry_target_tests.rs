@@ -9,7 +9,7 @@ use oci_client::secrets::RegistryAuth;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
-use crate::manifest::media_types::OCI_MANIFEST;
+use crate::media_types::OCI_MANIFEST;
 use crate::publish::retry::RetryPolicy;
 
 /// One request the fake saw.

@@ -15,12 +15,12 @@
 //! - its errors keep no response headers, so `Retry-After` is never known for them;
 //! - a failed token request becomes `AuthenticationFailure(body)` without the status code, so a
 //!   token server's 503 is not retried;
-//! - 4xx responses with an OCI error body become `RegistryError` without the status code; a
+//! - 4xx responses with an OCI error body become `RegistryFailure` without the status code; a
 //!   `TOOMANYREQUESTS` error code is taken as 429.
 
 use std::fmt::Display;
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
@@ -118,46 +118,16 @@ pub fn status_is_transient(status: u16) -> bool {
     matches!(status, 408 | 429) || ((500..600).contains(&status) && !matches!(status, 501 | 505))
 }
 
-/// Parses a `Retry-After` header value: delta-seconds (`120`) or an IMF-fixdate
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`, taken relative to the system clock; a date in the past
-/// means no wait). Anything else is `None`.
+/// Parses a `Retry-After` header value: delta-seconds (`120`) or an HTTP-date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, parsed by `httpdate`, taken relative to the system clock; a
+/// date in the past means no wait). Anything else is `None`.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse::<u64>().ok().map(Duration::from_secs);
     }
-    let at = parse_imf_fixdate(value)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// Seconds since the Unix epoch of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_imf_fixdate(s: &str) -> Option<u64> {
-    let rest = s.split_once(", ")?.1;
-    let parts: Vec<&str> = rest.split(' ').collect();
-    let [day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
-    let day: i64 = day.parse().ok()?;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else {
-        return None;
-    };
-    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 {
-        return None;
-    }
-    // days from civil (Howard Hinnant's algorithm)
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3600 + m * 60 + sec).ok()
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 impl Transient for OciDistributionError {
@@ -456,10 +426,8 @@ mod tests {
     }
 
     #[test]
-    fn r_push_7_imf_fixdate_is_parsed_exactly() {
-        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_imf_fixdate("Thu, 01 Foo 1970 00:00:00 GMT"), None);
+    fn r_push_7_http_date_in_the_future_is_a_wait() {
+        assert_eq!(parse_retry_after("Thu, 01 Foo 2100 00:00:00 GMT"), None);
         let future = parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT").unwrap();
         assert!(future > Duration::from_secs(365 * 86_400));
     }

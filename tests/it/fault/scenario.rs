@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cnb_artifacts_conformance::provider::seed::{app_image, seed_app_image};
-use cnb_artifacts_core::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::plan::{BuildContext, Plan, Subject};
 use cnb_artifacts_core::publish::client::TransportOptions;
 use cnb_artifacts_core::publish::retry::RetryPolicy;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::proxy::{Handler, ProxyRequest, ProxyResponse, Reply, Upstream};
 use super::{Hits, QuirkProfile, MANIFEST_413_LIMIT};
-use cnb_artifacts_core::manifest::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
 /// Config media types an allowlisting registry accepts: those of container images.
 const ALLOWED_CONFIG_TYPES: [&str; 2] = ["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];

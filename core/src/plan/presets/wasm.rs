@@ -12,9 +12,9 @@ use std::io::Read;
 use serde::Serialize;
 
 use super::{only_file, refuse_media_type, PresetError, PresetInput, PresetOutput, EPOCH_ZERO};
+use crate::canonical;
 use crate::layer_toml::Preset;
-use crate::manifest::canonical;
-use crate::manifest::media_types::{WASM_CONFIG, WASM_LAYER};
+use crate::media_types::{WASM_CONFIG, WASM_LAYER};
 use crate::plan::{ConfigBlob, PlannedFile};
 use crate::reference::Digest;
 
@@ -109,8 +109,8 @@ pub(super) fn apply(input: &PresetInput<'_>) -> Result<PresetOutput, PresetError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::presets::test_support::{fixture, input, LayerDir};
-    use crate::manifest::presets::{apply, PresetError};
+    use crate::plan::presets::test_support::{fixture, input, LayerDir};
+    use crate::plan::presets::{apply, PresetError};
     use rstest::rstest;
 
     #[rstest]

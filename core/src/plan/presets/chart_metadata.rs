@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
 use super::ChartInfo;
-use crate::manifest::canonical;
+use crate::canonical;
 
 /// Why a Chart.yaml cannot be turned into a config blob.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::io::{BufReader, Read};
 use super::chart_metadata::{self, MetadataError};
 use super::{only_file, refuse_media_type, PresetError, PresetInput, PresetOutput};
 use crate::layer_toml::Preset;
-use crate::manifest::media_types::{HELM_CHART, HELM_CONFIG};
+use crate::media_types::{HELM_CHART, HELM_CONFIG};
 use crate::plan::{ConfigBlob, PlannedFile};
 
 /// The largest Chart.yaml read: 1 MiB.
@@ -85,8 +85,8 @@ fn read_chart_yaml(file: &PlannedFile) -> Result<(String, Vec<u8>), PresetError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::presets::test_support::{input, tgz, LayerDir};
-    use crate::manifest::presets::{apply, check_helm_target, ChartInfo};
+    use crate::plan::presets::test_support::{input, tgz, LayerDir};
+    use crate::plan::presets::{apply, check_helm_target, ChartInfo};
     use rstest::rstest;
 
     const CHART_YAML: &[u8] = b"apiVersion: v2\nname: hello\nversion: 0.1.0\n";

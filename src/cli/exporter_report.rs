@@ -25,11 +25,11 @@ use std::path::Path;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::auth::normalize_registry;
-use crate::diagnostic::{Diagnostic, Diagnostics, LineIndex, Location};
-use crate::layer_toml::error::Found;
-use crate::layer_toml::{parse_toml, SyntaxError};
-use crate::reference::{Digest, ImageRef};
+use cnb_artifacts_core::diagnostic::{Diagnostic, Diagnostics, LineIndex, Location};
+use cnb_artifacts_core::layer_toml::error::Found;
+use cnb_artifacts_core::layer_toml::{parse_toml, SyntaxError};
+use cnb_artifacts_core::publish::auth::normalize_registry;
+use cnb_artifacts_core::reference::{Digest, ImageRef};
 
 /// The rule this module enforces.
 const RULE: &str = "R-CTX-1";
@@ -46,7 +46,7 @@ pub struct ExporterReport {
 
 /// One problem with the exporter's report (each breaks R-CTX-1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReportError {
+pub enum ExporterReportError {
     #[error("cannot read the exporter report: {error}")]
     Unreadable { error: String },
     #[error("the exporter report is not valid UTF-8 (TOML files are UTF-8)")]
@@ -67,20 +67,22 @@ pub enum ReportError {
     InvalidSize { written: String },
 }
 
-impl ReportError {
+impl ExporterReportError {
     /// What to do about it, where there is something useful to say.
     pub fn help(&self) -> Option<&'static str> {
         match self {
-            ReportError::NoImageTable => {
+            ExporterReportError::NoImageTable => {
                 Some("pass the report.toml the lifecycle's exporter wrote (`-report`, default <layers>/report.toml)")
             }
-            ReportError::NotAReference { .. } => {
+            ExporterReportError::NotAReference { .. } => {
                 Some("tags in report.toml are full references such as `registry.example.com/team/app:1.2.3`")
             }
-            ReportError::WrongType { key, found: Found::String, .. } if key == "image.manifest-size" => {
+            ExporterReportError::WrongType { key, found: Found::String, .. } if key == "image.manifest-size" => {
                 Some("write the number without quotes, e.g. `manifest-size = 1083`")
             }
-            ReportError::WrongType { key, .. } if key == "image.tags" => Some("write `tags = [\"registry.example.com/team/app:1.2.3\"]`"),
+            ExporterReportError::WrongType { key, .. } if key == "image.tags" => {
+                Some("write `tags = [\"registry.example.com/team/app:1.2.3\"]`")
+            }
             _ => None,
         }
     }
@@ -94,8 +96,8 @@ impl ReportError {
 /// Reads and checks the report at `path`; every problem in it is reported.
 pub fn read(path: &Path) -> Result<ExporterReport, Diagnostics> {
     // R-CTX-1 places a report that cannot be read at line 1, column 1.
-    let bytes = std::fs::read(path).map_err(|e| ReportError::Unreadable { error: e.to_string() }.at(Location::file(path)))?;
-    let text = crate::diagnostic::utf8_text(path, bytes).map_err(|location| ReportError::NotUtf8.at(location))?;
+    let bytes = std::fs::read(path).map_err(|e| ExporterReportError::Unreadable { error: e.to_string() }.at(Location::file(path)))?;
+    let text = cnb_artifacts_core::diagnostic::utf8_text(path, bytes).map_err(|location| ExporterReportError::NotUtf8.at(location))?;
     parse(path, &text)
 }
 
@@ -106,13 +108,13 @@ pub fn parse(path: &Path, text: &str) -> Result<ExporterReport, Diagnostics> {
         Ok(document) => document,
         Err(errors) => {
             for SyntaxError { message, span } in errors {
-                check.problem(ReportError::Syntax { message }, span);
+                check.problem(ExporterReportError::Syntax { message }, span);
             }
             return Err(check.into_diagnostics());
         }
     };
     let Some(image) = document.get_ref().get("image") else {
-        return Err(ReportError::NoImageTable.at(Location::file(path)).into());
+        return Err(ExporterReportError::NoImageTable.at(Location::file(path)).into());
     };
     let DeValue::Table(table) = image.get_ref() else {
         check.wrong_type("image".into(), "a table", image);
@@ -140,14 +142,14 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
-    fn problem(&mut self, problem: ReportError, span: Range<usize>) {
+    fn problem(&mut self, problem: ExporterReportError, span: Range<usize>) {
         let location = self.lines.location(self.path, self.text, span.start);
         self.problems.push(problem.at(location));
     }
 
     fn wrong_type(&mut self, key: String, expected: &'static str, value: &Spanned<DeValue<'_>>) {
         let found = Found::of(value, self.text);
-        self.problem(ReportError::WrongType { key, expected, found }, value.span());
+        self.problem(ExporterReportError::WrongType { key, expected, found }, value.span());
     }
 
     /// A string value, or a type error.
@@ -172,7 +174,7 @@ impl Check<'_> {
             let Some(tag) = self.string(&format!("image.tags[{i}]"), "a string (an image reference)", item) else { continue };
             match tag.parse::<ImageRef>() {
                 Ok(_) => tags.push(tag),
-                Err(reason) => self.problem(ReportError::NotAReference { value: tag, reason }, item.span()),
+                Err(reason) => self.problem(ExporterReportError::NotAReference { value: tag, reason }, item.span()),
             }
         }
         tags
@@ -184,7 +186,7 @@ impl Check<'_> {
         if digest.is_empty() {
             return None;
         }
-        digest.parse().map_err(|reason| self.problem(ReportError::InvalidDigest { reason }, value.span())).ok()
+        digest.parse().map_err(|reason| self.problem(ExporterReportError::InvalidDigest { reason }, value.span())).ok()
     }
 
     /// `manifest-size`: a non-negative integer.
@@ -194,7 +196,9 @@ impl Check<'_> {
             return None;
         };
         let written = self.text.get(value.span()).unwrap_or(n.as_str()).to_string();
-        u64::from_str_radix(n.as_str(), n.radix()).map_err(|_| self.problem(ReportError::InvalidSize { written }, value.span())).ok()
+        u64::from_str_radix(n.as_str(), n.radix())
+            .map_err(|_| self.problem(ExporterReportError::InvalidSize { written }, value.span()))
+            .ok()
     }
 
     fn into_diagnostics(self) -> Diagnostics {

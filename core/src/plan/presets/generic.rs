@@ -2,7 +2,7 @@
 //! media types.
 
 use super::{PresetError, PresetInput, PresetOutput};
-use crate::manifest::media_types::{BUILDPACKS_ARTIFACT, OCI_EMPTY, OCTET_STREAM};
+use crate::media_types::{BUILDPACKS_ARTIFACT, OCI_EMPTY, OCTET_STREAM};
 use crate::plan::ConfigBlob;
 
 /// The bytes of the OCI empty config: `{}`.
@@ -31,8 +31,8 @@ pub(super) fn apply(input: &PresetInput<'_>) -> Result<PresetOutput, PresetError
 mod tests {
     use super::*;
     use crate::layer_toml::Preset;
-    use crate::manifest::presets::test_support::{input, LayerDir};
-    use crate::manifest::presets::{apply, PresetError};
+    use crate::plan::presets::test_support::{input, LayerDir};
+    use crate::plan::presets::{apply, PresetError};
     use crate::reference::Digest;
     use rstest::rstest;
 
