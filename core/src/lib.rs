@@ -74,11 +74,8 @@
 //! [`publish::PublishReport`] says what was uploaded, mounted or already present, and where
 //! each artifact is (`to_toml` gives the CLI's `--report-out` file).
 
-<<<<<<< HEAD
-pub mod consume;
-=======
 pub mod canonical;
->>>>>>> main
+pub mod consume;
 pub mod diagnostic;
 pub mod layer_toml;
 pub mod manifest;

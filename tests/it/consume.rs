@@ -6,8 +6,8 @@ use std::process::Command;
 
 use cnb_artifacts_conformance::provider::seed::seed_app_image;
 use cnb_artifacts_conformance::registry_view::RegistryView;
-use cnb_artifacts_core::manifest::canonical;
-use cnb_artifacts_core::manifest::media_types::{OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::canonical;
+use cnb_artifacts_core::media_types::{OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::reference::Digest;
 use serde_json::{json, Value};
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{escape, ConsumeError, Consumer};
-use crate::manifest::media_types::{
+use crate::media_types::{
     ANNOTATION_BUILDPACK_ID, ANNOTATION_LAYER, ANNOTATION_TITLE, BUILDPACKS_ARTIFACT, HELM_CONFIG, OCI_INDEX, TEST_RESULTS_CONFIG,
     WASM_CONFIG,
 };

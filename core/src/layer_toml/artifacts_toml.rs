@@ -15,7 +15,7 @@ use std::path::Path;
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostics;
-use crate::manifest::media_types::{HELM_CHART, HELM_CONFIG, JUNIT_XML, TEST_RESULTS_CONFIG, WASM_CONFIG, WASM_LAYER};
+use crate::media_types::{HELM_CHART, HELM_CONFIG, JUNIT_XML, TEST_RESULTS_CONFIG, WASM_CONFIG, WASM_LAYER};
 
 use super::artifact::artifact_decls;
 use super::error::LayerTomlError;

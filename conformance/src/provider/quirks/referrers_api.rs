@@ -13,7 +13,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::proxy::{Handler, ProxyRequest, ProxyResponse, Reply, Upstream};
-use cnb_artifacts_core::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::media_types::{OCI_INDEX, OCI_MANIFEST};
 use cnb_artifacts_core::reference::Digest;
 
 /// The referrers API in front of a registry without one.

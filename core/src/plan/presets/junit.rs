@@ -13,8 +13,8 @@
 use serde::Serialize;
 
 use super::{only_file, refuse_media_type, PresetError, PresetInput, PresetOutput};
-use crate::manifest::canonical;
-use crate::manifest::media_types::{JUNIT_XML, TEST_RESULTS_CONFIG};
+use crate::canonical;
+use crate::media_types::{JUNIT_XML, TEST_RESULTS_CONFIG};
 use crate::plan::{ConfigBlob, PlannedFile};
 
 /// Reports larger than this are refused rather than read.
