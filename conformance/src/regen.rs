@@ -198,7 +198,11 @@ fn published_section(case: &Case, artifacts: &[PlannedArtifact]) -> Result<(Stri
     let mut files = Vec::new();
     for a in artifacts {
         let built = cnb_artifacts_core::manifest::build(a, &subject).map_err(|e| e.to_string())?;
-        let name = format!("{}.{}.{}.json", a.buildpack.replace('/', "_"), a.layer, a.index);
+        let form = match a.form {
+            cnb_artifacts_core::layer_toml::DeclForm::LayerToml => "",
+            cnb_artifacts_core::layer_toml::DeclForm::ArtifactsToml => "artifacts.",
+        };
+        let name = format!("{}.{}.{form}{}.json", a.buildpack.replace('/', "_"), a.layer, a.index);
         let text = String::from_utf8_lossy(&built.manifest_bytes).into_owned();
         let depends_on_names = text.contains(REGISTRY_SENTINEL) || text.contains(NAMESPACE_SENTINEL);
         let pretty_text =

@@ -75,6 +75,7 @@
 //! each artifact is (`to_toml` gives the CLI's `--report-out` file).
 
 pub mod canonical;
+pub mod consume;
 pub mod diagnostic;
 pub mod display;
 pub mod input_file;

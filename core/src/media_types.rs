@@ -14,6 +14,10 @@ pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER: &str = "application/wasm";
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// Config (and `artifactType`) of the `junit` preset: the test summary (R-PRESET-5).
+pub const TEST_RESULTS_CONFIG: &str = "application/vnd.buildpacks.test-results.config.v1+json";
+/// Layer media type of the `junit` preset: the JUnit XML report as written.
+pub const JUNIT_XML: &str = "application/vnd.buildpacks.test-results.junit.v1+xml";
 
 /// Layer annotation holding the file's path (R-MAN-5).
 pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";

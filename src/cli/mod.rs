@@ -6,6 +6,7 @@
 //! runner or its registry broke.
 
 pub mod conformance_cmd;
+mod consume_cmd;
 mod context;
 mod exporter_report;
 mod plan_cmd;
@@ -58,6 +59,22 @@ pub enum Command {
     },
     /// Publish every declared artifact beside the app image (or into an OCI image layout).
     Publish(Box<publish_cmd::PublishArgs>),
+    /// List the artifacts whose subject is IMAGE (referrers API, else the fallback tag).
+    Discover {
+        #[command(flatten)]
+        target: consume_cmd::Target,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = consume_cmd::Format::Text)]
+        format: consume_cmd::Format,
+    },
+    /// Download the files of the one artifact of IMAGE that the filters select, verifying digests.
+    Pull {
+        #[command(flatten)]
+        target: consume_cmd::Target,
+        /// The directory to write the files to, named by their titles.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        out: PathBuf,
+    },
     /// The conformance suite: list, run against an implementation, regenerate expectations.
     Conformance {
         #[command(subcommand)]
@@ -106,6 +123,8 @@ fn run(cli: Cli) -> u8 {
         Command::Validate { layers_dir } => plan_cmd::validate(&layers_dir),
         Command::Plan { layers_dir, context, format } => plan_cmd::plan(&layers_dir, &context, format),
         Command::Publish(args) => publish_cmd::publish(&args),
+        Command::Discover { target, format } => consume_cmd::discover(&target, format),
+        Command::Pull { target, out } => consume_cmd::pull(&target, &out),
         Command::Conformance { cmd } => conformance_cmd::run(cmd),
     }
 }

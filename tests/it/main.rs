@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod conformance_quirks;
 mod conformance_verdicts;
+mod consume;
 mod fault;
 mod publish;
 mod realm;

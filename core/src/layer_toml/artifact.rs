@@ -1,5 +1,8 @@
-//! The `additionalArtifact` value of a layer TOML: one table or an array of tables (R-FIELD-1),
-//! and each table's fields and their types (R-FIELD-2..9).
+//! The `additionalArtifact` value of a layer TOML, or the `artifact` value of an `artifacts.toml`:
+//! one table or an array of tables (R-FIELD-1, R-ATOML-2), and each table's fields and their
+//! types (R-FIELD-2..9); in `artifacts.toml`, `labels` may also be an array of tables (R-ATOML-3).
+
+use std::collections::HashMap;
 
 use std::ops::Range;
 
@@ -8,35 +11,39 @@ use toml::Spanned;
 
 use super::error::{suggest_artifact_key, LayerTomlError};
 use super::media_type::validate_media_type;
-use super::{entries_in_order, ArtifactDecl, Preset, Report};
+use super::{entries_in_order, ArtifactDecl, DeclForm, Preset, Report};
 
-/// The artifact declarations of `value` (the `additionalArtifact` entry); problems go to `report`
-/// and the tables that have any are left out.
-pub(super) fn artifact_decls(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<ArtifactDecl> {
+/// The artifact declarations of `value` (the `additionalArtifact` or `artifact` entry of a file
+/// of `form`); problems go to `report` and the tables that have any are left out.
+pub(super) fn artifact_decls(value: &Spanned<DeValue<'_>>, form: DeclForm, report: &mut Report<'_>) -> Vec<ArtifactDecl> {
+    let key = match form {
+        DeclForm::LayerToml => "additionalArtifact",
+        DeclForm::ArtifactsToml => "artifact",
+    };
     match value.get_ref() {
-        DeValue::Table(table) => artifact_decl(0, value.span(), table, report).into_iter().collect(),
+        DeValue::Table(table) => artifact_decl(0, value.span(), table, form, report).into_iter().collect(),
         DeValue::Array(items) => items
             .iter()
             .enumerate()
             .filter_map(|(index, item)| match item.get_ref() {
-                DeValue::Table(table) => artifact_decl(index, item.span(), table, report),
+                DeValue::Table(table) => artifact_decl(index, item.span(), table, form, report),
                 _ => {
                     let found = report.found(item);
-                    report.error(LayerTomlError::ArtifactEntryWrongType { index, found }, item.span());
+                    report.error(LayerTomlError::ArtifactEntryWrongType { key, index, found }, item.span());
                     None
                 }
             })
             .collect(),
         _ => {
             let found = report.found(value);
-            report.error(LayerTomlError::ArtifactsWrongType { found }, value.span());
+            report.error(LayerTomlError::ArtifactsWrongType { key, found }, value.span());
             Vec::new()
         }
     }
 }
 
 /// One artifact table; `None` when it has any problem (all of which are reported).
-fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, report: &mut Report<'_>) -> Option<ArtifactDecl> {
+fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, form: DeclForm, report: &mut Report<'_>) -> Option<ArtifactDecl> {
     let errors_before = report.len();
     let mut decl = ArtifactDecl {
         index,
@@ -70,7 +77,7 @@ fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, report: 
             }
             "artifactType" => decl.artifact_type = media_type_field("artifactType", value, report),
             "mediaType" => decl.media_type = media_type_field("mediaType", value, report),
-            "labels" => decl.labels = labels_field(value, report),
+            "labels" => decl.labels = labels_field(value, form, report),
             _ if crate::mutants::active(crate::mutants::Mutant::AcceptsUnknownKeys) => {}
             other => {
                 report.error(LayerTomlError::UnknownKey { key: other.to_string(), suggestion: suggest_artifact_key(other) }, key.span())
@@ -116,11 +123,12 @@ fn files_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<Spa
     }
 }
 
-/// `type`: `generic`, `wasm` or `helm` (R-FIELD-5).
+/// `type`: `generic`, `wasm`, `helm` or `junit` (R-FIELD-5).
 fn preset_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<Preset>> {
     let name = string_field("type", value, report)?;
-    let preset =
-        [Preset::Generic, Preset::Wasm, Preset::Helm].into_iter().find(|p| crate::mutants::preset_name_matches(p.as_str(), name.get_ref()));
+    let preset = [Preset::Generic, Preset::Wasm, Preset::Helm, Preset::Junit]
+        .into_iter()
+        .find(|p| crate::mutants::preset_name_matches(p.as_str(), name.get_ref()));
     if preset.is_none() {
         report.error(LayerTomlError::UnknownPreset { value: name.get_ref().clone() }, name.span());
     }
@@ -137,13 +145,38 @@ fn media_type_field(key: &'static str, value: &Spanned<DeValue<'_>>, report: &mu
     Some(media_type)
 }
 
-/// `[additionalArtifact.labels]`: non-empty keys to string values, in the order written (R-FIELD-8).
-fn labels_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<(Spanned<String>, Spanned<String>)> {
-    let DeValue::Table(table) = value.get_ref() else {
-        report.error(LayerTomlError::LabelsWrongType { found: report.found(value) }, value.span());
-        return Vec::new();
-    };
+/// `[additionalArtifact.labels]`: non-empty keys to string values, in the order written
+/// (R-FIELD-8); in `artifacts.toml` also `[[artifact.labels]]` tables, merged in order, a key
+/// given twice being an error (R-ATOML-3).
+fn labels_field(value: &Spanned<DeValue<'_>>, form: DeclForm, report: &mut Report<'_>) -> Vec<(Spanned<String>, Spanned<String>)> {
     let mut labels = Vec::new();
+    match (value.get_ref(), form) {
+        (DeValue::Table(table), _) => label_table(table, &mut labels, report),
+        (DeValue::Array(items), DeclForm::ArtifactsToml) => {
+            for item in items {
+                match item.get_ref() {
+                    DeValue::Table(table) => label_table(table, &mut labels, report),
+                    _ => report.error(LayerTomlError::LabelTablesWrongType { found: report.found(item) }, item.span()),
+                }
+            }
+            let mut first: HashMap<&str, usize> = HashMap::new();
+            for (key, _) in &labels {
+                if let Some(line) = first.get(key.get_ref().as_str()) {
+                    let first_at = report.location(*line);
+                    report.error(LayerTomlError::DuplicateLabel { key: key.get_ref().clone(), first: first_at }, key.span());
+                } else {
+                    first.insert(key.get_ref(), key.span().start);
+                }
+            }
+        }
+        (_, DeclForm::ArtifactsToml) => report.error(LayerTomlError::LabelTablesWrongType { found: report.found(value) }, value.span()),
+        (_, DeclForm::LayerToml) => report.error(LayerTomlError::LabelsWrongType { found: report.found(value) }, value.span()),
+    }
+    labels
+}
+
+/// The labels of one table, appended to `labels` in the order written (R-FIELD-8).
+fn label_table(table: &DeTable<'_>, labels: &mut Vec<(Spanned<String>, Spanned<String>)>, report: &mut Report<'_>) {
     for (key, value) in entries_in_order(table) {
         if key.get_ref().is_empty() {
             report.error(LayerTomlError::EmptyLabelKey, key.span());
@@ -160,5 +193,4 @@ fn labels_field(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<(S
             }
         }
     }
-    labels
 }

@@ -48,10 +48,21 @@ pub enum LayerTomlError {
     LayerFlagWrongType { table: &'static str, key: String, found: Found },
     #[error("`{table}`: expected a table, found {found}")]
     LayerTableWrongType { table: &'static str, found: Found },
-    #[error("`additionalArtifact`: expected a table or an array of tables, found {found}")]
-    ArtifactsWrongType { found: Found },
-    #[error("`additionalArtifact[{index}]`: expected a table, found {found}")]
-    ArtifactEntryWrongType { index: usize, found: Found },
+    /// `key` is `additionalArtifact` (layer TOML) or `artifact` (artifacts.toml).
+    #[error("`{key}`: expected a table or an array of tables, found {found}")]
+    ArtifactsWrongType { key: &'static str, found: Found },
+    #[error("`{key}[{index}]`: expected a table, found {found}")]
+    ArtifactEntryWrongType { key: &'static str, index: usize, found: Found },
+    #[error("unknown top-level key `{key}` in artifacts.toml")]
+    ArtifactsTomlUnknownKey { key: String },
+    #[error("`labels`: expected a table or an array of tables, found {found}")]
+    LabelTablesWrongType { found: Found },
+    #[error("label `{key}` is set twice (first at {first})")]
+    DuplicateLabel { key: String, first: String },
+    #[error("`{key}` value `{value}` is not a valid media type: {reason}")]
+    SwitchInvalidMediaType { key: &'static str, value: String, reason: MediaTypeError },
+    #[error("`{switch}` = `{value}` conflicts with {other}")]
+    SwitchConflict { switch: &'static str, value: String, other: String },
     #[error("`file` and `files` are both set; use exactly one")]
     FileAndFiles,
     #[error("artifact has neither `file` nor `files`")]
@@ -95,7 +106,13 @@ impl LayerTomlError {
             UnreadableLayerToml { .. } => "R-FILE-3",
             LayerFlagWrongType { .. } | LayerTableWrongType { .. } => "R-FILE-4",
             NotUtf8 | Syntax { .. } => "R-FILE-5",
+            ArtifactsWrongType { key: "artifact", .. }
+            | ArtifactEntryWrongType { key: "artifact", .. }
+            | ArtifactsTomlUnknownKey { .. } => "R-ATOML-2",
             ArtifactsWrongType { .. } | ArtifactEntryWrongType { .. } => "R-FIELD-1",
+            LabelTablesWrongType { .. } | DuplicateLabel { .. } => "R-ATOML-3",
+            SwitchInvalidMediaType { .. } => "R-ATOML-4",
+            SwitchConflict { .. } => "R-ATOML-5",
             FileAndFiles | NoFile | EmptyFiles => "R-FIELD-2",
             UnknownPreset { .. } => "R-FIELD-5",
             InvalidMediaType { key: "mediaType", .. } => "R-FIELD-7",
@@ -109,6 +126,34 @@ impl LayerTomlError {
     pub fn help(&self) -> Option<String> {
         use LayerTomlError::*;
         match self {
+            ArtifactsWrongType { key: "artifact", .. } | ArtifactEntryWrongType { key: "artifact", .. } => {
+                Some("write a `[[artifact]]` table for each artifact".into())
+            }
+            ArtifactsTomlUnknownKey { key } => Some(match key.as_str() {
+                "artifacts" | "additionalArtifact" | "Artifact" => "did you mean `artifact`? write `[[artifact]]` tables".into(),
+                _ => "an artifacts.toml holds only `[[artifact]]` tables".into(),
+            }),
+            LabelTablesWrongType { .. } => Some(
+                "write `[artifact.labels]` followed by `name = \"value\"` lines, or one or more \
+                 `[[artifact.labels]]` tables"
+                    .into(),
+            ),
+            DuplicateLabel { .. } => Some("set each label once".into()),
+            SwitchInvalidMediaType { .. } => Some(
+                "write `type/subtype` in lowercase letters, digits and `!#$&-^_.+`, e.g. \
+                 `application/vnd.example.thing.v1+json`, without parameters"
+                    .into(),
+            ),
+            SwitchConflict { .. } => Some(
+                "set the media type once: either the label or the artifact key, and with `type = \
+                 \"wasm\"` or `\"helm\"` only the preset's own media types"
+                    .into(),
+            ),
+            Syntax { message } if message.contains("string values must be quoted") => Some(
+                "quote string values, e.g. `tag = \"wasm\"` (the RFC's examples write them unquoted, \
+                 which is not valid TOML)"
+                    .into(),
+            ),
             ArtifactsWrongType { .. } | ArtifactEntryWrongType { .. } => Some(
                 "write `[additionalArtifact]` for one artifact or a `[[additionalArtifact]]` \
                  table for each of several"
@@ -128,7 +173,7 @@ impl LayerTomlError {
                     None => valid,
                 })
             }
-            UnknownPreset { .. } => Some("valid types: generic, wasm, helm".into()),
+            UnknownPreset { .. } => Some("valid types: generic, wasm, helm, junit".into()),
             InvalidMediaType { .. } => Some(
                 "write `type/subtype` in lowercase letters, digits and `!#$&-^_.+`, e.g. \
                  `application/vnd.example.thing.v1+json`, without parameters"
@@ -263,7 +308,7 @@ fn not_a_string_help(key: &str, found: Found) -> Option<String> {
                     "; for one tag per app image tag, write `${build.tag}` in it, e.g. \
                      `tag = \"${build.tag}-wasm\"`"
                 }
-                "type" => ": one of generic, wasm, helm",
+                "type" => ": one of generic, wasm, helm, junit",
                 _ => "",
             };
             return Some(format!("`{key}` takes one string, not an array{note}"));

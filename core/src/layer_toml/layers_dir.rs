@@ -1,7 +1,8 @@
 //! Finding the layer TOMLs of a build (R-FILE-1..3): which buildpack directories to read (from
-//! `group.toml` when present, else every directory but the lifecycle's own), and which files in
-//! them are layer TOMLs. Every unreadable directory or file is reported with its path; reading
-//! goes on so one run reports every problem.
+//! `group.toml` when present, else every directory but the lifecycle's own), which files in
+//! them are layer TOMLs, and which layer directories hold an `artifacts.toml` (R-ATOML-1).
+//! Every unreadable directory or file is reported with its path; reading goes on so one run
+//! reports every problem.
 //!
 //! Everything under the layers dir is written by buildpacks (untrusted, docs/security.md): a
 //! buildpack directory or layer TOML that is a symbolic link is refused (R-FILE-8), files are
@@ -17,17 +18,19 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
+use super::artifacts_toml::{parse_artifacts_toml, ARTIFACTS_TOML};
 use super::error::LayerTomlError;
 use super::group::parse_group_toml;
-use super::{parse_layer_toml, Buildpack, LayerFile, Report};
+use super::{parse_layer_toml, ArtifactDecl, Buildpack, DeclForm, LayerFile, Report};
 
 /// Directories under the layers dir that the lifecycle itself owns (R-FILE-2).
 const LIFECYCLE_DIRS: [&str; 3] = ["sbom", "config", "app"];
 /// `*.toml` files in a buildpack directory that are not layer TOMLs (R-FILE-3).
 const NOT_LAYER_TOMLS: [&str; 3] = ["launch.toml", "build.toml", "store.toml"];
 
-/// Reads every buildpack and layer TOML under `layers_dir`, in a stable order (buildpacks in
-/// group.toml order, else by directory name; layers by file name). Files that fail to parse are
+/// Reads every buildpack, layer TOML and `artifacts.toml` under `layers_dir`, in a stable order
+/// (buildpacks in group.toml order, else by directory name; in each, the layer TOMLs by file
+/// name, then the artifacts.toml files by layer directory name). Files that fail to parse are
 /// reported and skipped, so one run reports every bad file.
 pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
     let mut diagnostics = Vec::new();
@@ -36,6 +39,14 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
         let buildpack_dir = layers_dir.join(&buildpack.dir_name);
         for file_name in layer_toml_names(&buildpack_dir, &mut diagnostics) {
             if let Some(file) = read_layer_file(layers_dir, &buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
+                layer_files.push(file);
+            }
+        }
+        if crate::mutants::active(crate::mutants::Mutant::IgnoresArtifactsToml) {
+            continue;
+        }
+        for layer_name in artifacts_toml_layers(&buildpack_dir, &mut diagnostics) {
+            if let Some(file) = read_artifacts_toml(layers_dir, &buildpack, &buildpack_dir, &layer_name, &mut diagnostics) {
                 layer_files.push(file);
             }
         }
@@ -130,6 +141,28 @@ fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> 
     names
 }
 
+/// Names of the layer directories of `buildpack_dir` that hold an `artifacts.toml`: directories
+/// (following symbolic links) not starting with `.`, whose `artifacts.toml` exists, sorted
+/// bytewise (R-ATOML-1). An `artifacts.toml` that is not a regular file is reported.
+fn artifacts_toml_layers(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, path) in dir_entries(buildpack_dir, diagnostics) {
+        if name.to_string_lossy().starts_with('.') || !path.is_dir() {
+            continue;
+        }
+        let file = path.join(ARTIFACTS_TOML);
+        match fs::symlink_metadata(&file) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            _ => {}
+        }
+        if let Some(name) = utf8_name(name, &path, "layer directory", diagnostics) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+}
+
 /// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read or parsed.
 fn read_layer_file(
     layers_dir: &Path,
@@ -138,7 +171,36 @@ fn read_layer_file(
     file_name: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<LayerFile> {
+    let name = file_name.strip_suffix(".toml").unwrap_or(file_name);
     let toml_path = buildpack_dir.join(file_name);
+    read_declarations(layers_dir, buildpack, buildpack_dir, name, DeclForm::LayerToml, toml_path, parse_layer_toml, diagnostics)
+}
+
+/// Reads and parses `<layer_name>/artifacts.toml` (R-ATOML-1); `None` (with diagnostics) when it
+/// cannot be read or parsed.
+fn read_artifacts_toml(
+    layers_dir: &Path,
+    buildpack: &Buildpack,
+    buildpack_dir: &Path,
+    layer_name: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<LayerFile> {
+    let toml_path = buildpack_dir.join(layer_name).join(ARTIFACTS_TOML);
+    read_declarations(layers_dir, buildpack, buildpack_dir, layer_name, DeclForm::ArtifactsToml, toml_path, parse_artifacts_toml, diagnostics)
+}
+
+/// Reads the file of layer `name` at `toml_path` and parses it with `parse`.
+#[allow(clippy::too_many_arguments)]
+fn read_declarations(
+    layers_dir: &Path,
+    buildpack: &Buildpack,
+    buildpack_dir: &Path,
+    name: &str,
+    form: DeclForm,
+    toml_path: std::path::PathBuf,
+    parse: fn(&Path, &str) -> Result<Vec<ArtifactDecl>, Diagnostics>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<LayerFile> {
     let bytes = match read_regular(layers_dir, &toml_path) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -147,19 +209,17 @@ fn read_layer_file(
         }
     };
     let source = utf8_text(&toml_path, bytes, diagnostics)?;
-    match parse_layer_toml(&toml_path, &source) {
-        Ok(artifacts) => {
-            let name = file_name.strip_suffix(".toml").unwrap_or(file_name).to_string();
-            Some(LayerFile {
-                buildpack: buildpack.clone(),
-                layer_dir: buildpack_dir.join(&name),
-                name,
-                toml_path,
-                lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
-                source: Arc::from(source),
-                artifacts,
-            })
-        }
+    match parse(&toml_path, &source) {
+        Ok(artifacts) => Some(LayerFile {
+            buildpack: buildpack.clone(),
+            form,
+            layer_dir: buildpack_dir.join(name),
+            name: name.to_string(),
+            toml_path,
+            lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
+            source: Arc::from(source),
+            artifacts,
+        }),
         Err(errors) => {
             diagnostics.extend(errors.0);
             None

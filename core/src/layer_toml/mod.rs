@@ -14,6 +14,7 @@
 //! (the command line's `exporter_report`, R-CTX-1).
 
 mod artifact;
+mod artifacts_toml;
 pub mod error;
 mod group;
 mod layer_form;
@@ -37,6 +38,7 @@ use toml::Spanned;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
+pub use artifacts_toml::{parse_artifacts_toml, ARTIFACTS_TOML};
 pub use error::LayerTomlError;
 pub use layers_dir::read_layers_dir;
 pub use media_type::{validate_media_type, MediaTypeError};
@@ -72,6 +74,8 @@ pub enum Preset {
     Generic,
     Wasm,
     Helm,
+    /// A JUnit XML test report (R-PRESET-5).
+    Junit,
 }
 
 impl Preset {
@@ -80,11 +84,23 @@ impl Preset {
             Preset::Generic => "generic",
             Preset::Wasm => "wasm",
             Preset::Helm => "helm",
+            Preset::Junit => "junit",
         }
     }
 }
 
-/// One `[additionalArtifact]` table as written, with spans (byte ranges in the layer TOML).
+/// Which of the two places an artifact table was declared in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeclForm {
+    /// `[additionalArtifact]` in `<layer>.toml`, current or RFC form (R-FILE-4, R-FIELD-*).
+    #[default]
+    LayerToml,
+    /// `[[artifact]]` in `<layer>/artifacts.toml`, the RFC revision's form (R-ATOML-*).
+    ArtifactsToml,
+}
+
+/// One `[additionalArtifact]` (or `[[artifact]]`) table as written, with spans (byte ranges in the layer TOML).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArtifactDecl {
     /// Position among the layer's artifact tables, from 0.
@@ -107,6 +123,8 @@ pub struct ArtifactDecl {
 #[derive(Debug, Clone)]
 pub struct LayerFile {
     pub buildpack: Buildpack,
+    /// Which file this is: the layer TOML or the layer directory's `artifacts.toml`.
+    pub form: DeclForm,
     /// The layer name: the file stem.
     pub name: String,
     /// Path of the TOML file.
@@ -138,7 +156,7 @@ pub fn parse_layer_toml(path: &Path, source: &str) -> Result<Vec<ArtifactDecl>, 
     };
     layer_form::check_layer_flags(document.get_ref(), &mut report);
     let artifacts = match document.get_ref().get("additionalArtifact") {
-        Some(value) => artifact::artifact_decls(value, &mut report),
+        Some(value) => artifact::artifact_decls(value, DeclForm::LayerToml, &mut report),
         None => Vec::new(),
     };
     if report.is_empty() {
@@ -172,6 +190,12 @@ impl<'a> Report<'a> {
     /// Records `error` at the start of `span`.
     fn error(&mut self, error: LayerTomlError, span: Range<usize>) {
         self.diagnostics.push(error.at(self.path, self.source, span));
+    }
+
+    /// `line:column` of byte `offset` of this text, for messages that point at a second place.
+    fn location(&self, offset: usize) -> String {
+        let l = crate::diagnostic::Location::from_offset(self.path, self.source, offset);
+        format!("{}:{}", l.line, l.column)
     }
 
     fn len(&self) -> usize {

@@ -83,8 +83,8 @@ fn r_file_5_rfc_example_as_written_is_a_syntax_error() {
     let unquoted = "[layer]\npublish=false\ncache=false\n\n[additionalArtifact]\ntag=wasm\nfile=mywasmprogram.wasm\n";
     assert_eq!(
         errors(unquoted),
-        "error[R-FILE-5]: l.toml:6:5: invalid TOML: string values must be quoted, expected literal string\n\
-         error[R-FILE-5]: l.toml:7:6: invalid TOML: string values must be quoted, expected literal string"
+        "error[R-FILE-5]: l.toml:6:5: invalid TOML: string values must be quoted, expected literal string\n  help: quote string values, e.g. `tag = \"wasm\"` (the RFC's examples write them unquoted, which is not valid TOML)\n\
+         error[R-FILE-5]: l.toml:7:6: invalid TOML: string values must be quoted, expected literal string\n  help: quote string values, e.g. `tag = \"wasm\"` (the RFC's examples write them unquoted, which is not valid TOML)"
     );
 }
 
@@ -203,7 +203,7 @@ fn r_field_2_exactly_one_of_file_or_files(#[case] source: &str, #[case] expected
 )]
 #[case::type_array(
     "[additionalArtifact]\nfile = \"a\"\ntype = [\"wasm\"]\n",
-    "l.toml:3:8: `type`: expected a string, found an array\n  help: `type` takes one string, not an array: one of generic, wasm, helm"
+    "l.toml:3:8: `type`: expected a string, found an array\n  help: `type` takes one string, not an array: one of generic, wasm, helm, junit"
 )]
 #[case::artifact_type_date(
     "[additionalArtifact]\nfile = \"a\"\nartifactType = 1979-05-27\n",
@@ -239,7 +239,7 @@ fn r_field_5_presets(#[case] name: &str, #[case] expected: Preset) {
 fn r_field_5_unknown_presets_list_the_valid_ones(#[case] name: &str) {
     assert_eq!(
         errors(&format!("[additionalArtifact]\nfile = \"a\"\ntype = \"{name}\"\n")),
-        format!("error[R-FIELD-5]: l.toml:3:8: unknown artifact type `{name}`\n  help: valid types: generic, wasm, helm")
+        format!("error[R-FIELD-5]: l.toml:3:8: unknown artifact type `{name}`\n  help: valid types: generic, wasm, helm, junit")
     );
 }
 

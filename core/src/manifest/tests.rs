@@ -29,6 +29,7 @@ fn planned(preset: PresetInput<'_>, annotations: &[(&str, &str)]) -> PlannedArti
         buildpack: "acme/greeter".into(),
         buildpack_version: Some("1.0.0".into()),
         layer: "greeting".into(),
+        form: Default::default(),
         index: 0,
         registry: "registry.example.com".into(),
         repository: "acme/app".into(),

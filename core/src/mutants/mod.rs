@@ -46,6 +46,12 @@ macro_rules! declare_mutants {
 }
 
 declare_mutants! {
+    /// R-ATOML-1: `<layer>/artifacts.toml` files are not read.
+    IgnoresArtifactsToml = "ignores-artifacts-toml",
+    /// R-ATOML-4: `ConfigMediaType` and `ContentLayerMediaType` stay annotations and switch nothing.
+    SwitchesAsLabels = "switches-as-labels",
+    /// R-PRESET-5: the JUnit report is not read: the summary is all zeros, a malformed report passes.
+    JunitUnread = "junit-unread",
     /// R-FIELD-9: a misspelt key in an artifact table is ignored.
     AcceptsUnknownKeys = "accepts-unknown-keys",
     /// R-FIELD-2: `file` and `files` together are merged (duplicates dropped).

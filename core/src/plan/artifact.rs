@@ -142,6 +142,7 @@ impl Checked<'_> {
             buildpack: layer.buildpack.id.clone(),
             buildpack_version: layer.buildpack.version.clone(),
             layer: layer.name.clone(),
+            form: layer.form,
             index: decl.index,
             registry: ctx.image.registry.clone(),
             repository: repository_path,

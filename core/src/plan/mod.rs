@@ -102,7 +102,9 @@ pub struct PlannedArtifact {
     pub buildpack: String,
     pub buildpack_version: Option<String>,
     pub layer: String,
-    /// Position of the artifact table in its layer TOML, from 0.
+    /// The file the artifact was declared in: the layer TOML or the layer's `artifacts.toml`.
+    pub form: layer_toml::DeclForm,
+    /// Position of the artifact table in its file, from 0.
     pub index: usize,
     /// Registry host, always the app image's.
     pub registry: String,
@@ -126,9 +128,15 @@ impl PlannedArtifact {
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
-    /// A short human name: `buildpack/layer#index`.
+    /// A short human name: `buildpack/layer#index`, or `buildpack/layer/artifacts.toml#index`
+    /// for the RFC revision's form (R-ATOML-6).
     pub fn label(&self) -> String {
-        format!("{}/{}#{}", self.buildpack, self.layer, self.index)
+        match self.form {
+            layer_toml::DeclForm::LayerToml => format!("{}/{}#{}", self.buildpack, self.layer, self.index),
+            layer_toml::DeclForm::ArtifactsToml => {
+                format!("{}/{}/{}#{}", self.buildpack, self.layer, layer_toml::ARTIFACTS_TOML, self.index)
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@
 
 pub mod profiles;
 pub mod proxy;
+pub mod referrers_api;
 
 use std::collections::BTreeMap;
 use std::fmt;

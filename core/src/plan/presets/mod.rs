@@ -11,6 +11,7 @@
 pub mod chart_metadata;
 pub mod generic;
 pub mod helm;
+pub mod junit;
 pub mod wasm;
 
 use crate::layer_toml::Preset;
@@ -60,6 +61,10 @@ pub enum PresetError {
     WasmFileCount { count: usize },
     #[error("`{path}` is not a WebAssembly binary: {reason}")]
     NotWasm { path: String, reason: String },
+    #[error("type = \"junit\" takes exactly one file (a JUnit XML report), found {count}")]
+    JunitFileCount { count: usize },
+    #[error("`{path}` is not a JUnit XML report: {reason}")]
+    NotJunit { path: String, reason: String },
     #[error("type = \"helm\" takes exactly one file (a packaged chart), found {count}")]
     HelmFileCount { count: usize },
     #[error("`{path}` is not a packaged Helm chart (a gzip-compressed tar): {reason}")]
@@ -92,6 +97,7 @@ impl PresetError {
             | PresetError::ChartYamlInvalid { .. }
             | PresetError::ChartFieldMissing { .. } => "R-PRESET-3",
             PresetError::HelmRepositoryMismatch { .. } | PresetError::HelmTagMismatch { .. } => "R-PRESET-4",
+            PresetError::JunitFileCount { .. } | PresetError::NotJunit { .. } => "R-PRESET-5",
         }
     }
 
@@ -110,6 +116,12 @@ impl PresetError {
             PresetError::NotWasm { .. } => {
                 "type = \"wasm\" expects a binary module or component starting with `\\0asm`; use type = \"generic\" for other files"
                     .to_string()
+            }
+            PresetError::JunitFileCount { .. } => {
+                "publish each report as its own artifact, or merge them into one <testsuites>".to_string()
+            }
+            PresetError::NotJunit { .. } => {
+                "declare the XML report your test runner writes (<testsuites> or <testsuite> with <testcase> elements)".to_string()
             }
             PresetError::HelmFileCount { .. } => {
                 "publish each chart as its own artifact; declare the .tgz written by `helm package`".to_string()
@@ -138,6 +150,7 @@ fn rule_of(preset: Preset) -> &'static str {
         Preset::Generic => "R-PRESET-1",
         Preset::Wasm => "R-PRESET-2",
         Preset::Helm => "R-PRESET-3",
+        Preset::Junit => "R-PRESET-5",
     }
 }
 
@@ -147,6 +160,7 @@ pub fn apply(input: &PresetInput<'_>) -> Result<PresetOutput, PresetError> {
         Preset::Generic => generic::apply(input),
         Preset::Wasm => wasm::apply(input),
         Preset::Helm => helm::apply(input),
+        Preset::Junit => junit::apply(input),
     }
 }
 
