@@ -13,6 +13,7 @@
 //! | [`manifest`] | exact manifest bytes, presets, digests |
 //! | [`publish`] | pushing a plan to a registry (or writing an OCI image layout) |
 //! | [`diagnostic`] | user-facing input errors with file, line and column |
+//! | [`spelling`] | "did you mean …?" suggestions |
 //! | [`registry`], [`conformance`] | test registries and the conformance runner (not needed to embed the step) |
 //! | [`cli`] | the `cnb-artifacts` command line, a thin layer over the modules above |
 //! | [`mutants`] | known-bad behaviours for the conformance self-check (feature `mutants`; inert without it) |
@@ -81,4 +82,5 @@ pub mod plan;
 pub mod publish;
 pub mod reference;
 pub mod registry;
+pub mod spelling;
 pub mod template;

@@ -11,15 +11,16 @@ use super::media_type::validate_media_type;
 use super::{entries_in_order, ArtifactDecl, Preset, Report};
 
 /// The artifact declarations of `value` (the `additionalArtifact` entry); problems go to `report`
-/// and the tables that have any are left out.
+/// and the tables that have any are kept with [`ArtifactDecl::complete`] false, holding the
+/// fields that did parse, so the planner can still check those (R-FILE-6: every error in one run).
 pub(super) fn artifact_decls(value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Vec<ArtifactDecl> {
     match value.get_ref() {
-        DeValue::Table(table) => artifact_decl(0, value.span(), table, report).into_iter().collect(),
+        DeValue::Table(table) => vec![artifact_decl(0, value.span(), table, report)],
         DeValue::Array(items) => items
             .iter()
             .enumerate()
             .filter_map(|(index, item)| match item.get_ref() {
-                DeValue::Table(table) => artifact_decl(index, item.span(), table, report),
+                DeValue::Table(table) => Some(artifact_decl(index, item.span(), table, report)),
                 _ => {
                     let found = report.found(item);
                     report.error(LayerTomlError::ArtifactEntryWrongType { index, found }, item.span());
@@ -35,8 +36,8 @@ pub(super) fn artifact_decls(value: &Spanned<DeValue<'_>>, report: &mut Report<'
     }
 }
 
-/// One artifact table; `None` when it has any problem (all of which are reported).
-fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, report: &mut Report<'_>) -> Option<ArtifactDecl> {
+/// One artifact table; incomplete when it has any problem (all of which are reported).
+fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, report: &mut Report<'_>) -> ArtifactDecl {
     let errors_before = report.len();
     let mut decl = ArtifactDecl {
         index,
@@ -48,11 +49,16 @@ fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, report: 
         artifact_type: None,
         media_type: None,
         labels: Vec::new(),
+        complete: false,
+        preset_inputs_complete: false,
     };
     let mut file_key: Option<Range<usize>> = None;
     let mut files_key: Option<Range<usize>> = None;
+    let mut preset_input_errors = 0;
     for (key, value) in entries_in_order(table) {
-        match key.get_ref().as_ref() {
+        let before = report.len();
+        let name = key.get_ref().as_ref();
+        match name {
             "file" => {
                 file_key = Some(key.span());
                 decl.files.extend(string_field("file", value, report));
@@ -76,15 +82,25 @@ fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, report: 
                 report.error(LayerTomlError::UnknownKey { key: other.to_string(), suggestion: suggest_artifact_key(other) }, key.span())
             }
         }
+        if PRESET_INPUTS.contains(&name) {
+            preset_input_errors += report.len() - before;
+        }
     }
+    let before = report.len();
     match (file_key, files_key) {
         (Some(_), Some(_)) if crate::mutants::merges_file_and_files(&mut decl.files) => {}
         (Some(a), Some(b)) => report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b }),
         (None, None) => report.error(LayerTomlError::NoFile, span),
         _ => {}
     }
-    (report.len() == errors_before).then_some(decl)
+    decl.complete = report.len() == errors_before;
+    decl.preset_inputs_complete = preset_input_errors == 0 && report.len() == before;
+    decl
 }
+
+/// The keys the preset's checks read (R-PRESET-*): with these whole, the preset can judge the
+/// files even when other keys of the table are wrong.
+const PRESET_INPUTS: [&str; 5] = ["file", "files", "type", "artifactType", "mediaType"];
 
 /// A string value, or a type error.
 fn string_field(key: &str, value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<String>> {

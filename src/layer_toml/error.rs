@@ -289,35 +289,7 @@ fn label_value_help(found: Found) -> Option<String> {
     )
 }
 
-/// The valid artifact key `key` was most likely meant to be: the same letters ignoring case,
-/// `-` and `_`, or close in spelling (one edit for keys of up to 3 characters, else two; a
-/// swap of neighbouring letters counts as one edit).
+/// The valid artifact key `key` was most likely meant to be ([`crate::spelling::closest`]).
 pub(super) fn suggest_artifact_key(key: &str) -> Option<&'static str> {
-    let fold = |s: &str| -> Vec<char> { s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect() };
-    let folded = fold(key);
-    let limit = if folded.len() <= 3 { 1 } else { 2 };
-    ARTIFACT_KEYS.iter().map(|k| (edit_distance(&folded, &fold(k)), *k)).filter(|(d, _)| *d <= limit).min().map(|(_, k)| k)
-}
-
-/// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
-/// neighbouring characters each cost one.
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
+    crate::spelling::closest(key, ARTIFACT_KEYS)
 }

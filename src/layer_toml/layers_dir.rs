@@ -12,7 +12,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 
 use super::error::LayerTomlError;
 use super::group::parse_group_toml;
-use super::{parse_layer_toml, Buildpack, LayerFile, Report};
+use super::{parse_layer_toml_partial, Buildpack, LayerFile, Report};
 
 /// Directories under the layers dir that the lifecycle itself owns (R-FILE-2).
 const LIFECYCLE_DIRS: [&str; 3] = ["sbom", "config", "app"];
@@ -20,8 +20,8 @@ const LIFECYCLE_DIRS: [&str; 3] = ["sbom", "config", "app"];
 const NOT_LAYER_TOMLS: [&str; 3] = ["launch.toml", "build.toml", "store.toml"];
 
 /// Reads every buildpack and layer TOML under `layers_dir`, in a stable order (buildpacks in
-/// group.toml order, else by directory name; layers by file name). Files that fail to parse are
-/// reported and skipped, so one run reports every bad file.
+/// group.toml order, else by directory name; layers by file name). Problems are reported and
+/// reading goes on, so one run reports every bad file; the planner checks what did parse.
 pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
     let mut diagnostics = Vec::new();
     let mut layer_files = Vec::new();
@@ -105,7 +105,8 @@ fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> 
     names
 }
 
-/// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read or parsed.
+/// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read. A file
+/// with problems is reported and kept with what did parse (see [`super::ArtifactDecl::complete`]).
 fn read_layer_file(buildpack: &Buildpack, buildpack_dir: &Path, file_name: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerFile> {
     let toml_path = buildpack_dir.join(file_name);
     let bytes = match read_regular(&toml_path) {
@@ -116,24 +117,20 @@ fn read_layer_file(buildpack: &Buildpack, buildpack_dir: &Path, file_name: &str,
         }
     };
     let source = utf8_text(&toml_path, bytes, diagnostics)?;
-    match parse_layer_toml(&toml_path, &source) {
-        Ok(artifacts) => {
-            let name = file_name.strip_suffix(".toml").unwrap_or(file_name).to_string();
-            Some(LayerFile {
-                buildpack: buildpack.clone(),
-                layer_dir: buildpack_dir.join(&name),
-                name,
-                toml_path,
-                lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
-                source: Arc::from(source),
-                artifacts,
-            })
-        }
-        Err(errors) => {
-            diagnostics.extend(errors.0);
-            None
-        }
-    }
+    let (artifacts, errors) = parse_layer_toml_partial(&toml_path, &source);
+    let valid = errors.is_empty();
+    diagnostics.extend(errors.0);
+    let name = file_name.strip_suffix(".toml").unwrap_or(file_name).to_string();
+    Some(LayerFile {
+        buildpack: buildpack.clone(),
+        layer_dir: buildpack_dir.join(&name),
+        name,
+        toml_path,
+        lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
+        source: Arc::from(source),
+        artifacts,
+        valid,
+    })
 }
 
 /// Reads a file that must be a regular file (after following symlinks): a named pipe or device

@@ -175,7 +175,12 @@ fn r_file_3_every_bad_file_is_reported_and_the_good_ones_read() {
     write(root, "one/good.toml", ARTIFACT);
     write(root, "two/bad.toml", "[types\n");
     let (files, diagnostics) = read_layers_dir(root);
-    assert_eq!(summary(&files), ["one@?/good"]);
+    // The bad file is kept (marked invalid) so the planner can check what did parse; the file
+    // with a syntax error has nothing to check.
+    assert_eq!(summary(&files), ["one@?/bad", "one@?/good", "two@?/bad"]);
+    assert_eq!(files.iter().map(|f| f.valid).collect::<Vec<_>>(), [false, true, false]);
+    assert!(files[2].artifacts.is_empty());
+    assert!(!files[0].artifacts[0].complete);
     let rules: Vec<&str> = diagnostics.0.iter().map(|d| d.rule).collect();
     assert_eq!(rules, ["R-FIELD-9", "R-FILE-5"]);
 }
