@@ -20,6 +20,12 @@ pub const ARTIFACT_KEYS: [&str; 8] = ["file", "files", "tag", "repository", "typ
 pub enum LayerTomlError {
     #[error("cannot read directory: {error}")]
     UnreadableDir { error: String },
+    /// The layers dir holds neither group.toml nor any layer TOML (R-FILE-7).
+    #[error("not a layers directory: it holds no group.toml and no layer TOML")]
+    NotALayersDir,
+    /// The layers dir has no group.toml, but a directory under it does (R-FILE-7).
+    #[error("not a layers directory: it holds no group.toml, but `{nested}` does")]
+    ParentOfLayersDir { nested: String },
     /// `what` is `buildpack directory` or `layer TOML`.
     #[error("{what} name is not valid UTF-8")]
     NameNotUtf8 { what: &'static str },
@@ -86,6 +92,7 @@ impl LayerTomlError {
             | GroupEntryEmptyId { .. }
             | GroupDuplicateId { .. } => "R-FILE-2",
             UnreadableLayerToml { .. } => "R-FILE-3",
+            NotALayersDir | ParentOfLayersDir { .. } => "R-FILE-7",
             LayerFlagWrongType { .. } | LayerTableWrongType { .. } => "R-FILE-4",
             NotUtf8 | Syntax { .. } => "R-FILE-5",
             ArtifactsWrongType { .. } | ArtifactEntryWrongType { .. } => "R-FIELD-1",
@@ -137,6 +144,15 @@ impl LayerTomlError {
             LayerFlagWrongType { found: Found::String, .. } => Some("write `true` or `false`, without quotes".into()),
             LayerFlagWrongType { .. } => Some("write `true` or `false`".into()),
             GroupDuplicateId { .. } => Some("list each buildpack once".into()),
+            NotALayersDir => Some(
+                "pass the build's layers directory (`--layers-dir` or `$CNB_LAYERS_DIR`, `/layers` in \
+                 a build): the one holding group.toml and a directory per buildpack"
+                    .into(),
+            ),
+            ParentOfLayersDir { nested } => {
+                let dir = nested.strip_suffix("/group.toml").unwrap_or(nested);
+                Some(format!("did you mean `--layers-dir {dir}`?"))
+            }
             _ => None,
         }
     }

@@ -1,4 +1,4 @@
-//! Finding the layer TOMLs of a build (R-FILE-1..3): which buildpack directories to read (from
+//! Finding the layer TOMLs of a build (R-FILE-1..3, R-FILE-7): which buildpack directories to read (from
 //! `group.toml` when present, else every directory but the lifecycle's own), and which files in
 //! them are layer TOMLs. Every unreadable directory or file is reported with its path; reading
 //! goes on so one run reports every problem.
@@ -25,15 +25,37 @@ const NOT_LAYER_TOMLS: [&str; 3] = ["launch.toml", "build.toml", "store.toml"];
 pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
     let mut diagnostics = Vec::new();
     let mut layer_files = Vec::new();
-    for buildpack in buildpacks(layers_dir, &mut diagnostics) {
+    let buildpacks = buildpacks(layers_dir, &mut diagnostics);
+    let mut toml_names = 0;
+    for buildpack in &buildpacks {
         let buildpack_dir = layers_dir.join(&buildpack.dir_name);
         for file_name in layer_toml_names(&buildpack_dir, &mut diagnostics) {
-            if let Some(file) = read_layer_file(&buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
+            toml_names += 1;
+            if let Some(file) = read_layer_file(buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
                 layer_files.push(file);
             }
         }
     }
+    if diagnostics.is_empty() {
+        diagnostics.extend(looks_like_a_layers_dir(layers_dir, &buildpacks, toml_names));
+    }
     (layer_files, Diagnostics(diagnostics).sorted())
+}
+
+/// R-FILE-7: a directory given as the layers dir that is not one (an empty directory, the
+/// parent of the layers dir) is an error, not a build without artifacts. A layers dir holds
+/// group.toml (the lifecycle always writes it) or at least one layer TOML; without group.toml,
+/// no buildpack directory may itself hold a group.toml.
+fn looks_like_a_layers_dir(layers_dir: &Path, buildpacks: &[Buildpack], toml_names: usize) -> Option<Diagnostic> {
+    if fs::symlink_metadata(layers_dir.join("group.toml")).is_ok() {
+        return None;
+    }
+    if let Some(b) = buildpacks.iter().find(|b| layers_dir.join(&b.dir_name).join("group.toml").is_file()) {
+        let nested = layers_dir.join(&b.dir_name).join("group.toml");
+        let nested = crate::diagnostic::display_path(&nested).to_string();
+        return Some(LayerTomlError::ParentOfLayersDir { nested }.at_path(layers_dir));
+    }
+    (toml_names == 0).then(|| LayerTomlError::NotALayersDir.at_path(layers_dir))
 }
 
 /// The buildpacks whose directories are read: group.toml's, in its order, when it exists and is

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod conformance_quirks;
+mod docs;
 mod fault;
 mod publish;
 mod registry;
