@@ -1,5 +1,11 @@
-//! "Did you mean …?": the known word closest in spelling to one the user wrote, for unknown
-//! artifact keys (R-FIELD-9) and unknown template variables (R-TPL-4).
+//! Words for users: "did you mean …?" (the known word closest in spelling to one the user
+//! wrote, for unknown artifact keys, R-FIELD-9, and template variables, R-TPL-4) and counted
+//! nouns ("1 case", "2 cases").
+
+/// `n` and the noun, singular for 1: `count(1, "case", "cases")` is `1 case`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// The candidate `word` was most likely meant to be: the same letters ignoring case, `-` and
 /// `_`, or close in spelling (one edit for words of up to 3 characters, else two; a swap of
@@ -43,6 +49,13 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::closest;
+
+    #[test]
+    fn counted_nouns_are_singular_for_one() {
+        assert_eq!(super::count(1, "case", "cases"), "1 case");
+        assert_eq!(super::count(0, "case", "cases"), "0 cases");
+        assert_eq!(super::count(2, "expected failure", "expected failures"), "2 expected failures");
+    }
 
     #[test]
     fn swaps_case_and_separators_are_near() {

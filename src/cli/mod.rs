@@ -41,12 +41,15 @@ pub struct Cli {
 pub enum Command {
     /// Check every layer TOML and declared file; needs no image reference.
     Validate {
-        /// The layers directory (`$CNB_LAYERS_DIR`).
+        /// The layers directory (`$CNB_LAYERS_DIR`): the one holding group.toml and a directory
+        /// per buildpack.
         #[arg(long, env = "CNB_LAYERS_DIR")]
         layers_dir: PathBuf,
     },
     /// Print what would be published, with digests (no network).
     Plan {
+        /// The layers directory (`$CNB_LAYERS_DIR`): the one holding group.toml and a directory
+        /// per buildpack.
         #[arg(long, env = "CNB_LAYERS_DIR")]
         layers_dir: PathBuf,
         #[command(flatten)]
@@ -74,7 +77,35 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(&cli.log);
-    ExitCode::from(run(cli))
+    ExitCode::from(run_quiet_on_broken_pipe(cli))
+}
+
+/// The panic message of `println!` when the reader of stdout (or stderr) has gone away.
+fn is_broken_pipe(message: &str) -> bool {
+    message.starts_with("failed printing to std") && message.contains("Broken pipe")
+}
+
+/// Runs `cli`; output piped into a reader that closes early (`conformance list | head -3`)
+/// ends the command quietly with exit 0, as ripgrep and cargo do, instead of a panic and a
+/// backtrace. The unwinding still runs every guard (registries started are stopped).
+fn run_quiet_on_broken_pipe(cli: Cli) -> u8 {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.payload_as_str().is_some_and(is_broken_pipe) {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
+        Ok(code) => code,
+        Err(payload) => {
+            let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+            if message.is_some_and(is_broken_pipe) {
+                exit::OK
+            } else {
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
 }
 
 fn init_tracing(level: &str) {

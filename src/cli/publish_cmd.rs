@@ -14,6 +14,8 @@ use crate::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishRe
 
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
+    /// The layers directory (`$CNB_LAYERS_DIR`): the one holding group.toml and a directory per
+    /// buildpack.
     #[arg(long, env = "CNB_LAYERS_DIR")]
     pub layers_dir: PathBuf,
     #[command(flatten)]

@@ -147,3 +147,48 @@ fn r_file_7_a_wrong_layers_dir_is_an_error_with_a_hint(#[case] args: &[&str], #[
     assert!(stderr(&out).contains("error[R-FILE-7]: "), "{}", report(&cmd, &out));
     assert!(stderr(&out).contains(needle), "{}", report(&cmd, &out));
 }
+
+/// Output into a reader that has closed (`cnb-artifacts conformance list | head -3`) ends the
+/// command quietly: exit 0, nothing on stderr, no panic. The pipe's read end is closed before
+/// the command starts, so its first write fails every time.
+#[rstest]
+#[case::conformance_list(&["conformance", "list"])]
+#[case::validate(&["validate", "--layers-dir", "multi/layers"])]
+#[case::plan(&["plan", "--layers-dir", "multi/layers", "--image", IMAGE])]
+#[case::plan_json(&["plan", "--layers-dir", "multi/layers", "--image", IMAGE, "--format", "json"])]
+#[case::help(&["--help"])]
+fn broken_pipe_exits_quietly(#[case] args: &[&str]) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli")).args(args).stdout(writer).stderr(std::process::Stdio::piped());
+    let out = cmd.output().expect("run the binary");
+    assert_eq!(out.status.code(), Some(0), "{}", report(&cmd, &out));
+    assert_eq!(stderr(&out), "", "{}", report(&cmd, &out));
+}
+
+/// Usage errors exit 2 before anything runs: a registry URL without a scheme, no jobs.
+#[rstest]
+#[case::registry_without_scheme(&["conformance", "run", "--registry", "127.0.0.1:5055"], "write `http://127.0.0.1:5055`")]
+#[case::zero_jobs(&["conformance", "run", "--jobs", "0"], "must be at least 1")]
+#[case::zero_jobs_self_check(&["conformance", "self-check", "--jobs", "0"], "must be at least 1")]
+fn conformance_usage_errors_exit_2(#[case] args: &[&str], #[case] needle: &str) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains(needle), "{}", report(&cmd, &out));
+}
+
+#[test]
+fn every_layers_dir_flag_has_help() {
+    for command in ["validate", "plan", "publish"] {
+        let mut cmd = Command::new(bin());
+        cmd.args([command, "--help"]);
+        let out = run(&mut cmd);
+        let text = stdout(&out);
+        let after = text.rsplit("--layers-dir <LAYERS_DIR>").next().unwrap_or_default();
+        let help = after.split("\n  -").next().unwrap_or_default();
+        assert!(help.contains("The layers directory"), "{command} --help:\n{text}");
+    }
+}
