@@ -7,6 +7,7 @@
 
 pub mod conformance_cmd;
 mod context;
+pub mod explain;
 mod plan_cmd;
 mod publish_cmd;
 
@@ -60,6 +61,15 @@ pub enum Command {
     },
     /// Publish every declared artifact beside the app image (or into an OCI image layout).
     Publish(Box<publish_cmd::PublishArgs>),
+    /// Print a spec rule's text (from docs/spec.md as built in), e.g. `explain R-FILE-6`.
+    Explain {
+        /// The rule ID, e.g. `R-FILE-6`.
+        #[arg(required_unless_present = "list")]
+        rule: Option<String>,
+        /// List every rule ID with the first line of its text.
+        #[arg(long, conflicts_with = "rule")]
+        list: bool,
+    },
     /// The conformance suite: list, run against an implementation, regenerate expectations.
     Conformance {
         #[command(subcommand)]
@@ -123,6 +133,8 @@ fn run(cli: Cli) -> u8 {
         Command::Plan { layers_dir, context, format } => plan_cmd::plan(&layers_dir, &context, format),
         Command::Publish(args) => publish_cmd::publish(&args),
         Command::Conformance { cmd } => conformance_cmd::run(cmd),
+        Command::Explain { list: true, .. } => explain::list(),
+        Command::Explain { rule, .. } => explain::explain(rule.as_deref().unwrap_or_default()),
     }
 }
 
@@ -131,5 +143,15 @@ pub fn report_input_errors(errors: &crate::diagnostic::Diagnostics) -> u8 {
     eprintln!("{errors}");
     let n = errors.0.len();
     eprintln!("{n} error{}; nothing was published", if n == 1 { "" } else { "s" });
+    let mut rules: Vec<&str> = Vec::new();
+    for d in &errors.0 {
+        if !rules.contains(&d.rule) {
+            rules.push(d.rule);
+        }
+    }
+    if let Some(first) = rules.first() {
+        let all = if rules.len() > 1 { format!(" (rules here: {})", rules.join(", ")) } else { String::new() };
+        eprintln!("for a rule's text, run `cnb-artifacts explain {first}`{all}");
+    }
     exit::INPUT
 }

@@ -192,3 +192,31 @@ fn every_layers_dir_flag_has_help() {
         assert!(help.contains("The layers directory"), "{command} --help:\n{text}");
     }
 }
+
+/// `explain` prints every rule written in docs/spec.md (as it is now: the embedded copy is
+/// not stale), and an unknown ID is a usage error naming the closest one.
+#[test]
+fn explain_prints_every_rule_of_the_spec() {
+    let spec = std::fs::read_to_string(fixtures_dir().join("../docs/spec.md")).unwrap();
+    let ids: Vec<String> = spec
+        .lines()
+        .filter_map(|l| l.strip_prefix("- **"))
+        .filter_map(|rest| rest.split_once("**"))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert!(ids.len() >= 80, "{ids:?}");
+    for id in &ids {
+        let mut cmd = Command::new(bin());
+        cmd.args(["explain", id]);
+        let out = run(&mut cmd);
+        let text = stdout(&out);
+        assert!(text.starts_with(&format!("{id} (")), "{}", report(&cmd, &out));
+        let first_words: String = spec.split(&format!("- **{id}** — ")).nth(1).unwrap().chars().take(40).collect();
+        assert!(text.contains(&first_words), "{id}: {first_words:?} not in\n{text}");
+    }
+    let mut cmd = Command::new(bin());
+    cmd.args(["explain", "R-FIL-6"]);
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains("did you mean `R-FILE-6`?"), "{}", report(&cmd, &out));
+}
