@@ -1,5 +1,5 @@
 //! `validate` and `plan`: report problems, or print the plan as text or JSON (with manifest
-//! digests when the subject descriptor is known).
+//! digests when the subject descriptor is known); with `--format json` the problems are JSON too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{exit, report_input_errors, ContextArgs};
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::plan::{self, PlannedArtifact, PlannedFile, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,14 +56,56 @@ pub struct ArtifactJson<'a> {
     pub manifest_size: Option<usize>,
 }
 
+/// One input error in `plan --format json` output (camelCase, as the plan's JSON).
+#[derive(Debug, Serialize)]
+struct ErrorJson<'a> {
+    rule: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<&'a str>,
+}
+
+/// The errors as text on stderr, or with `--format json` as `{"errors": [...]}` on stdout
+/// (the text count line still goes to stderr); exit 1 either way.
+fn report_errors(errors: &Diagnostics, format: Format) -> u8 {
+    if format == Format::Text {
+        return report_input_errors(errors);
+    }
+    let list: Vec<ErrorJson<'_>> = errors
+        .0
+        .iter()
+        .map(|d| ErrorJson {
+            rule: d.rule,
+            path: d.place.as_ref().map(|p| crate::diagnostic::display_path(p.path()).to_string()),
+            line: d.place.as_ref().and_then(|p| p.position()).map(|(line, _)| line),
+            column: d.place.as_ref().and_then(|p| p.position()).map(|(_, column)| column),
+            message: &d.message,
+            help: d.help.as_deref(),
+        })
+        .collect();
+    match serde_json::to_string_pretty(&serde_json::json!({ "errors": list })) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot write the errors as JSON: {e}"),
+    }
+    let n = errors.0.len();
+    eprintln!("{n} error{}; nothing was published", if n == 1 { "" } else { "s" });
+    exit::INPUT
+}
+
 pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
     let ctx = match args.to_context() {
         Ok(c) => c,
-        Err(errors) => return report_input_errors(&errors),
+        Err(errors) => return report_errors(&errors, format),
     };
     let plan = match plan::plan(layers_dir, &ctx) {
         Ok(p) => p,
-        Err(errors) => return report_input_errors(&errors),
+        Err(errors) => return report_errors(&errors, format),
     };
     let subject = ctx.subject();
     let mut artifacts = Vec::new();
@@ -70,10 +113,7 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
         let built = match &subject {
             Some(s) => match crate::manifest::build(a, s) {
                 Ok(b) => Some(b),
-                Err(e) => {
-                    eprintln!("error[R-MAN-9]: {e}");
-                    return exit::INPUT;
-                }
+                Err(e) => return report_errors(&Diagnostics(vec![Diagnostic::new("R-MAN-9", None, e.to_string())]), format),
             },
             None => None,
         };

@@ -220,3 +220,22 @@ fn explain_prints_every_rule_of_the_spec() {
     assert_eq!(out.status.code(), Some(2), "{}", report(&cmd, &out));
     assert!(stderr(&out).contains("did you mean `R-FILE-6`?"), "{}", report(&cmd, &out));
 }
+
+/// `plan --format json` reports input errors as JSON on stdout (camelCase like the plan), so a
+/// script reading stdout gets a document either way; exit 1.
+#[test]
+fn r_err_1_plan_json_reports_errors_as_json() {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("invalid/plan/every-fault-in-one-run"))
+        .args(["plan", "--layers-dir", "layers", "--image", IMAGE, "--format", "json"])
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", report(&cmd, &out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", report(&cmd, &out)));
+    let errors = doc["errors"].as_array().expect("errors array");
+    assert_eq!(errors.len(), 6, "{doc:#}");
+    assert_eq!(errors[1]["rule"], "R-FIELD-9");
+    assert_eq!(errors[1]["path"], "layers/acme_wasm/module.toml");
+    assert_eq!((errors[1]["line"].as_u64(), errors[1]["column"].as_u64()), (Some(8), Some(1)));
+    assert!(errors[1]["help"].as_str().unwrap().starts_with("did you mean `mediaType`?"), "{doc:#}");
+}
