@@ -108,6 +108,13 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
         Err(errors) => return report_errors(&errors, format),
     };
     let subject = ctx.subject();
+    if let (Some(digest), None) = (&ctx.digest, ctx.manifest_size) {
+        eprintln!(
+            "note: the app image digest {digest} was given without its manifest size, so the artifacts' \
+             manifest digests are not computed: pass --manifest-size N or --report report.toml \
+             (`publish` reads the size from the registry)"
+        );
+    }
     let mut artifacts = Vec::new();
     for a in &plan.artifacts {
         let built = match &subject {
@@ -119,6 +126,11 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
         };
         artifacts.push(artifact_json(a, built.as_ref()));
     }
+    let missing = match (&ctx.digest, ctx.manifest_size) {
+        (None, None) => "(needs --digest and --manifest-size, or --report)",
+        (None, Some(_)) => "(needs --digest: --manifest-size alone is not a descriptor)",
+        (Some(_), _) => "(needs --manifest-size: --digest was given without it)",
+    };
     let doc = PlanJson { subject, artifacts };
     match format {
         Format::Json => match serde_json::to_string_pretty(&doc) {
@@ -128,7 +140,7 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
                 return exit::INPUT;
             }
         },
-        Format::Text => print_text(&doc),
+        Format::Text => print_text(&doc, missing),
     }
     exit::OK
 }
@@ -150,7 +162,7 @@ fn artifact_json<'a>(a: &'a PlannedArtifact, built: Option<&crate::manifest::Bui
     }
 }
 
-fn print_text(doc: &PlanJson<'_>) {
+fn print_text(doc: &PlanJson<'_>, missing: &str) {
     if doc.artifacts.is_empty() {
         println!("no artifacts declared");
     }
@@ -173,7 +185,7 @@ fn print_text(doc: &PlanJson<'_>) {
         }
         match &a.manifest_digest {
             Some(d) => println!("  manifest:     {d}"),
-            None => println!("  manifest:     (needs --digest and --manifest-size, or --report)"),
+            None => println!("  manifest:     {missing}"),
         }
     }
 }

@@ -97,7 +97,7 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = LayoutTarget::open(dir, transport.chunk_size)?;
             let subject = match known {
                 Some(s) => s,
-                None => publish::resolve_subject(&target, &plan.context.image).await?,
+                None => resolve(&target, plan).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
@@ -105,27 +105,21 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = RegistryTarget::connect(&plan.context.image.registry, &transport).await?;
             let subject = match known {
                 Some(s) => s,
-                None => resolve_by_digest_or_tag(&target, plan).await?,
+                None => resolve(&target, plan).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
     }
 }
 
-/// Without a full subject descriptor, the app image is read from the registry (R-PUSH-3): by
-/// the tag of the reference; a digest given alone must match what the tag holds.
-async fn resolve_by_digest_or_tag(target: &RegistryTarget, plan: &Plan) -> Result<Subject, PublishError> {
-    let found = publish::resolve_subject(target, &plan.context.image).await?;
-    if let Some(expected) = &plan.context.digest {
-        if expected != &found.digest {
-            return Err(PublishError::SubjectDigestMismatch {
-                reference: plan.context.image.to_string(),
-                expected: expected.clone(),
-                found: found.digest.to_string(),
-            });
-        }
+/// Without a full subject descriptor, the app image is read from the target (R-PUSH-3): by the
+/// digest when one was given without its size, else by the tag of the reference. The
+/// preflight then checks that the tag points to that digest.
+async fn resolve(target: &impl publish::Target, plan: &Plan) -> Result<Subject, PublishError> {
+    match &plan.context.digest {
+        Some(digest) => publish::resolve_subject_by_digest(target, &plan.context.image, digest).await,
+        None => publish::resolve_subject(target, &plan.context.image).await,
     }
-    Ok(found)
 }
 
 /// Problems with what the user gave (a digest that lies, a missing app image, foreign tags,
@@ -134,6 +128,7 @@ fn exit_code(e: &PublishError) -> u8 {
     match e {
         PublishError::AppImageMissing { .. }
         | PublishError::AppImageTagMissing { .. }
+        | PublishError::SubjectSizeUnknown { .. }
         | PublishError::SubjectDigestMismatch { .. }
         | PublishError::SubjectDescriptorMismatch { .. }
         | PublishError::ForeignTags { .. }

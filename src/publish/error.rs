@@ -122,6 +122,10 @@ pub enum PublishError {
     AppImageMissing { image: String, digest: Digest },
     #[error("the app image tag {reference} does not exist; pass the image digest (--digest) or push the image first")]
     AppImageTagMissing { reference: String },
+    /// A digest was given without the manifest size, and the target cannot tell the size
+    /// (an OCI image layout that does not hold the app image).
+    #[error("--digest {digest} was given without --manifest-size, and the layout does not hold the app image, so its manifest size is unknown: pass --manifest-size N (the size in bytes of the app image manifest) or --report report.toml")]
+    SubjectSizeUnknown { digest: Digest },
     #[error("the app image tag {reference} points to {found}, but the subject digest given is {expected}: the digest (from --digest or report.toml) does not describe this image")]
     SubjectDigestMismatch { reference: String, expected: Digest, found: String },
     #[error("the app image {reference} is {found}, but the subject descriptor says {expected}")]

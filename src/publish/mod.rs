@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 
 pub use error::{PublishError, TargetError};
 pub use layout::LayoutTarget;
-pub use preflight::resolve_subject;
+pub use preflight::{resolve_subject, resolve_subject_by_digest};
 pub use referrers::{ReferrersMode, ReferrersUsed};
 pub use registry_target::RegistryTarget;
 pub use report::PublishReport;

@@ -14,7 +14,7 @@ use crate::manifest::BuiltArtifact;
 use crate::plan::{Plan, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
-use crate::reference::ImageRef;
+use crate::reference::{Digest, ImageRef};
 
 /// True when `m` is an artifact manifest published under this spec (see the module docs).
 pub fn is_ours(m: &FetchedManifest) -> bool {
@@ -65,6 +65,27 @@ pub async fn resolve_subject(target: &impl Target, image: &ImageRef) -> Result<S
         size: m.bytes.len() as u64,
         media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
     })
+}
+
+/// The subject descriptor of the app image manifest `digest` given without its size
+/// (R-PUSH-3): read from the target by digest. A registry without it is
+/// [`PublishError::AppImageMissing`]; a layout without it cannot tell the size
+/// ([`PublishError::SubjectSizeUnknown`]).
+pub async fn resolve_subject_by_digest(target: &impl Target, image: &ImageRef, digest: &Digest) -> Result<Subject, PublishError> {
+    let reference = format!("{}@{digest}", image.name());
+    let fetched = target
+        .fetch_manifest(&image.repository, ManifestRef::Digest(digest))
+        .await
+        .map_err(|source| PublishError::AppImageUnreadable { reference, source: Box::new(source) })?;
+    match fetched {
+        Some(m) => Ok(Subject {
+            digest: digest.clone(),
+            size: m.bytes.len() as u64,
+            media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
+        }),
+        None if target.kind() == TargetKind::Layout => Err(PublishError::SubjectSizeUnknown { digest: digest.clone() }),
+        None => Err(PublishError::AppImageMissing { image: image.to_string(), digest: digest.clone() }),
+    }
 }
 
 /// R-PUSH-3: the app image exists by digest with the subject's size and media type, and its

@@ -239,3 +239,27 @@ fn r_err_1_plan_json_reports_errors_as_json() {
     assert_eq!((errors[1]["line"].as_u64(), errors[1]["column"].as_u64()), (Some(8), Some(1)));
     assert!(errors[1]["help"].as_str().unwrap().starts_with("did you mean `mediaType`?"), "{doc:#}");
 }
+
+/// Subject inputs say exactly what is missing (R-PUSH-3): `plan --digest` without a size, and
+/// `publish --layout --digest` without a size into a layout that does not hold the app image.
+#[test]
+fn r_push_3_a_digest_without_size_says_what_is_missing() {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut cmd = plan_cmd("rfc-example");
+    cmd.args(["--digest", &digest]);
+    let out = run(&mut cmd);
+    assert!(stdout(&out).contains("manifest:     (needs --manifest-size: --digest was given without it)"), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains("was given without its manifest size"), "{}", report(&cmd, &out));
+
+    let layout = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli/rfc-example"))
+        .args(["publish", "--layers-dir", "layers", "--image", IMAGE, "--digest", &digest, "--layout"])
+        .arg(layout.path().join("out"))
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", report(&cmd, &out));
+    let text = stderr(&out);
+    assert!(text.contains(&format!("--digest {digest} was given without --manifest-size")), "{}", report(&cmd, &out));
+    assert!(!text.contains("does not exist; pass the image digest"), "{}", report(&cmd, &out));
+}

@@ -524,3 +524,17 @@ async fn r_push_4_large_file_is_streamed_in_chunks() {
     let digest = Digest::of(&big);
     assert_eq!(blob(&registry, APP, digest.as_str()).await, big);
 }
+
+/// A digest given without its manifest size (R-PUSH-3): the size and media type are read from
+/// the registry by digest, not from the tag; an unknown digest is named as missing.
+#[tokio::test]
+async fn r_push_3_a_digest_without_size_is_resolved_by_digest() {
+    let registry = require_registry!();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let image: cnb_artifacts::reference::ImageRef = format!("{}/{APP}:1.0", registry.host).parse().unwrap();
+    let target = target(&registry).await;
+    let found = cnb_artifacts::publish::resolve_subject_by_digest(&target, &image, &subject.digest).await.unwrap();
+    assert_eq!(found, subject);
+    let err = cnb_artifacts::publish::resolve_subject_by_digest(&target, &image, &Digest::of(b"not pushed")).await.unwrap_err();
+    assert!(matches!(err, PublishError::AppImageMissing { .. }), "{err}");
+}
