@@ -140,6 +140,7 @@ pub async fn check_tags(
     target: &impl Target,
     plan: &Plan,
     built: &[BuiltArtifact],
+    subject: &Subject,
     overwrite: bool,
 ) -> Result<std::collections::BTreeSet<String>, PublishError> {
     let mut foreign = Vec::new();
@@ -157,10 +158,13 @@ pub async fn check_tags(
                 current.insert(reference);
             } else if is_ours(&m) && !crate::mutants::active(crate::mutants::Mutant::OwnArtifactsAsForeign) {
                 tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
+            } else if m.digest == subject.digest {
+                // Even --overwrite does not take the app image's own tag (R-PUSH-5).
+                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
             } else if overwrite {
                 tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
             } else {
-                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label() });
+                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
             }
         }
     }
