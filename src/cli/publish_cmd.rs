@@ -77,7 +77,12 @@ pub fn publish(args: &PublishArgs) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: {}", crate::publish::auth::redact::redact(&crate::publish::error::error_chain(&e)));
+            let chain = crate::publish::error::error_chain(&e);
+            let chain = crate::publish::auth::redact::redact(&chain);
+            eprintln!("error: {chain}");
+            if let Some(help) = plain_http_hint(&chain, args) {
+                eprintln!("  help: {help}");
+            }
             exit_code(&e)
         }
     }
@@ -120,6 +125,20 @@ async fn resolve(target: &impl publish::Target, plan: &Plan) -> Result<Subject, 
         Some(digest) => publish::resolve_subject_by_digest(target, &plan.context.image, digest).await,
         None => publish::resolve_subject(target, &plan.context.image).await,
     }
+}
+
+/// A TLS handshake that met plain HTTP (rustls: `received corrupt message of type
+/// InvalidContentType`) means the registry speaks HTTP: say which flag makes it work.
+fn plain_http_hint(chain: &str, args: &PublishArgs) -> Option<String> {
+    let registry = args.context.image.parse::<crate::reference::ImageRef>().ok()?.registry;
+    let registry = registry.as_str();
+    let tls_met_http = ["InvalidContentType", "corrupt message", "wrong version number", "http request to an https server"]
+        .iter()
+        .any(|needle| chain.to_ascii_lowercase().contains(&needle.to_ascii_lowercase()));
+    let listed = args.insecure_registries.iter().any(|r| r.trim().eq_ignore_ascii_case(registry));
+    (tls_met_http && args.layout.is_none() && !listed).then(|| {
+        format!("the registry {registry} seems to speak plain HTTP, not HTTPS: pass --insecure-registry {registry} if that is intended")
+    })
 }
 
 /// Problems with what the user gave (a digest that lies, a missing app image, foreign tags,

@@ -263,3 +263,28 @@ fn r_push_3_a_digest_without_size_says_what_is_missing() {
     assert!(text.contains(&format!("--digest {digest} was given without --manifest-size")), "{}", report(&cmd, &out));
     assert!(!text.contains("does not exist; pass the image digest"), "{}", report(&cmd, &out));
 }
+
+/// A registry that speaks plain HTTP where HTTPS was expected (127.0.0.2 is loopback but not
+/// one of the hosts taken as plain HTTP by default): the TLS error comes with the flag that
+/// fixes it.
+#[test]
+fn r_auth_3_tls_meeting_plain_http_hints_insecure_registry() {
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let host = format!("127.0.0.2:{port}");
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli/rfc-example"))
+        .args(["publish", "--layers-dir", "layers", "--image", &format!("{host}/team/app:1.0"), "--digest", &digest])
+        .args(["--manifest-size", "100", "--max-attempts", "1"])
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains(&format!("pass --insecure-registry {host}")), "{}", report(&cmd, &out));
+}
