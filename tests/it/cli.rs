@@ -288,3 +288,20 @@ fn r_auth_3_tls_meeting_plain_http_hints_insecure_registry() {
     assert_eq!(out.status.code(), Some(3), "{}", report(&cmd, &out));
     assert!(stderr(&out).contains(&format!("pass --insecure-registry {host}")), "{}", report(&cmd, &out));
 }
+
+/// A connection refused on this machine fails at once: one error, no retry warnings (R-PUSH-7).
+#[test]
+fn r_push_7_refused_on_localhost_fails_fast_without_retry_warnings() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli/rfc-example"))
+        .args(["publish", "--layers-dir", "layers", "--image", &format!("127.0.0.1:{port}/team/app:1.0"), "--digest", &digest])
+        .args(["--manifest-size", "100"])
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", report(&cmd, &out));
+    let text = stderr(&out);
+    assert!(text.contains("Connection refused"), "{}", report(&cmd, &out));
+    assert!(!text.contains("retrying"), "{}", report(&cmd, &out));
+}
