@@ -19,6 +19,7 @@ mod group;
 mod layer_form;
 mod layers_dir;
 pub mod media_type;
+pub mod schema;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -65,7 +66,7 @@ impl Buildpack {
 }
 
 /// The `type` preset of an artifact (R-FIELD-5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     #[default]
