@@ -101,7 +101,9 @@ fn is_broken_pipe(message: &str) -> bool {
 fn run_quiet_on_broken_pipe(cli: Cli) -> u8 {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !info.payload_as_str().is_some_and(is_broken_pipe) {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if !message.is_some_and(is_broken_pipe) {
             default_hook(info);
         }
     }));
