@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test registry image cnb-artifacts/registry:2.8.2 from the local docker-registry
 # binary (apt-get install -y docker-registry), with no image pull. The Rust code
-# (src/registry/image.rs) builds the same image by itself when it is missing; this script is
+# (conformance/src/provider/image.rs) builds the same image by itself when it is missing; this script is
 # for people. Usage: ci/registry/build-image.sh [image-name]
 set -euo pipefail
 

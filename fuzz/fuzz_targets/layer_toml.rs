@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use cnb_artifacts::layer_toml::parse_layer_toml;
+use cnb_artifacts_core::layer_toml::parse_layer_toml;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use cnb_artifacts::reference::{
+use cnb_artifacts_core::reference::{
     is_referrers_tag, validate_repository_path, validate_tag, Digest, ImageRef, MAX_TAG_LEN,
 };
 use libfuzzer_sys::fuzz_target;

@@ -10,7 +10,7 @@
 
 #![no_main]
 
-use cnb_artifacts::template::{escape, Template, Vars};
+use cnb_artifacts_core::template::{escape, Template, Vars};
 use libfuzzer_sys::fuzz_target;
 
 fn all_known() -> Vars {

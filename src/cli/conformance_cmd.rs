@@ -1,5 +1,5 @@
 //! `cnb-artifacts conformance list | run | regen | self-check`: the command line of the
-//! conformance suite ([`crate::conformance`]). Raw flags → validated options → a tokio runtime
+//! conformance suite ([`cnb_artifacts_conformance`]). Raw flags → validated options → a tokio runtime
 //! that runs the cases; Ctrl-C drops the run, which removes the registry and kills running
 //! implementations. Exit codes: 0 every selected case passed, 2 usage error (e.g. a `--filter`
 //! that matches nothing), 4 cases failed, 5 the runner, its registry or the case data broke.
@@ -11,15 +11,15 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 
 use super::exit;
-use crate::conformance::baseline::Baseline;
-use crate::conformance::implementation::Implementation;
-use crate::conformance::outcome::RunResults;
-use crate::conformance::regen::{self, CaseRegen};
-use crate::conformance::runner::{self, RunOptions};
-use crate::conformance::selection::{self, Selected, SelectionError};
-use crate::conformance::{case, report, self_check, SuiteDir};
-use crate::registry::quirks::QuirkProfile;
-use crate::registry::Provider;
+use cnb_artifacts_conformance::baseline::Baseline;
+use cnb_artifacts_conformance::implementation::Implementation;
+use cnb_artifacts_conformance::outcome::RunResults;
+use cnb_artifacts_conformance::provider::quirks::QuirkProfile;
+use cnb_artifacts_conformance::provider::Provider;
+use cnb_artifacts_conformance::regen::{self, CaseRegen};
+use cnb_artifacts_conformance::runner::{self, RunOptions};
+use cnb_artifacts_conformance::selection::{self, Selected, SelectionError};
+use cnb_artifacts_conformance::{case, report, self_check, SuiteDir};
 
 #[derive(Debug, Subcommand)]
 pub enum ConformanceCommand {
@@ -217,7 +217,7 @@ fn provider(args: &RegistryArgs) -> Result<Provider, u8> {
     let named = args.registry.as_deref().or(args.registry_provider.as_deref());
     let result = match named {
         Some(name) => name.parse::<Provider>(),
-        None => crate::registry::detect_default(),
+        None => cnb_artifacts_conformance::provider::detect_default(),
     };
     result.map_err(|e| {
         eprintln!("error: {e}");
@@ -335,7 +335,7 @@ fn run_cases(args: &RunArgs) -> u8 {
     code
 }
 
-fn write_report(code: u8, written: Result<(), report::ReportError>) -> u8 {
+fn write_report(code: u8, written: Result<(), report::ReportWriteError>) -> u8 {
     match written {
         Ok(()) => code,
         Err(e) => {

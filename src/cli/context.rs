@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::plan::BuildContext;
-use crate::reference::{validate_tag, Digest, ImageRef};
+use cnb_artifacts_core::diagnostic::{Diagnostic, Diagnostics};
+use cnb_artifacts_core::plan::BuildContext;
+use cnb_artifacts_core::reference::{validate_tag, Digest, ImageRef};
 
 #[derive(Debug, Clone, Args)]
 pub struct ContextArgs {
@@ -24,7 +24,7 @@ pub struct ContextArgs {
     #[arg(long)]
     pub manifest_size: Option<u64>,
     /// The app image manifest media type.
-    #[arg(long, default_value = crate::manifest::media_types::OCI_MANIFEST)]
+    #[arg(long, default_value = cnb_artifacts_core::media_types::OCI_MANIFEST)]
     pub manifest_media_type: String,
     /// The lifecycle exporter's report.toml: app image tags, digest and manifest size.
     #[arg(long)]
@@ -49,7 +49,7 @@ impl ContextArgs {
         };
         let mut manifest_size = self.manifest_size;
         if let (Some(path), Some(image)) = (&self.report, &image) {
-            match crate::publish::exporter_report::read(path) {
+            match super::exporter_report::read(path) {
                 Ok(report) => {
                     for t in report.tags_for(image) {
                         if !tags.contains(&t) {
@@ -63,9 +63,12 @@ impl ContextArgs {
             }
         }
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) if !v.is_empty() => v
-                .parse::<i64>()
-                .map_err(|_| {
+            // R-MAN-8: ASCII digits only (`+5` and `-1` are refused); empty counts as unset.
+            Ok(v) if !v.is_empty() => Some(v.as_str())
+                .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or(())
+                .map_err(|()| {
                     errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH=`{v}` is not a whole number of seconds")))
                 })
                 .ok(),

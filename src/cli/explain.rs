@@ -69,7 +69,7 @@ pub fn explain(id: &str) -> u8 {
             exit::OK
         }
         None => {
-            let near = crate::spelling::closest(&wanted, all.iter().map(|r| r.id.as_str()));
+            let near = cnb_artifacts_core::spelling::closest(&wanted, all.iter().map(|r| r.id.as_str()));
             let hint = near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
             eprintln!("error: no rule `{id}` in docs/spec.md{hint}");
             eprintln!("  help: rule IDs look like R-FILE-6; `cnb-artifacts explain --list` lists them all");

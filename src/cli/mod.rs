@@ -8,6 +8,7 @@
 pub mod conformance_cmd;
 mod context;
 pub mod explain;
+mod exporter_report;
 mod plan_cmd;
 mod publish_cmd;
 
@@ -124,7 +125,7 @@ fn init_tracing(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::publish::auth::redact::RedactingStderr)
+        .with_writer(cnb_artifacts_core::publish::auth::redact::RedactingStderr)
         .with_target(false)
         .try_init();
 }
@@ -141,7 +142,7 @@ fn run(cli: Cli) -> u8 {
 }
 
 /// Prints input errors to stderr with a closing count; returns [`exit::INPUT`].
-pub fn report_input_errors(errors: &crate::diagnostic::Diagnostics) -> u8 {
+pub fn report_input_errors(errors: &cnb_artifacts_core::diagnostic::Diagnostics) -> u8 {
     eprintln!("{errors}");
     let n = errors.0.len();
     eprintln!("{n} error{}; nothing was published", if n == 1 { "" } else { "s" });

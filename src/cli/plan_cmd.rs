@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{exit, report_input_errors, ContextArgs};
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::plan::{self, PlannedArtifact, PlannedFile, Subject};
+use cnb_artifacts_core::diagnostic::{Diagnostic, Diagnostics};
+use cnb_artifacts_core::plan::{self, PlannedArtifact, PlannedFile, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -43,15 +43,15 @@ pub struct ArtifactJson<'a> {
     pub repository: String,
     pub tags: &'a [String],
     #[serde(rename = "type")]
-    pub preset: crate::layer_toml::Preset,
+    pub preset: cnb_artifacts_core::layer_toml::Preset,
     #[serde(rename = "artifactType")]
     pub artifact_type: &'a str,
     pub annotations: &'a BTreeMap<String, String>,
     pub files: &'a [PlannedFile],
     #[serde(rename = "configDigest")]
-    pub config_digest: crate::reference::Digest,
+    pub config_digest: cnb_artifacts_core::reference::Digest,
     #[serde(rename = "manifestDigest", skip_serializing_if = "Option::is_none")]
-    pub manifest_digest: Option<crate::reference::Digest>,
+    pub manifest_digest: Option<cnb_artifacts_core::reference::Digest>,
     #[serde(rename = "manifestSize", skip_serializing_if = "Option::is_none")]
     pub manifest_size: Option<usize>,
 }
@@ -82,7 +82,7 @@ fn report_errors(errors: &Diagnostics, format: Format) -> u8 {
         .iter()
         .map(|d| ErrorJson {
             rule: d.rule,
-            path: d.place.as_ref().map(|p| crate::diagnostic::display_path(p.path()).to_string()),
+            path: d.place.as_ref().map(|p| cnb_artifacts_core::diagnostic::display_path(p.path()).to_string()),
             line: d.place.as_ref().and_then(|p| p.position()).map(|(line, _)| line),
             column: d.place.as_ref().and_then(|p| p.position()).map(|(_, column)| column),
             message: &d.message,
@@ -118,7 +118,7 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
     let mut artifacts = Vec::new();
     for a in &plan.artifacts {
         let built = match &subject {
-            Some(s) => match crate::manifest::build(a, s) {
+            Some(s) => match cnb_artifacts_core::manifest::build(a, s) {
                 Ok(b) => Some(b),
                 Err(e) => return report_errors(&Diagnostics(vec![Diagnostic::new("R-MAN-9", None, e.to_string())]), format),
             },
@@ -145,7 +145,7 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
     exit::OK
 }
 
-fn artifact_json<'a>(a: &'a PlannedArtifact, built: Option<&crate::manifest::BuiltArtifact>) -> ArtifactJson<'a> {
+fn artifact_json<'a>(a: &'a PlannedArtifact, built: Option<&cnb_artifacts_core::manifest::BuiltArtifact>) -> ArtifactJson<'a> {
     ArtifactJson {
         buildpack: &a.buildpack,
         layer: &a.layer,
@@ -156,7 +156,7 @@ fn artifact_json<'a>(a: &'a PlannedArtifact, built: Option<&crate::manifest::Bui
         artifact_type: &a.artifact_type,
         annotations: &a.annotations,
         files: &a.files,
-        config_digest: crate::reference::Digest::of(&a.config.bytes),
+        config_digest: cnb_artifacts_core::reference::Digest::of(&a.config.bytes),
         manifest_digest: built.map(|b| b.manifest_digest.clone()),
         manifest_size: built.map(|b| b.manifest_bytes.len()),
     }

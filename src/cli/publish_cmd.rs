@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{exit, report_input_errors, ContextArgs};
-use crate::plan::{self, Plan, Subject};
-use crate::publish::client::{TransportOptions, DEFAULT_CHUNK_SIZE};
-use crate::publish::retry::RetryPolicy;
-use crate::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, RegistryTarget};
+use cnb_artifacts_core::plan::{self, Plan, Subject};
+use cnb_artifacts_core::publish::client::{TransportOptions, DEFAULT_CHUNK_SIZE};
+use cnb_artifacts_core::publish::retry::RetryPolicy;
+use cnb_artifacts_core::publish::{self, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, RegistryTarget};
 
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
@@ -77,8 +77,8 @@ pub fn publish(args: &PublishArgs) -> u8 {
             exit::OK
         }
         Err(e) => {
-            let chain = crate::publish::error::error_chain(&e);
-            let chain = crate::publish::auth::redact::redact(&chain);
+            let chain = cnb_artifacts_core::publish::error::error_chain(&e);
+            let chain = cnb_artifacts_core::publish::auth::redact::redact(&chain);
             eprintln!("error: {chain}");
             if let Some(help) = plain_http_hint(&chain, args) {
                 eprintln!("  help: {help}");
@@ -102,7 +102,7 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = LayoutTarget::open(dir, transport.chunk_size)?;
             let subject = match known {
                 Some(s) => s,
-                None => resolve(&target, plan).await?,
+                None => publish::resolve_subject(&target, &plan.context).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
@@ -110,27 +110,17 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
             let target = RegistryTarget::connect(&plan.context.image.registry, &transport).await?;
             let subject = match known {
                 Some(s) => s,
-                None => resolve(&target, plan).await?,
+                None => publish::resolve_subject(&target, &plan.context).await?,
             };
             publish::publish(plan, &subject, &opts, &target).await
         }
     }
 }
 
-/// Without a full subject descriptor, the app image is read from the target (R-PUSH-3): by the
-/// digest when one was given without its size, else by the tag of the reference. The
-/// preflight then checks that the tag points to that digest.
-async fn resolve(target: &impl publish::Target, plan: &Plan) -> Result<Subject, PublishError> {
-    match &plan.context.digest {
-        Some(digest) => publish::resolve_subject_by_digest(target, &plan.context.image, digest).await,
-        None => publish::resolve_subject(target, &plan.context.image).await,
-    }
-}
-
 /// A TLS handshake that met plain HTTP (rustls: `received corrupt message of type
 /// InvalidContentType`) means the registry speaks HTTP: say which flag makes it work.
 fn plain_http_hint(chain: &str, args: &PublishArgs) -> Option<String> {
-    let registry = args.context.image.parse::<crate::reference::ImageRef>().ok()?.registry;
+    let registry = args.context.image.parse::<cnb_artifacts_core::reference::ImageRef>().ok()?.registry;
     let registry = registry.as_str();
     let tls_met_http = ["InvalidContentType", "corrupt message", "wrong version number", "http request to an https server"]
         .iter()

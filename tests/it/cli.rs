@@ -305,3 +305,20 @@ fn r_push_7_refused_on_localhost_fails_fast_without_retry_warnings() {
     assert!(text.contains("Connection refused"), "{}", report(&cmd, &out));
     assert!(!text.contains("retrying"), "{}", report(&cmd, &out));
 }
+
+/// R-MAN-8: `SOURCE_DATE_EPOCH` is ASCII digits only; an empty value counts as unset.
+#[rstest]
+#[case::plus_sign("+5", false)]
+#[case::minus_sign("-1", false)]
+#[case::space(" 5", false)]
+#[case::digits("5", true)]
+#[case::empty("", true)]
+fn r_man_8_source_date_epoch_is_digits_only(#[case] value: &str, #[case] accepted: bool) {
+    let mut cmd = plan_cmd("rfc-example");
+    cmd.env("SOURCE_DATE_EPOCH", value);
+    let out = cmd.output().expect("runs");
+    assert_eq!(out.status.success(), accepted, "{}", report(&cmd, &out));
+    if !accepted {
+        assert!(stderr(&out).contains("R-MAN-8"), "{}", report(&cmd, &out));
+    }
+}

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cnb_artifacts::registry::Provider;
+use cnb_artifacts_conformance::provider::Provider;
 use rstest::rstest;
 use serde_json::Value;
 
@@ -269,7 +269,7 @@ fn profiles_are_listed_and_an_unknown_one_is_a_usage_error() {
     let (cmd, output) = conformance(&["run", "--help"]);
     assert_eq!(code(&output), 0, "{}", report(&cmd, &output));
     let help = String::from_utf8_lossy(&output.stdout);
-    for profile in cnb_artifacts::registry::quirks::QuirkProfile::ALL {
+    for profile in cnb_artifacts_conformance::provider::quirks::QuirkProfile::ALL {
         assert!(help.contains(profile.name()), "{profile} missing from\n{help}");
     }
     let (cmd, output) = conformance(&["run", "--registry-quirks", "gitlab"]);

@@ -5,10 +5,12 @@
 #[macro_use]
 mod support;
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod conformance;
 mod conformance_quirks;
+mod conformance_verdicts;
 mod docs;
 mod fault;
 mod publish;

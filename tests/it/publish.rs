@@ -4,18 +4,18 @@
 
 use std::path::Path;
 
-use cnb_artifacts::manifest::media_types::{ANNOTATION_LAYER, OCI_INDEX, OCI_MANIFEST};
-use cnb_artifacts::plan::{BuildContext, Plan, Subject};
-use cnb_artifacts::publish::client::TransportOptions;
-use cnb_artifacts::publish::error::RegistryError;
-use cnb_artifacts::publish::progress::BlobProgress;
-use cnb_artifacts::publish::referrers::{ReferrerEntry, ReferrersOutcome};
-use cnb_artifacts::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
-use cnb_artifacts::publish::{
+use cnb_artifacts_conformance::provider::seed::{fetch_manifest, list_tags, seed_app_image};
+use cnb_artifacts_core::media_types::{ANNOTATION_LAYER, OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::plan::{BuildContext, Plan, Subject};
+use cnb_artifacts_core::publish::client::TransportOptions;
+use cnb_artifacts_core::publish::error::RegistryFailure;
+use cnb_artifacts_core::publish::progress::BlobProgress;
+use cnb_artifacts_core::publish::referrers::{ReferrerEntry, ReferrersOutcome};
+use cnb_artifacts_core::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
+use cnb_artifacts_core::publish::{
     publish, LayoutTarget, PublishError, PublishOptions, PublishReport, ReferrersMode, ReferrersUsed, RegistryTarget, TargetError,
 };
-use cnb_artifacts::reference::Digest;
-use cnb_artifacts::registry::seed::{fetch_manifest, list_tags, seed_app_image};
+use cnb_artifacts_core::reference::Digest;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -58,7 +58,7 @@ fn context(registry: &Registry, tag: &str, extra_tags: &[&str], subject: &Subjec
 }
 
 fn plan_of(layers: &Path, ctx: &BuildContext) -> Plan {
-    cnb_artifacts::plan::plan(layers, ctx).unwrap_or_else(|d| panic!("planning failed:\n{d}"))
+    cnb_artifacts_core::plan::plan(layers, ctx).unwrap_or_else(|d| panic!("planning failed:\n{d}"))
 }
 
 async fn target(registry: &Registry) -> RegistryTarget {
@@ -132,7 +132,7 @@ async fn r_push_1_rfc_example_end_to_end() {
             "annotations": m["annotations"],
         }])
     );
-    assert_eq!(index.bytes, cnb_artifacts::manifest::canonical::to_vec(&idx).unwrap(), "the fallback index is canonical JSON");
+    assert_eq!(index.bytes, cnb_artifacts_core::canonical::to_vec(&idx).unwrap(), "the fallback index is canonical JSON");
     assert_eq!(tags(&registry, APP).await, ["1.0".to_string(), subject.digest.referrers_tag(), "wasm".to_string()]);
 }
 
@@ -312,10 +312,10 @@ async fn r_push_10_index_subject_is_copied_into_the_artifact_repository() {
     for blob_digest in blob_digests(&child_bytes) {
         assert_eq!(blob(&registry, "team/modules", &blob_digest).await, blob(&registry, APP, &blob_digest).await);
     }
-    let copied = cnb_artifacts::publish::subject_copy::copy_subject(&t, APP, "team/modules", &subject).await.unwrap();
-    assert_eq!(copied, cnb_artifacts::publish::subject_copy::Copied::AlreadyThere);
-    let same = cnb_artifacts::publish::subject_copy::copy_subject(&t, APP, APP, &subject).await.unwrap();
-    assert_eq!(same, cnb_artifacts::publish::subject_copy::Copied::NotNeeded);
+    let copied = cnb_artifacts_core::publish::subject_copy::copy_subject(&t, APP, "team/modules", &subject).await.unwrap();
+    assert_eq!(copied, cnb_artifacts_core::publish::subject_copy::Copied::AlreadyThere);
+    let same = cnb_artifacts_core::publish::subject_copy::copy_subject(&t, APP, APP, &subject).await.unwrap();
+    assert_eq!(same, cnb_artifacts_core::publish::subject_copy::Copied::NotNeeded);
 }
 
 /// A tag holding something this tool did not publish is refused, unless overwriting; a tag
@@ -379,6 +379,22 @@ async fn r_push_3_subject_must_be_the_app_image() {
     assert_eq!(tags(&registry, APP).await, before);
 }
 
+/// A library user resolving the subject by tag gets the same check as the command line
+/// (R-PUSH-3): a digest the context names must be the one the tag holds.
+#[tokio::test]
+async fn r_push_3_resolve_subject_checks_the_digest_the_context_names() {
+    let registry = require_registry!();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let target = target(&registry).await;
+    let mut ctx = context(&registry, "1.0", &[], &subject);
+    assert_eq!(cnb_artifacts_core::publish::resolve_subject(&target, &ctx).await.unwrap(), subject);
+    ctx.digest = None;
+    assert_eq!(cnb_artifacts_core::publish::resolve_subject(&target, &ctx).await.unwrap(), subject);
+    ctx.digest = Some(Digest::of(b"another image"));
+    let err = cnb_artifacts_core::publish::resolve_subject(&target, &ctx).await.unwrap_err();
+    assert!(matches!(err, PublishError::SubjectDigestMismatch { .. }), "{err}");
+}
+
 /// A file changed after planning fails the publish before any tag is set (R-PUSH-2, R-PUSH-4).
 /// Same size, other bytes: the upload streams them (only the length is checked on the way),
 /// the real registry refuses them for the planned digest, and the publisher, re-reading the
@@ -434,7 +450,7 @@ impl Target for RejectingTarget {
     async fn push_manifest(&self, r: &str, m: ManifestRef<'_>, t: &str, bytes: &[u8]) -> Result<(), TargetError> {
         if m == ManifestRef::Digest(&self.reject) {
             let detail = r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#.to_string();
-            return Err(TargetError::Registry(RegistryError { status: Some(400), detail }));
+            return Err(TargetError::Registry(RegistryFailure { status: Some(400), detail }));
         }
         self.inner.push_manifest(r, m, t, bytes).await
     }
@@ -459,7 +475,7 @@ async fn r_push_2_rejected_manifest_leaves_every_tag_unchanged() {
     let toml = "[[additionalArtifact]]\nfile = \"a.wasm\"\ntag = \"a\"\n\n[[additionalArtifact]]\nfile = \"b.txt\"\ntag = \"b\"\n";
     write_layer(layers.path(), "acme_two", "two", toml, &[("a.wasm", WASM), ("b.txt", b"bee")]);
     let plan = plan_of(layers.path(), &context(&registry, "1.0", &[], &subject));
-    let second = cnb_artifacts::manifest::build(&plan.artifacts[1], &subject).unwrap();
+    let second = cnb_artifacts_core::manifest::build(&plan.artifacts[1], &subject).unwrap();
     let t = RejectingTarget { inner: target(&registry).await, reject: second.manifest_digest.clone() };
     let before = tags(&registry, APP).await;
     let err = publish(&plan, &subject, &PublishOptions::default(), &t).await.unwrap_err();
@@ -537,11 +553,11 @@ async fn r_push_4_large_file_is_streamed_in_chunks() {
 async fn r_push_3_a_digest_without_size_is_resolved_by_digest() {
     let registry = require_registry!();
     let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
-    let image: cnb_artifacts::reference::ImageRef = format!("{}/{APP}:1.0", registry.host).parse().unwrap();
+    let image: cnb_artifacts_core::reference::ImageRef = format!("{}/{APP}:1.0", registry.host).parse().unwrap();
     let target = target(&registry).await;
-    let found = cnb_artifacts::publish::resolve_subject_by_digest(&target, &image, &subject.digest).await.unwrap();
+    let found = cnb_artifacts_core::publish::resolve_subject_by_digest(&target, &image, &subject.digest).await.unwrap();
     assert_eq!(found, subject);
-    let err = cnb_artifacts::publish::resolve_subject_by_digest(&target, &image, &Digest::of(b"not pushed")).await.unwrap_err();
+    let err = cnb_artifacts_core::publish::resolve_subject_by_digest(&target, &image, &Digest::of(b"not pushed")).await.unwrap_err();
     assert!(matches!(err, PublishError::AppImageMissing { .. }), "{err}");
 }
 

@@ -1,13 +1,13 @@
-//! Tests of `cnb_artifacts::registry`: each provider starts a registry that passes the health
+//! Tests of `cnb_artifacts_conformance::provider`: each provider starts a registry that passes the health
 //! check, takes the deterministic app image and serves it back byte for byte, and leaves
 //! nothing behind once dropped; external URLs that do not work fail with clear errors.
 
 use std::time::Instant;
 
-use cnb_artifacts::manifest::media_types::OCI_MANIFEST;
-use cnb_artifacts::registry::container::{owner, KEPT_PREFIX, OWNER_LABEL};
-use cnb_artifacts::registry::seed::{app_image, fetch_manifest, list_tags, seed_app_image, APP_IMAGE_DIGEST};
-use cnb_artifacts::registry::{self, Provider, RegistryError, RunningRegistry};
+use cnb_artifacts_conformance::provider::container::{owner, KEPT_PREFIX, OWNER_LABEL};
+use cnb_artifacts_conformance::provider::seed::{app_image, fetch_manifest, list_tags, seed_app_image, APP_IMAGE_DIGEST};
+use cnb_artifacts_conformance::provider::{self, Provider, ProviderError, RunningRegistry};
+use cnb_artifacts_core::media_types::OCI_MANIFEST;
 use rstest::rstest;
 use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 use testcontainers::bollard::Docker;
@@ -91,7 +91,7 @@ fn container_registry_dropped_outside_any_runtime_is_removed() {
         return;
     }
     let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let registry = runtime().block_on(registry::start(&provider)).expect("starting a container registry");
+    let registry = runtime().block_on(provider::start(&provider)).expect("starting a container registry");
     let id = registry.container_id().unwrap().to_string();
     drop(registry); // no runtime here: the guard makes one
     assert!(runtime().block_on(containers_with_id(&id)).is_empty(), "container {id} still exists after drop");
@@ -102,9 +102,9 @@ async fn unreachable_external_registry_fails_health_check_naming_the_url() {
     // A port that was free a moment ago: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
-    let registry = registry::start(&url.parse().unwrap()).await.expect("an external registry is only named");
+    let registry = provider::start(&url.parse().unwrap()).await.expect("an external registry is only named");
     let err = registry.health_check().await.expect_err("nothing listens there");
-    assert!(matches!(err, RegistryError::Unreachable { .. }), "{err:?}");
+    assert!(matches!(err, ProviderError::Unreachable { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&format!("{url}/v2/")) && message.contains("unreachable"), "{message}");
 }
@@ -122,7 +122,7 @@ async fn external_registry_answering_404_fails_health_check_with_the_answer() {
         let answer = format!("HTTP/1.1 404 Not Found\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
         socket.write_all(answer.as_bytes()).await.unwrap();
     });
-    let registry = registry::start(&url.parse().unwrap()).await.unwrap();
+    let registry = provider::start(&url.parse().unwrap()).await.unwrap();
     let message = registry.health_check().await.expect_err("a 404 is no registry").to_string();
     assert!(message.contains(&format!("{url}/v2/")) && message.contains("404") && message.contains("not a registry"), "{message}");
     server.await.unwrap();
@@ -142,7 +142,7 @@ async fn container_of_a_killed_owner_is_reaped_and_a_kept_one_is_not() {
         use testcontainers::runners::AsyncRunner;
         use testcontainers::{GenericImage, ImageExt};
         let dead_owner = format!("{}/{}/0", owner::hostname(), std::process::id());
-        let container = GenericImage::new(registry::image::IMAGE_NAME, registry::image::IMAGE_TAG)
+        let container = GenericImage::new(provider::image::IMAGE_NAME, provider::image::IMAGE_TAG)
             .with_label(OWNER_LABEL, dead_owner)
             .start()
             .await
@@ -188,7 +188,7 @@ async fn helper_hold_registry_until_killed() {
     let Ok(provider) = std::env::var(HELPER_ENV) else {
         return;
     };
-    let registry = registry::start(&provider.parse().unwrap()).await.expect("starting the registry");
+    let registry = provider::start(&provider.parse().unwrap()).await.expect("starting the registry");
     match (registry.container_id(), registry.process()) {
         (Some(id), _) => println!("READY {id} -"),
         (_, Some((pid, dir))) => println!("READY {pid} {}", dir.display()),

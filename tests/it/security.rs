@@ -2,7 +2,7 @@
 //! credentials never appear in its output, TLS is verified unless the user adds a CA, and what
 //! a registry serves is checked (a manifest must hash to the digest asked for and stay within
 //! 4 MiB). The binary is run as a user would (`--log debug`, `RUST_LOG=trace`, `--report-out`)
-//! against a real registry, and against proxies (`cnb_artifacts::registry::quirks::Proxy`) that
+//! against a real registry, and against proxies (`cnb_artifacts_conformance::provider::quirks::Proxy`) that
 //! play a hostile or untrusted registry. See `docs/reliability.md`.
 
 use std::net::SocketAddr;
@@ -11,11 +11,11 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use cnb_artifacts::manifest::media_types::{ANNOTATION_LAYER, OCI_MANIFEST};
-use cnb_artifacts::plan::Subject;
-use cnb_artifacts::reference::Digest;
-use cnb_artifacts::registry::quirks::{Handler, Proxy, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
-use cnb_artifacts::registry::seed::{list_tags, seed_app_image};
+use cnb_artifacts_conformance::provider::quirks::{Handler, Proxy, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
+use cnb_artifacts_conformance::provider::seed::{list_tags, seed_app_image};
+use cnb_artifacts_core::media_types::{ANNOTATION_LAYER, OCI_MANIFEST};
+use cnb_artifacts_core::plan::Subject;
+use cnb_artifacts_core::reference::Digest;
 use hyper::Method;
 use tempfile::TempDir;
 use tokio_rustls::rustls;
@@ -160,7 +160,7 @@ impl Handler for Hostile {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_auth_2_credentials_never_appear_when_a_hostile_registry_echoes_them(#[case] hostility: Hostility) {
     let proxy = Proxy::start("http://127.0.0.1:9", Hostile(hostility), ProxyOptions::default()).await.unwrap();
-    let subject = cnb_artifacts::registry::seed::app_image().subject();
+    let subject = cnb_artifacts_conformance::provider::seed::app_image().subject();
     let run = Run::publish(&proxy.host(), &subject, &[]).await;
     assert_eq!(run.status(), Some(3), "a registry failure: {}", run.described);
     assert!(run.stderr().contains(&format!("{}/{APP}", proxy.host())), "the error names the image: {}", run.described);
@@ -204,7 +204,7 @@ impl Pki {
 async fn tls_proxy(registry: &Registry, pki: &Pki) -> Proxy {
     let options =
         ProxyOptions { bind: SocketAddr::from(([127, 0, 0, 2], 0)), tls: Some(tokio_rustls::TlsAcceptor::from(pki.server.clone())) };
-    Proxy::start(&registry.url(), cnb_artifacts::registry::quirks::Forward, options).await.unwrap()
+    Proxy::start(&registry.url(), cnb_artifacts_conformance::provider::quirks::Forward, options).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,6 +302,6 @@ async fn r_push_6_manifest_over_4_mib_served_by_the_registry_is_refused() {
     assert!(run.stderr().contains("4 MiB"), "says why: {}", run.described);
     assert!(run.stderr().contains(&format!("{APP}:wasm")), "names the tag: {}", run.described);
     assert_eq!(tags, ["1.0", "wasm"]);
-    let held = cnb_artifacts::registry::seed::fetch_manifest(&registry, APP, "wasm").await.unwrap();
+    let held = cnb_artifacts_conformance::provider::seed::fetch_manifest(&registry, APP, "wasm").await.unwrap();
     assert_eq!(held.digest, subject.digest, "the tag did not move");
 }

@@ -9,10 +9,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cnb_artifacts::publish::auth::{resolve_with, AuthSource, Secret};
-use cnb_artifacts::publish::client::{make_client, make_client_for, TransportOptions};
-use cnb_artifacts::publish::retry::{with_retry, RetryPolicy};
-use cnb_artifacts::reference::Digest;
+use cnb_artifacts_core::publish::auth::{resolve_with, AuthSource, Secret};
+use cnb_artifacts_core::publish::client::{make_client, make_client_for, TransportOptions};
+use cnb_artifacts_core::publish::retry::{with_retry, RetryPolicy};
+use cnb_artifacts_core::reference::Digest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Reference, RegistryOperation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

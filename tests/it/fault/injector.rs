@@ -1,4 +1,4 @@
-//! The fault injector: a proxy (`cnb_artifacts::registry::quirks::Proxy`) in front of the test
+//! The fault injector: a proxy (`cnb_artifacts_conformance::provider::quirks::Proxy`) in front of the test
 //! registry that breaks request number N in one way, once or for every request from N on, and
 //! forwards everything else. It counts every request, so a clean run tells how many requests a
 //! publish makes and a sweep can break each of them in turn.
@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cnb_artifacts::registry::quirks::{Handler, Proxy, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
+use cnb_artifacts_conformance::provider::quirks::{Handler, Proxy, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
 use serde_json::json;
 
 use crate::support::Registry;

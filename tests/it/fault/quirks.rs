@@ -1,11 +1,11 @@
-//! The publisher against each registry quirk profile (`cnb_artifacts::registry::quirks`):
+//! The publisher against each registry quirk profile (`cnb_artifacts_conformance::provider::quirks`):
 //! it either succeeds with exactly the tags of a clean publish, or fails with an error that
 //! quotes the registry's answer and names the artifact (or the repository or tag concerned),
 //! and no tag moved (R-PUSH-2, R-REF-1, R-REF-4, R-REF-5).
 
-use cnb_artifacts::publish::error::error_chain;
-use cnb_artifacts::publish::{PublishError, PublishOptions, ReferrersMode, ReferrersUsed};
-use cnb_artifacts::registry::quirks::{start_quirks_proxy, QuirkProfile, QuirksProxy, MANIFEST_413_LIMIT};
+use cnb_artifacts_conformance::provider::quirks::{start_quirks_proxy, QuirkProfile, QuirksProxy, MANIFEST_413_LIMIT};
+use cnb_artifacts_core::publish::error::error_chain;
+use cnb_artifacts_core::publish::{PublishError, PublishOptions, ReferrersMode, ReferrersUsed};
 
 use super::scenario::{diff, fast_retries, tools_toml, RegistryView, Scenario, State};
 use crate::support::Registry;

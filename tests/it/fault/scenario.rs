@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cnb_artifacts::manifest::media_types::{OCI_INDEX, OCI_MANIFEST};
-use cnb_artifacts::plan::{BuildContext, Plan, Subject};
-use cnb_artifacts::publish::client::TransportOptions;
-use cnb_artifacts::publish::retry::RetryPolicy;
-use cnb_artifacts::publish::{publish, PublishError, PublishOptions, PublishReport, RegistryTarget};
-use cnb_artifacts::reference::Digest;
-use cnb_artifacts::registry::seed::{app_image, seed_app_image};
+use cnb_artifacts_conformance::provider::seed::{app_image, seed_app_image};
+use cnb_artifacts_core::media_types::{OCI_INDEX, OCI_MANIFEST};
+use cnb_artifacts_core::plan::{BuildContext, Plan, Subject};
+use cnb_artifacts_core::publish::client::TransportOptions;
+use cnb_artifacts_core::publish::retry::RetryPolicy;
+use cnb_artifacts_core::publish::{publish, PublishError, PublishOptions, PublishReport, RegistryTarget};
+use cnb_artifacts_core::reference::Digest;
 use futures_util::future::join_all;
 use oci_client::secrets::RegistryAuth;
 use serde_json::Value;
@@ -98,7 +98,7 @@ impl Scenario {
             manifest_media_type: Some(self.subject.media_type.clone()),
             source_date_epoch: None,
         };
-        cnb_artifacts::plan::plan(self.layers.path(), &ctx).unwrap_or_else(|d| panic!("planning failed:\n{d}"))
+        cnb_artifacts_core::plan::plan(self.layers.path(), &ctx).unwrap_or_else(|d| panic!("planning failed:\n{d}"))
     }
 
     /// Publishes through the registry (or proxy) at `host`, in process, anonymously.

@@ -15,13 +15,13 @@
 
 use std::time::{Duration, Instant};
 
-use cnb_artifacts::publish::error::error_chain;
-use cnb_artifacts::publish::{PublishError, PublishOptions, RegistryTarget};
+use cnb_artifacts_core::publish::error::error_chain;
+use cnb_artifacts_core::publish::{PublishError, PublishOptions, RegistryTarget};
 use futures_util::future::join_all;
 
 use super::injector::{Fault, FaultPlan, FaultProxy, Schedule};
 use super::scenario::{connect, diff, expected_tag_names, fast_retries, RegistryView, Scenario, State, APP_TAGS};
-use cnb_artifacts::registry::Provider;
+use cnb_artifacts_conformance::provider::Provider;
 
 use crate::support::{Registry, REGISTRY_ENV};
 

@@ -2,7 +2,7 @@
 //! fixtures copied into temp dirs, and running commands with a full report on failure.
 //!
 //! Registries: `CNB_ARTIFACTS_TEST_REGISTRY` = `container` | `process` | a URL picks the
-//! provider; unset, [`cnb_artifacts::registry::detect_default`] does. When no provider is
+//! provider; unset, [`cnb_artifacts_conformance::provider::detect_default`] does. When no provider is
 //! available the test is skipped with `SKIPPED: <test>: no registry (<reason>)` on stderr,
 //! except under `CI`, where it panics: CI never skips. Each test gets its own registry and
 //! drops it at its end (a shared static would never be dropped, so never cleaned up).
@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cnb_artifacts::registry::{self, Provider, RunningRegistry};
+use cnb_artifacts_conformance::provider::{self, Provider, RunningRegistry};
 use tempfile::TempDir;
 
 /// A registry for one test.
@@ -29,7 +29,7 @@ pub const REGISTRY_ENV: &str = "CNB_ARTIFACTS_TEST_REGISTRY";
 pub async fn registry(test: &str) -> Option<Registry> {
     let provider = match std::env::var(REGISTRY_ENV) {
         Ok(value) if !value.is_empty() => value.parse::<Provider>().unwrap_or_else(|err| panic!("{test}: ${REGISTRY_ENV}: {err}")),
-        _ => match registry::detect_default() {
+        _ => match provider::detect_default() {
             Ok(provider) => provider,
             Err(reason) => return skip(test, &reason),
         },
@@ -55,7 +55,7 @@ pub fn provider_available(test: &str, provider: &Provider) -> bool {
 }
 
 async fn start(test: &str, provider: &Provider) -> Registry {
-    match registry::start(provider).await {
+    match provider::start(provider).await {
         Ok(registry) => registry,
         Err(err) => panic!("{test}: starting a `{provider}` registry failed: {err}"),
     }

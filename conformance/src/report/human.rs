@@ -1,0 +1,211 @@
+//! The terminal report: provenance, one line per case (status, ID, rules, title), then for
+//! every case that did not pass everything needed to reproduce and understand it — whose fault
+//! it is, each finding with expected and found digests and a unified diff of the manifests,
+//! the command, working directory, environment, exit status, the tail of stdout and stderr,
+//! the fixture listing and what the registry held afterwards — then rule coverage and a
+//! summary line. Behind a registry quirk profile, accepted refusals are noted on their case
+//! line, and a profile whose quirk never fired is called out before the summary.
+
+use std::fmt::Write as _;
+
+use crate::implementation::tail;
+use crate::outcome::{BaselineMark, CaseResult, RunResults, Status};
+use cnb_artifacts_core::spelling::count;
+
+/// Lines of stdout and stderr shown per invocation.
+const TAIL_LINES: usize = 25;
+
+/// The whole report.
+pub fn render(results: &RunResults) -> String {
+    let mut out = String::new();
+    let p = &results.provenance;
+    let _ = writeln!(out, "cnb-artifacts conformance suite {} (commit {}, data {})", p.suite_version, p.suite_commit, p.suite_data_digest);
+    let _ = writeln!(out, "implementation: {} ({})", p.implementation, p.implementation_version);
+    let _ = writeln!(out, "registry: {} {} at {}; {}", p.registry_provider, p.registry_version, p.registry_host, p.date);
+    if let Some(q) = &results.quirks {
+        let _ = writeln!(
+            out,
+            "registry quirks: {} (the implementation was given the proxy at {}; the runner read the registry directly)",
+            q.profile, q.proxy_host
+        );
+    }
+    out.push('\n');
+    let width = results.cases.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    for case in &results.cases {
+        let _ = writeln!(out, "{}", case_line(case, width));
+    }
+    for case in results.cases.iter().filter(|c| !matches!(c.status, Status::Pass | Status::Disabled)) {
+        out.push('\n');
+        let _ = writeln!(out, "── {} {}: {}", status_label(case), case.id, case.title);
+        out.push_str(&details(case));
+    }
+    for finding in &results.run_findings {
+        let _ = writeln!(out, "\n── FAIL (run): {}", finding.message);
+    }
+    out.push('\n');
+    out.push_str(&coverage(results));
+    for kept in &results.kept {
+        let _ = writeln!(out, "kept: {kept}");
+    }
+    if let Some(q) = &results.quirks {
+        let _ = write!(
+            out,
+            "\nquirk {}: changed {} of {} answers; {} passed as accepted refusals",
+            q.profile,
+            q.hits,
+            q.requests,
+            count(q.refusals_accepted, "case", "cases")
+        );
+        if !q.fired {
+            let _ = write!(out, "\nwarning: quirk {} never fired during this run: no case met it, so the run says nothing about how the implementation handles it", q.profile);
+        }
+        out.push('\n');
+    }
+    let s = &results.summary;
+    let _ = write!(
+        out,
+        "\n{}: {} passed, {} failed, {}, {} skipped, {} disabled",
+        count(s.total, "case", "cases"),
+        s.passed,
+        s.failed,
+        count(s.errors, "error", "errors"),
+        s.skipped,
+        s.disabled
+    );
+    if s.expected_failures > 0 || s.stale_baseline > 0 {
+        let failures = count(s.expected_failures, "expected failure", "expected failures");
+        let _ = write!(out, " ({failures}, {})", count(s.stale_baseline, "stale baseline entry", "stale baseline entries"));
+    }
+    let verdict = match results.exit_code() {
+        0 => "conformant for the selected cases",
+        4 => "NOT conformant",
+        _ => "INCONCLUSIVE: the runner or registry broke (see ERROR cases)",
+    };
+    let _ = writeln!(out, "\nresult: {verdict}");
+    out
+}
+
+fn status_label(case: &CaseResult) -> String {
+    match case.baseline {
+        Some(BaselineMark::ExpectedFailure) => {
+            format!("{} (expected, baseline)", case.status.label())
+        }
+        Some(BaselineMark::Stale) => format!("{} (stale baseline entry)", case.status.label()),
+        None => case.status.label().to_string(),
+    }
+}
+
+/// `STATUS  id  rules  title`.
+pub fn case_line(case: &CaseResult, width: usize) -> String {
+    let mut line = format!("{:<8} {:<width$}  {}  {}", case.status.label(), case.id, case.rules.join(" "), case.title);
+    match case.baseline {
+        Some(BaselineMark::ExpectedFailure) => line.push_str("  [expected failure: baseline]"),
+        Some(BaselineMark::Stale) => line.push_str("  [STALE baseline entry: the case passes now]"),
+        None => {}
+    }
+    if let Some(reason) = case.reason.as_deref().filter(|_| matches!(case.status, Status::Skip | Status::Disabled)) {
+        line.push_str(&format!("  ({reason})"));
+    }
+    if let Some(refusal) = case.quirk.as_ref().and_then(|q| q.refusal.as_ref()) {
+        line.push_str(&format!("  [{}]", refusal.describe()));
+    }
+    line
+}
+
+/// Everything about one non-passing case, indented.
+pub fn details(case: &CaseResult) -> String {
+    let mut out = String::new();
+    if let Some(fault) = case.fault {
+        let _ = writeln!(out, "   fault: {}", fault.describe());
+    }
+    if let Some(reason) = &case.reason {
+        let _ = writeln!(out, "   reason: {reason}");
+    }
+    if let Some(ns) = &case.namespace {
+        let _ = writeln!(out, "   namespace: {ns}");
+    }
+    if let Some(q) = &case.quirk {
+        let _ = writeln!(out, "   registry quirk: {} (answers it changed for this case: {})", q.profile, q.hits);
+    }
+    for f in &case.findings {
+        let _ = writeln!(out, "   ✗ {}: {}", f.check, f.message);
+        if let (Some(e), Some(found)) = (&f.expected, &f.found) {
+            let _ = writeln!(out, "       expected: {e}\n       found:    {found}");
+        }
+        if let Some(diff) = &f.diff {
+            for line in diff.lines() {
+                let _ = writeln!(out, "       {line}");
+            }
+        }
+    }
+    if !case.expected_error_rules.is_empty() {
+        let mentioned = if case.mentioned_rules.is_empty() { "none".to_string() } else { case.mentioned_rules.join(" ") };
+        let _ = writeln!(out, "   expected error: {}; rules the output mentions: {mentioned}", case.expected_error_rules.join(" "));
+    }
+    for s in &case.setup {
+        let _ = writeln!(out, "   setup: {s}");
+    }
+    for inv in &case.invocations {
+        let _ = writeln!(out, "   command: {}", inv.command);
+        let _ = writeln!(out, "   cwd: {}", inv.cwd.display());
+        let _ = writeln!(out, "   env:");
+        for (k, v) in &inv.env {
+            let _ = writeln!(out, "     {k}={v}");
+        }
+        let _ = writeln!(out, "   {} after {} ms", inv.exit, inv.duration_ms);
+        for (name, text) in [("stdout", &inv.stdout), ("stderr", &inv.stderr)] {
+            if text.trim().is_empty() {
+                let _ = writeln!(out, "   {name}: (empty)");
+                continue;
+            }
+            let _ = writeln!(out, "   {name} (last {TAIL_LINES} lines):");
+            for line in tail(text, TAIL_LINES).lines() {
+                let _ = writeln!(out, "     | {line}");
+            }
+        }
+    }
+    if !case.fixture_listing.is_empty() {
+        let _ = writeln!(out, "   fixture (layers directory):");
+        for line in &case.fixture_listing {
+            let _ = writeln!(out, "     {line}");
+        }
+    }
+    if !case.found.is_empty() {
+        let _ = writeln!(out, "   registry after the run:");
+        for (name, digest) in &case.found {
+            let _ = writeln!(out, "     {name}  {digest}");
+        }
+    }
+    if let Some(dir) = &case.kept_at {
+        let _ = writeln!(out, "   kept at: {}", dir.display());
+    }
+    out
+}
+
+/// The rule-coverage section.
+fn coverage(results: &RunResults) -> String {
+    let c = &results.coverage;
+    if !c.spec_found {
+        return "rule coverage: docs/spec.md not found\n".to_string();
+    }
+    let covered = c.rules.len() - c.uncovered.len() - c.not_applicable.len();
+    let mut out = format!(
+        "rule coverage: {covered} of {} MUST rules cited by the cases run ({} not applicable)",
+        c.rules.len(),
+        c.not_applicable.len()
+    );
+    if c.uncovered.is_empty() {
+        out.push('\n');
+    } else {
+        let flag = if results.require_coverage { " (fails the run: --require-coverage)" } else { "" };
+        let _ = writeln!(out, "; uncovered{flag}: {}", c.uncovered.join(" "));
+    }
+    if !c.not_applicable.is_empty() {
+        let ids: Vec<&str> = c.not_applicable.keys().map(String::as_str).collect();
+        let _ = writeln!(out, "not checked by this suite (conformance/coverage.toml): {}", ids.join(" "));
+    }
+    if !c.unknown.is_empty() {
+        let _ = writeln!(out, "rules cited by cases but not defined in the spec: {}", c.unknown.join(" "));
+    }
+    out
+}

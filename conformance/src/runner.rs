@@ -1,0 +1,503 @@
+//! Running the selected cases against one registry and collecting their results.
+//!
+//! [`run`] starts (or names) the registry, health-checks it before any case, then runs up to
+//! `jobs` cases at once. Each case gets its own namespace (`<case-id>` in a registry the runner
+//! started, `<prefix>-<random>/<case-id>` in an external one), its own app image (seeded by the
+//! runner, so its digest is fixed), its setup, a snapshot of the namespace before and after
+//! the implementation runs, and a verdict ([`super::verify`]). A case that the runner or the
+//! registry cannot carry through is an ERROR, never a FAIL. Finally, in a registry the runner
+//! started, no repository may exist outside the case namespaces. Dropping the future (Ctrl-C)
+//! removes the registry and kills running implementations.
+//!
+//! With a quirk profile ([`RunOptions::quirks`]) a quirks proxy stands in front of the registry
+//! for the whole run: the implementation is given only the proxy's host (and the expected
+//! manifests are rendered with it), while seeding, setup and verification use the registry
+//! directly; a failed publish may then pass as an accepted refusal ([`super::quirks`]).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+use super::case::{Case, Expect, IndexCheck};
+use super::coverage;
+use super::ending;
+use super::error_names::{self, Named};
+use super::expect::{self, ExpectedArtifact};
+use super::fixture;
+use super::implementation::{Implementation, ImplementationError, Invocation, InvocationEnv};
+use super::outcome::CaseQuirk;
+use super::outcome::{CaseResult, Fault, Finding, RunResults, Status};
+use super::provenance::{self, Provenance};
+use super::quirks::{self, Attempt, Behind, Observed, RefusalVerdict};
+use super::registry_view::{RegistryView, Snapshot, ViewError};
+use super::selection::Selected;
+use super::setup;
+use super::verify;
+use super::SuiteDir;
+use crate::provider::quirks::{ProxyError, QuirkProfile};
+use crate::provider::{self, Provider, ProviderError, RunningRegistry};
+use cnb_artifacts_core::plan::Subject;
+use cnb_artifacts_core::reference::Digest;
+
+/// The repository the registry health check writes to; not a stray.
+const HEALTH_CHECK_REPO: &str = "cnb-artifacts/health-check";
+
+/// How a run is carried out.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub implementation: Implementation,
+    pub provider: Provider,
+    /// Cases run at once (at least 1).
+    pub jobs: usize,
+    /// Leave the registry and the case directories in place.
+    pub keep: bool,
+    /// Per invocation, unless a case sets its own.
+    pub timeout: Duration,
+    /// First component of the namespaces on an external registry.
+    pub namespace_prefix: String,
+    pub require_coverage: bool,
+    /// Put a quirks proxy with this profile between the implementation and the registry.
+    pub quirks: Option<QuirkProfile>,
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("could not start the registry ({provider}): {source}")]
+    RegistryStart { provider: Provider, source: ProviderError },
+    #[error("the registry at {host} failed its health check: {source}")]
+    HealthCheck { host: String, source: ProviderError },
+    #[error("could not start the registry quirks proxy ({profile}): {source}")]
+    QuirksProxy { profile: QuirkProfile, source: ProxyError },
+    #[error(transparent)]
+    Implementation(#[from] ImplementationError),
+    #[error("cannot create the run's working directory: {0}")]
+    WorkDir(std::io::Error),
+    #[error("cannot read the registry: {0}")]
+    View(#[from] ViewError),
+    #[error("invalid coverage exemptions: {0}")]
+    Coverage(String),
+}
+
+/// Shared by every case of a run.
+struct Ctx<'a> {
+    suite: &'a SuiteDir,
+    opts: &'a RunOptions,
+    registry: &'a RunningRegistry,
+    view: RegistryView,
+    work: PathBuf,
+    docker_config: PathBuf,
+    /// `<prefix>-<random>` on an external registry; `None` in one the runner started.
+    run_prefix: Option<String>,
+    /// The registry serves the referrers API and the implementation sees it: artifacts are
+    /// checked through it, not through fallback indexes (R-REF-1).
+    referrers_api: bool,
+    /// The quirks proxy in front of the registry, if any.
+    behind: Option<Behind>,
+    /// The registry `host:port` the implementation is given (the proxy's, behind one), and
+    /// whether it speaks plain HTTP.
+    implementation_host: String,
+    implementation_insecure: bool,
+}
+
+/// One prepared invocation: its environment and working directory.
+struct Prepared {
+    env: InvocationEnv,
+    cwd: PathBuf,
+}
+
+/// A reason to stop a case as an ERROR.
+type Abort = (Fault, String);
+
+fn registry_fault(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> Abort {
+    move |e| (Fault::Registry, format!("{what}: {e}"))
+}
+
+fn verify_fault(e: verify::VerifyError) -> Abort {
+    match e {
+        verify::VerifyError::Registry(e) => registry_fault("verifying")(&e),
+        verify::VerifyError::CaseData(e) => (Fault::CaseData, e.to_string()),
+    }
+}
+
+/// Runs `selected` and returns every result, in case ID order.
+pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -> Result<RunResults, RunError> {
+    let exemptions = coverage::Exemptions::load(&suite.coverage_exemptions_path()).map_err(RunError::Coverage)?;
+    let implementation_version = opts.implementation.probe().await?;
+    let registry =
+        provider::start(&opts.provider).await.map_err(|source| RunError::RegistryStart { provider: opts.provider.clone(), source })?;
+    registry.health_check().await.map_err(|source| RunError::HealthCheck { host: registry.host.clone(), source })?;
+    let behind = match opts.quirks {
+        Some(profile) => Some(Behind::start(&registry.url(), profile).await.map_err(|source| RunError::QuirksProxy { profile, source })?),
+        None => None,
+    };
+    let work = tempfile::Builder::new().prefix("cnb-conformance-").tempdir().map_err(RunError::WorkDir)?;
+    let docker_config = match &opts.provider {
+        Provider::External(_) => external_docker_config(),
+        _ => anonymous_docker_config(work.path()).map_err(RunError::WorkDir)?,
+    };
+    let run_prefix = matches!(opts.provider, Provider::External(_)).then(|| format!("{}-{:08x}", opts.namespace_prefix, fastrand::u32(..)));
+    let view = RegistryView::new(&registry.host, registry.insecure)?;
+    let hidden = behind.as_ref().is_some_and(|b| b.rule.hides_referrers_api);
+    let referrers_api = view.has_referrers_api(HEALTH_CHECK_REPO).await? && !hidden;
+    let provenance = Provenance {
+        suite_version: super::SUITE_VERSION.to_string(),
+        suite_commit: provenance::git_commit(suite.root()),
+        suite_data_digest: fixture::suite_digest(suite).unwrap_or_else(|e| format!("unknown ({e})")),
+        implementation: opts.implementation.display.clone(),
+        implementation_version,
+        registry_provider: opts.provider.to_string(),
+        registry_version: registry.version.clone().unwrap_or_else(|| "unknown".to_string()),
+        registry_host: registry.host.clone(),
+        registry_referrers_api: referrers_api,
+        registry_quirks: opts.quirks.map(|p| p.to_string()),
+        date: provenance::now(),
+    };
+    let ctx = Ctx {
+        suite,
+        opts,
+        registry: &registry,
+        referrers_api,
+        view,
+        work: work.path().to_path_buf(),
+        docker_config,
+        run_prefix,
+        implementation_host: behind.as_ref().map_or_else(|| registry.host.clone(), |b| b.proxy.host()),
+        implementation_insecure: behind.is_some() || registry.insecure,
+        behind,
+    };
+    let jobs = opts.jobs.max(1);
+    let mut cases: Vec<CaseResult> = stream::iter(selected.iter()).map(|s| run_selected(&ctx, s)).buffer_unordered(jobs).collect().await;
+    cases.sort_by(|a, b| a.id.cmp(&b.id));
+    let run_findings = match ctx.run_prefix {
+        Some(_) => Vec::new(),
+        None => strays(&ctx.view, &selected).await?,
+    };
+    // Every case is done: the proxy stops here (on an early return or Ctrl-C, when dropped).
+    let quirks = ctx.behind.map(|b| b.summary(&cases));
+    let spec = std::fs::read_to_string(suite.spec_path()).ok();
+    let ran: Vec<&Case> = selected.iter().filter(|s| !s.disabled).map(|s| &s.case).collect();
+    let coverage = coverage::compute(spec.as_deref(), &ran, &exemptions);
+    let mut kept = Vec::new();
+    if opts.keep {
+        let dir = work.keep();
+        for c in &mut cases {
+            c.kept_at = Some(dir.join(&c.id));
+        }
+        kept.push(format!("case directories: {}", dir.display()));
+        kept.push(format!("registry: {}", registry.keep().await));
+        if let Some(q) = &quirks {
+            kept.push(format!("the quirks proxy ({}) stopped with the run; the registry is the one behind it", q.profile));
+        }
+    }
+    let summary = RunResults::summarise(&cases);
+    Ok(RunResults { provenance, summary, cases, run_findings, coverage, require_coverage: opts.require_coverage, kept, quirks })
+}
+
+async fn run_selected(ctx: &Ctx<'_>, selected: &Selected) -> CaseResult {
+    if selected.disabled {
+        let mut r = CaseResult::new(&selected.case, Status::Disabled);
+        r.reason = Some("disabled by --disable".to_string());
+        return r;
+    }
+    let started = Instant::now();
+    let case = &selected.case;
+    let mut result = CaseResult::new(case, Status::Pass);
+    if let Some(b) = &ctx.behind {
+        result.quirk = Some(CaseQuirk { profile: b.rule.profile.to_string(), hits: 0, refusal: None });
+    }
+    let outcome = execute(ctx, case, &mut result).await;
+    if let Some(q) = &mut result.quirk {
+        q.hits = quirk_hits(ctx, &namespace(ctx, case));
+    }
+    match outcome {
+        Err((fault, reason)) => result.error(fault, reason),
+        Ok(()) if !result.findings.is_empty() => {
+            result.status = Status::Fail;
+            result.fault = Some(Fault::Implementation);
+        }
+        Ok(()) => {}
+    }
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// The namespace of `case` in this run.
+fn namespace(ctx: &Ctx<'_>, case: &Case) -> String {
+    match &ctx.run_prefix {
+        Some(prefix) => format!("{prefix}/{}", case.id),
+        None => case.id.clone(),
+    }
+}
+
+async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<(), Abort> {
+    let ns = namespace(ctx, case);
+    result.namespace = Some(ns.clone());
+    let dir = ctx.work.join(&case.id);
+    let app_repo = format!("{ns}/{}", case.build.repository);
+    let subject = provider::seed::seed_app_image(ctx.registry, &app_repo, &case.build.tags)
+        .await
+        .map_err(|e| registry_fault("seeding the app image")(&e))?;
+    result.setup = setup::apply(&ctx.view, case, &ns, &subject).await.map_err(|e| registry_fault("setting up")(&e))?;
+    let expected = expect::load_manifests(case, ctx.suite, &ctx.implementation_host, &ns).map_err(|e| (Fault::CaseData, e.to_string()))?;
+    let known = known_repositories(case, &ns, &expected);
+    if !earlier_publishes(ctx, case, &ns, &known, &subject, result).await? {
+        return Ok(());
+    }
+    let before = snapshot(ctx, &ns, &known, "reading the registry before the run").await?;
+    let mut prepared = vec![prepare(ctx, case, &case.fixture, &dir.join("main"), &ns, &subject)?];
+    for (i, fixture) in case.concurrent.iter().enumerate() {
+        prepared.push(prepare(ctx, case, fixture, &dir.join(format!("concurrent-{}", i + 1)), &ns, &subject)?);
+    }
+    result.fixture_listing = fixture::listing(&prepared[0].env.layers_dir);
+    let rejected = matches!(case.expect, Expect::Rejected { .. });
+    let check_blobs = matches!(case.expect, Expect::Rejected { blobs_may_remain: false, .. });
+    let mut blob_repos: Vec<String> = before.repos.keys().cloned().chain(known.iter().cloned()).collect();
+    blob_repos.sort();
+    blob_repos.dedup();
+    let file_digests = if check_blobs { fixture::file_digests(&prepared[0].env.layers_dir) } else { Vec::new() };
+    let present_before = blobs_present(&ctx.view, &blob_repos, &file_digests).await.map_err(|e| registry_fault("checking blobs")(&e))?;
+    let hits_before = quirk_hits(ctx, &ns);
+    let runs = futures_util::future::join_all(prepared.iter().map(|p| invoke(ctx, case, p))).await;
+    let first_main = result.invocations.len();
+    for run in runs {
+        result.invocations.push(run?);
+    }
+    if let Some(why) = result.invocations.iter().find_map(ending::not_started) {
+        return Err((Fault::NotStarted, why));
+    }
+    let after = snapshot(ctx, &ns, &known, "reading the registry after the run").await?;
+    result.found = after.digests();
+    let invocations: Vec<&Invocation> = result.invocations[first_main..].iter().collect();
+    let findings = if rejected {
+        let mut f = verify::exits_rejected(&invocations);
+        if let Expect::Rejected { error_files, error_tags, .. } = &case.expect {
+            let referrers_tag = subject.digest.referrers_tag();
+            let tags: Vec<String> = error_tags.iter().map(|t| t.replace("@@REFERRERS_TAG@@", &referrers_tag)).collect();
+            let wanted: Vec<Named> = error_files.iter().map(|f| Named::File(f)).chain(tags.iter().map(|t| Named::Tag(t))).collect();
+            let layers = prepared.iter().map(|p| p.env.layers_dir.as_path());
+            f.extend(error_names::findings(&wanted, invocations.iter().copied().zip(layers)));
+        }
+        let mut after_repos = blob_repos.clone();
+        after_repos.extend(after.repos.keys().cloned());
+        after_repos.sort();
+        after_repos.dedup();
+        f.extend(
+            verify::rejected(&ctx.view, &before, &after, &after_repos, &file_digests, &present_before)
+                .await
+                .map_err(|e| registry_fault("checking that nothing was pushed")(&e))?,
+        );
+        let mut mentioned: Vec<String> = invocations.iter().flat_map(|i| i.mentioned_rules()).collect();
+        mentioned.sort();
+        mentioned.dedup();
+        result.mentioned_rules = mentioned;
+        f
+    } else {
+        let mut f = verify::exits_succeeded(&invocations);
+        let index_check = match &case.expect {
+            Expect::Published { fallback_index, .. } => *fallback_index,
+            Expect::Rejected { .. } => IndexCheck::Exact,
+        };
+        f.extend(
+            verify::published(&ctx.view, &expected, index_check, ctx.referrers_api, &subject, &before, &after)
+                .await
+                .map_err(verify_fault)?,
+        );
+        let app_repo = format!("{ns}/{}", case.build.repository);
+        f.extend(verify::subject_present(&ctx.view, &app_repo, &expected, &subject).await.map_err(verify_fault)?);
+        if !f.is_empty() && ctx.behind.is_some() {
+            let files: Vec<Vec<Digest>> = prepared.iter().map(|p| fixture::file_digests(&p.env.layers_dir)).collect();
+            let observed = Observed {
+                attempts: invocations.iter().zip(&files).map(|(inv, files)| Attempt { invocation: inv, files }).collect(),
+                expected: &expected,
+                index_check,
+                before: &before,
+                after: &after,
+                hits: quirk_hits(ctx, &ns) - hits_before,
+                earlier_publish: false,
+            };
+            f = judge_quirk(ctx, &subject, &observed, f, &mut result.quirk).await?;
+        }
+        f
+    };
+    result.findings.extend(findings);
+    Ok(())
+}
+
+/// Runs the earlier publishes `case` needs (`[[setup.publish]]`); false, with the findings in
+/// `result`, when one failed. Behind a quirk profile a failure may be an accepted refusal, which
+/// must leave the registry exactly as it was.
+async fn earlier_publishes(
+    ctx: &Ctx<'_>,
+    case: &Case,
+    ns: &str,
+    known: &[String],
+    subject: &Subject,
+    result: &mut CaseResult,
+) -> Result<bool, Abort> {
+    let dir = ctx.work.join(&case.id);
+    for (i, prior) in case.setup.publish.iter().enumerate() {
+        let fixture = prior.fixture.as_deref().unwrap_or(&case.fixture);
+        let prepared = prepare(ctx, case, fixture, &dir.join(format!("prior-{}", i + 1)), ns, subject)?;
+        let before = match ctx.behind {
+            Some(_) => snapshot(ctx, ns, known, "reading the registry before an earlier publish").await?,
+            None => Snapshot::default(),
+        };
+        let hits_before = quirk_hits(ctx, ns);
+        let inv = invoke(ctx, case, &prepared).await?;
+        result.setup.push(format!("earlier publish of fixture `{fixture}` by the implementation: {}", inv.exit));
+        if let Some(why) = ending::not_started(&inv) {
+            result.invocations.push(inv);
+            return Err((Fault::NotStarted, why));
+        }
+        if inv.exit.success() {
+            result.invocations.push(inv);
+            continue;
+        }
+        let how = ending::crash(&inv).unwrap_or_else(|| format!("failed ({})", inv.exit));
+        let mut findings = vec![Finding::new("setup-publish", format!("an earlier publish the case needs must succeed, but it {how}"))];
+        if ctx.behind.is_some() {
+            let after = snapshot(ctx, ns, known, "reading the registry after an earlier publish").await?;
+            let observed = Observed {
+                attempts: vec![Attempt { invocation: &inv, files: &[] }],
+                expected: &[],
+                index_check: IndexCheck::Exact,
+                before: &before,
+                after: &after,
+                hits: quirk_hits(ctx, ns) - hits_before,
+                earlier_publish: true,
+            };
+            findings = judge_quirk(ctx, subject, &observed, findings, &mut result.quirk).await?;
+        }
+        result.invocations.push(inv);
+        result.findings.extend(findings);
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Every tag of the namespace `ns` and its manifest, read from the registry directly.
+async fn snapshot(ctx: &Ctx<'_>, ns: &str, known: &[String], when: &'static str) -> Result<Snapshot, Abort> {
+    ctx.view.snapshot(ns, known).await.map_err(|e| registry_fault(when)(&e))
+}
+
+/// Answers the quirk changed so far for requests in namespace `ns` (0 without a quirk profile).
+fn quirk_hits(ctx: &Ctx<'_>, ns: &str) -> u64 {
+    ctx.behind.as_ref().map_or(0, |b| b.proxy.hits_in(ns))
+}
+
+/// The findings of a failed publish behind a quirk profile: none, with the refusal recorded in
+/// `quirk`, when it is an accepted refusal; else `findings` and why it is not one.
+async fn judge_quirk(
+    ctx: &Ctx<'_>,
+    subject: &Subject,
+    observed: &Observed<'_>,
+    mut findings: Vec<Finding>,
+    quirk: &mut Option<CaseQuirk>,
+) -> Result<Vec<Finding>, Abort> {
+    let Some(behind) = &ctx.behind else {
+        return Ok(findings);
+    };
+    match quirks::judge_refusal(behind.rule, &ctx.view, subject, ctx.referrers_api, observed).await.map_err(verify_fault)? {
+        RefusalVerdict::NotARefusal => {}
+        RefusalVerdict::Accepted(refusal) => {
+            if let Some(q) = quirk {
+                q.refusal = Some(refusal);
+            }
+            return Ok(Vec::new());
+        }
+        RefusalVerdict::NotAccepted(why) => findings.extend(why),
+    }
+    Ok(findings)
+}
+
+/// Builds the layers directory, `report.toml` and working directory of one invocation.
+fn prepare(ctx: &Ctx<'_>, case: &Case, fixture: &str, dir: &Path, ns: &str, subject: &Subject) -> Result<Prepared, Abort> {
+    let runner = |e: &dyn std::fmt::Display| (Fault::Runner, format!("preparing {}: {e}", dir.display()));
+    let layers = fixture::materialise(case, ctx.suite, fixture, dir, ns).map_err(|e| runner(&e))?;
+    let cwd = dir.join("cwd");
+    std::fs::create_dir_all(&cwd).map_err(|e| runner(&e))?;
+    let name = format!("{}/{ns}/{}", ctx.implementation_host, case.build.repository);
+    let env = InvocationEnv {
+        layers_dir: layers,
+        output_image: match case.build.tags.first() {
+            Some(tag) => format!("{name}:{tag}"),
+            None => name,
+        },
+        tags: case.build.tags.clone(),
+        digest: case.build.digest.clone().unwrap_or_else(|| subject.digest.to_string()),
+        manifest_size: subject.size,
+        manifest_media_type: subject.media_type.clone(),
+        report: dir.join("report.toml"),
+        registry: ctx.implementation_host.clone(),
+        insecure: ctx.implementation_insecure,
+        docker_config: ctx.docker_config.clone(),
+        source_date_epoch: case.build.source_date_epoch,
+        overwrite: case.build.overwrite,
+    };
+    std::fs::write(&env.report, env.report_toml()).map_err(|e| runner(&e))?;
+    Ok(Prepared { env, cwd })
+}
+
+async fn invoke(ctx: &Ctx<'_>, case: &Case, prepared: &Prepared) -> Result<Invocation, Abort> {
+    let timeout = case.timeout_seconds.map(Duration::from_secs).unwrap_or(ctx.opts.timeout);
+    ctx.opts.implementation.run(&prepared.env, &prepared.cwd, timeout).await.map_err(|e| (Fault::Runner, e.to_string()))
+}
+
+/// Repositories the case names: the app's, the expected manifests', the setup's.
+fn known_repositories(case: &Case, ns: &str, expected: &[ExpectedArtifact]) -> Vec<String> {
+    let mut repos: BTreeSet<String> = BTreeSet::from([format!("{ns}/{}", case.build.repository)]);
+    repos.extend(expected.iter().map(|e| e.repo.clone()));
+    let setup_repos = case.setup.foreign_images.iter().map(|i| i.repository.as_deref());
+    let referrer_repos = case.setup.foreign_referrers.iter().map(|r| r.repository.as_deref());
+    repos.extend(setup_repos.chain(referrer_repos).map(|r| format!("{ns}/{}", case.repository(r))));
+    repos.into_iter().collect()
+}
+
+async fn blobs_present(view: &RegistryView, repos: &[String], digests: &[Digest]) -> Result<BTreeSet<(String, Digest)>, ViewError> {
+    let mut present = BTreeSet::new();
+    for repo in repos {
+        for digest in digests {
+            if view.blob_exists(repo, digest).await? {
+                present.insert((repo.clone(), digest.clone()));
+            }
+        }
+    }
+    Ok(present)
+}
+
+/// Repositories outside every case namespace, in a registry the runner started: something
+/// published where no case told it to.
+async fn strays(view: &RegistryView, selected: &[Selected]) -> Result<Vec<Finding>, ViewError> {
+    let namespaces: Vec<String> = selected.iter().map(|s| format!("{}/", s.case.id)).collect();
+    Ok(view
+        .catalog()
+        .await?
+        .into_iter()
+        .filter(|repo| repo != HEALTH_CHECK_REPO && !namespaces.iter().any(|ns| repo.starts_with(ns.as_str())))
+        .map(|repo| {
+            Finding::new(
+                "stray-repository",
+                format!("repository {repo} lies outside every case namespace: an implementation published where no case asked it to"),
+            )
+        })
+        .collect())
+}
+
+/// `DOCKER_CONFIG` for a registry the runner started: a `config.json` with no credentials.
+fn anonymous_docker_config(work: &Path) -> std::io::Result<PathBuf> {
+    let dir = work.join("docker-config");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("config.json"), "{\"auths\":{}}\n")?;
+    Ok(dir)
+}
+
+/// `DOCKER_CONFIG` for an external registry: the user's own (`$DOCKER_CONFIG` or `~/.docker`).
+fn external_docker_config() -> PathBuf {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+        .unwrap_or_else(|| PathBuf::from(".docker"))
+}

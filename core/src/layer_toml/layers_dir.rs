@@ -1,0 +1,217 @@
+//! Finding the layer TOMLs of a build (R-FILE-1..3, R-FILE-7): which buildpack directories to read (from
+//! `group.toml` when present, else every directory but the lifecycle's own), and which files in
+//! them are layer TOMLs. Every unreadable directory or file is reported with its path; reading
+//! goes on so one run reports every problem.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+
+use super::error::LayerTomlError;
+use super::group::parse_group_toml;
+use super::{parse_layer_toml_partial, Buildpack, LayerFile, Report};
+
+/// Directories under the layers dir that the lifecycle itself owns (R-FILE-2).
+const LIFECYCLE_DIRS: [&str; 3] = ["sbom", "config", "app"];
+/// `*.toml` files in a buildpack directory that are not layer TOMLs (R-FILE-3).
+const NOT_LAYER_TOMLS: [&str; 3] = ["launch.toml", "build.toml", "store.toml"];
+
+/// Reads every buildpack and layer TOML under `layers_dir`, in a stable order (buildpacks in
+/// group.toml order, else by directory name; layers by file name). Problems are reported and
+/// reading goes on, so one run reports every bad file; the planner checks what did parse.
+pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
+    let mut diagnostics = Vec::new();
+    let mut layer_files = Vec::new();
+    let buildpacks = buildpacks(layers_dir, &mut diagnostics);
+    let mut toml_names = 0;
+    for buildpack in &buildpacks {
+        let buildpack_dir = layers_dir.join(&buildpack.dir_name);
+        for file_name in layer_toml_names(&buildpack_dir, &mut diagnostics) {
+            toml_names += 1;
+            if let Some(file) = read_layer_file(buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
+                layer_files.push(file);
+            }
+        }
+    }
+    if diagnostics.is_empty() {
+        diagnostics.extend(looks_like_a_layers_dir(layers_dir, &buildpacks, toml_names));
+    }
+    (layer_files, Diagnostics(diagnostics).sorted())
+}
+
+/// R-FILE-7: a directory given as the layers dir that is not one (an empty directory, the
+/// parent of the layers dir) is an error, not a build without artifacts. A layers dir holds
+/// group.toml (the lifecycle always writes it) or at least one layer TOML; without group.toml,
+/// no buildpack directory may itself hold a group.toml.
+fn looks_like_a_layers_dir(layers_dir: &Path, buildpacks: &[Buildpack], toml_names: usize) -> Option<Diagnostic> {
+    if fs::symlink_metadata(layers_dir.join("group.toml")).is_ok() {
+        return None;
+    }
+    if let Some(b) = buildpacks.iter().find(|b| layers_dir.join(&b.dir_name).join("group.toml").is_file()) {
+        let nested = layers_dir.join(&b.dir_name).join("group.toml");
+        let nested = crate::diagnostic::display_path(&nested).to_string();
+        return Some(LayerTomlError::ParentOfLayersDir { nested }.at_path(layers_dir));
+    }
+    (toml_names == 0).then(|| LayerTomlError::NotALayersDir.at_path(layers_dir))
+}
+
+/// The buildpacks whose directories are read: group.toml's, in its order, when it exists and is
+/// valid (R-FILE-2); else every buildpack directory by name. A listed buildpack without a
+/// directory wrote no layers and is left out.
+fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Buildpack> {
+    let group_path = layers_dir.join("group.toml");
+    match read_regular(&group_path) {
+        Ok(bytes) => {
+            if let Some(source) = utf8_text(&group_path, bytes, diagnostics) {
+                let mut report = Report::new(&group_path, &source);
+                let entries = parse_group_toml(&mut report);
+                if report.is_empty() {
+                    let mut listed: Vec<Buildpack> = entries
+                        .into_iter()
+                        .map(|e| Buildpack { dir_name: Buildpack::dir_name_of(&e.id), id: e.id, version: e.version })
+                        .filter(|b| layers_dir.join(&b.dir_name).is_dir())
+                        .collect();
+                    if crate::mutants::active(crate::mutants::Mutant::ReadsUnlistedBuildpacks) {
+                        let unlisted: Vec<String> = buildpack_dirs(layers_dir, diagnostics)
+                            .into_iter()
+                            .filter(|d| !listed.iter().any(|b| &b.dir_name == d))
+                            .collect();
+                        listed.extend(unlisted.into_iter().map(|dir_name| Buildpack {
+                            id: Buildpack::id_of_dir_name(&dir_name),
+                            version: None,
+                            dir_name,
+                        }));
+                    }
+                    return listed;
+                }
+                diagnostics.extend(report.into_diagnostics().0);
+            }
+            // The build fails on the errors above; scanning still reports the layer TOMLs' own.
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => diagnostics.push(LayerTomlError::UnreadableGroupToml { error: e.to_string() }.at_path(&group_path)),
+    }
+    buildpack_dirs(layers_dir, diagnostics)
+        .into_iter()
+        .map(|dir_name| Buildpack { id: Buildpack::id_of_dir_name(&dir_name), version: None, dir_name })
+        .collect()
+}
+
+/// Names of the directories under `layers_dir` except the lifecycle's own and hidden ones,
+/// sorted bytewise.
+fn buildpack_dirs(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut names: Vec<String> = dir_entries(layers_dir, diagnostics)
+        .into_iter()
+        .filter(|(name, path)| {
+            let name = name.to_string_lossy();
+            let lifecycle = name.starts_with('.') || LIFECYCLE_DIRS.contains(&name.as_ref());
+            (!lifecycle || crate::mutants::active(crate::mutants::Mutant::ReadsLifecycleDirs)) && path.is_dir()
+        })
+        .filter_map(|(name, path)| utf8_name(name, &path, "buildpack directory", diagnostics))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Names of the layer TOMLs in `buildpack_dir`: regular `*.toml` files but `launch.toml`,
+/// `build.toml` and `store.toml`, sorted bytewise (R-FILE-3).
+fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, path) in dir_entries(buildpack_dir, diagnostics) {
+        if !name.to_string_lossy().ends_with(".toml") {
+            continue;
+        }
+        let Some(name) = utf8_name(name, &path, "layer TOML", diagnostics) else {
+            continue;
+        };
+        if NOT_LAYER_TOMLS.contains(&name.as_str()) || name == ".toml" {
+            continue;
+        }
+        match fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => names.push(name),
+            Ok(_) => {}
+            Err(e) => diagnostics.push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&path)),
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read. A file
+/// with problems is reported and kept with what did parse (see [`super::ArtifactDecl::complete`]).
+fn read_layer_file(buildpack: &Buildpack, buildpack_dir: &Path, file_name: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerFile> {
+    let toml_path = buildpack_dir.join(file_name);
+    let bytes = match read_regular(&toml_path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            diagnostics.push(LayerTomlError::UnreadableLayerToml { error: e.to_string() }.at_path(&toml_path));
+            return None;
+        }
+    };
+    let source = utf8_text(&toml_path, bytes, diagnostics)?;
+    let (artifacts, errors) = parse_layer_toml_partial(&toml_path, &source);
+    let valid = errors.is_empty();
+    diagnostics.extend(errors.0);
+    let name = file_name.strip_suffix(".toml").unwrap_or(file_name).to_string();
+    Some(LayerFile {
+        buildpack: buildpack.clone(),
+        layer_dir: buildpack_dir.join(&name),
+        name,
+        toml_path,
+        lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
+        source: Arc::from(source),
+        artifacts,
+        valid,
+    })
+}
+
+/// Reads a file that must be a regular file (after following symlinks): a named pipe or device
+/// at a TOML path is refused instead of blocking the read.
+fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    fs::read(path)
+}
+
+/// The entries of `dir` as (file name, path); an unreadable directory or entry is reported.
+fn dir_entries(dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<(std::ffi::OsString, std::path::PathBuf)> {
+    let read = match fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) => {
+            diagnostics.push(LayerTomlError::UnreadableDir { error: e.to_string() }.at_path(dir));
+            return Vec::new();
+        }
+    };
+    let mut entries = Vec::new();
+    for entry in read {
+        match entry {
+            Ok(entry) => entries.push((entry.file_name(), entry.path())),
+            Err(e) => diagnostics.push(LayerTomlError::UnreadableDir { error: e.to_string() }.at_path(dir)),
+        }
+    }
+    entries
+}
+
+/// `name` (of the `what` at `path`) as text; a name that is not UTF-8 cannot be a buildpack ID
+/// or layer name (R-FILE-1).
+fn utf8_name(name: std::ffi::OsString, path: &Path, what: &'static str, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    match name.into_string() {
+        Ok(name) => Some(name),
+        Err(_) => {
+            diagnostics.push(LayerTomlError::NameNotUtf8 { what }.at_path(path));
+            None
+        }
+    }
+}
+
+/// `bytes` as text; otherwise a diagnostic at the first byte that is not UTF-8 (R-FILE-5).
+fn utf8_text(path: &Path, bytes: Vec<u8>, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    crate::diagnostic::utf8_text(path, bytes).map_err(|location| diagnostics.push(LayerTomlError::NotUtf8.at_location(location))).ok()
+}
+
+#[cfg(test)]
+mod tests;

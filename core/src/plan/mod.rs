@@ -1,0 +1,192 @@
+//! Planning: from a layers dir and a build context to the exact list of artifacts to publish.
+//!
+//! Pure and offline (no network): reads layer TOMLs through [`crate::layer_toml`], renders
+//! templates through [`crate::template`], confines and hashes files ([`confine`]), asks the
+//! preset for config and media types ([`crate::plan::presets`]) and checks every collision
+//! ([`collisions`]) before anything could be pushed. Owns spec rules R-PLAN-*, R-TAG-*,
+//! R-REPO-*, R-LABEL-*; R-CONF-* live in [`confine`], R-COLL-* in [`collisions`].
+
+mod artifact;
+pub mod collisions;
+pub mod confine;
+#[cfg(test)]
+mod derived_names_tests;
+pub mod presets;
+mod render;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::layer_toml::{self, Preset};
+use crate::reference::{Digest, ImageRef};
+
+/// The app image's manifest descriptor: the `subject` of every artifact (R-MAN-6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+}
+
+/// What the build produced and where: the input to planning besides the layers dir.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The app image reference (its tag, if any, is the primary tag).
+    pub image: ImageRef,
+    /// Further tags of the app image, beside the reference's own (order kept, duplicates dropped).
+    pub extra_tags: Vec<String>,
+    /// The app image's digest, when known (`--digest` or report.toml).
+    pub digest: Option<Digest>,
+    /// Size and media type of the app image manifest, when known; with `digest` they make the
+    /// subject descriptor and so the manifest digests.
+    pub manifest_size: Option<u64>,
+    pub manifest_media_type: Option<String>,
+    /// `SOURCE_DATE_EPOCH` when set (R-MAN-8): seconds since the epoch.
+    pub source_date_epoch: Option<i64>,
+}
+
+impl BuildContext {
+    /// Every tag of the app image: the reference's tag first, then the extra tags.
+    pub fn all_tags(&self) -> Vec<String> {
+        let mut tags: Vec<String> = Vec::new();
+        for t in self.image.tag.iter().chain(self.extra_tags.iter()) {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        tags
+    }
+
+    /// The subject descriptor, when digest and size are known.
+    pub fn subject(&self) -> Option<Subject> {
+        Some(Subject {
+            digest: self.digest.clone()?,
+            size: self.manifest_size?,
+            media_type: self.manifest_media_type.clone().unwrap_or_else(|| crate::media_types::OCI_MANIFEST.to_string()),
+        })
+    }
+}
+
+/// A config blob: media type and exact bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigBlob {
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One file of an artifact, checked and hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedFile {
+    /// The path as declared, relative to the layer directory (normalised: no `.` components).
+    pub path: String,
+    /// Where the bytes are read from (inside the layer directory).
+    #[serde(skip)]
+    pub source: PathBuf,
+    pub size: u64,
+    pub digest: Digest,
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+}
+
+/// One artifact to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedArtifact {
+    pub buildpack: String,
+    pub buildpack_version: Option<String>,
+    pub layer: String,
+    /// Position of the artifact table in its layer TOML, from 0.
+    pub index: usize,
+    /// Registry host, always the app image's.
+    pub registry: String,
+    /// Repository path without the host.
+    pub repository: String,
+    /// Tags to set, in order; empty when the artifact is published by digest only.
+    pub tags: Vec<String>,
+    pub preset: Preset,
+    pub artifact_type: String,
+    /// Manifest annotations: rendered labels plus the reserved ones (R-LABEL-*).
+    pub annotations: BTreeMap<String, String>,
+    pub config: ConfigBlob,
+    pub files: Vec<PlannedFile>,
+    /// Where the artifact table starts in its layer TOML: errors found after planning (e.g. a
+    /// manifest over 4 MiB, R-MAN-9) name it (R-ERR-1).
+    pub declared_at: crate::diagnostic::Location,
+}
+
+impl PlannedArtifact {
+    /// `registry/repository`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+    /// A short human name: `buildpack/layer#index`.
+    pub fn label(&self) -> String {
+        format!("{}/{}#{}", self.buildpack, self.layer, self.index)
+    }
+}
+
+/// The result of planning.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub context: BuildContext,
+    pub artifacts: Vec<PlannedArtifact>,
+}
+
+/// Plans every artifact under `layers_dir` for the build `ctx` (R-PLAN-1..3). Returns every
+/// problem found in any file, or the complete plan; never a partial plan.
+pub fn plan(layers_dir: &Path, ctx: &BuildContext) -> Result<Plan, Diagnostics> {
+    run(layers_dir, Some(ctx)).map(|artifacts| Plan { context: ctx.clone(), artifacts })
+}
+
+/// Checks everything that needs no build context (R-PLAN-1): parsing, template syntax, label
+/// keys, confinement, presets. Returns every problem found.
+pub fn validate(layers_dir: &Path) -> Result<(), Diagnostics> {
+    run(layers_dir, None).map(|_| ())
+}
+
+fn run(layers_dir: &Path, ctx: Option<&BuildContext>) -> Result<Vec<PlannedArtifact>, Diagnostics> {
+    let (layers, mut errors) = layer_toml::read_layers_dir(layers_dir);
+    let created = match crate::mutants::source_date_epoch(ctx.and_then(|c| c.source_date_epoch)) {
+        Some(epoch) => match crate::plan::presets::created_timestamp(epoch) {
+            Some(t) => Some(t),
+            None => {
+                errors.push(Diagnostic::new("R-MAN-8", None, format!("SOURCE_DATE_EPOCH={epoch} is out of range")));
+                None
+            }
+        },
+        None => None,
+    };
+    let mut artifacts = Vec::new();
+    let mut claims = Vec::new();
+    for layer in &layers {
+        for decl in &layer.artifacts {
+            let checked = match artifact::check(layer, decl, created.as_deref()) {
+                Ok(c) => c,
+                Err(d) => {
+                    errors.extend(d);
+                    continue;
+                }
+            };
+            let Some(ctx) = ctx.filter(|_| layer.valid) else { continue };
+            match checked.finish(ctx, created.as_deref()) {
+                Ok((a, c)) => {
+                    artifacts.push(a);
+                    claims.extend(c);
+                }
+                Err(d) => errors.extend(d),
+            }
+        }
+    }
+    if let Some(ctx) = ctx {
+        errors.extend(collisions::check(&claims, &ctx.image.repository, &ctx.all_tags()));
+    }
+    crate::mutants::planned(&mut artifacts, &mut errors, ctx);
+    if errors.is_empty() {
+        Ok(artifacts)
+    } else {
+        Err(errors.sorted())
+    }
+}

@@ -1,0 +1,189 @@
+//! What can go wrong while publishing, named for what happened (spec rules R-PUSH-*, R-REF-*).
+//!
+//! Two layers: a [`TargetError`] is what one operation on a [`crate::publish::target::Target`]
+//! reports (a registry's answer verbatim, a changed file, a layout write), and a
+//! [`PublishError`] adds which artifact, repository or reference it concerns. Messages never
+//! carry credentials: registry answers are reported as status, error codes and body, and URLs
+//! are built by this crate without user information.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use oci_client::errors::OciDistributionError;
+
+use crate::manifest::ManifestError;
+use crate::publish::auth::AuthError;
+use crate::reference::Digest;
+
+/// A registry's answer to a request that failed, as received: HTTP status (when known) and the
+/// body or OCI error codes, verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryFailure {
+    /// The HTTP status, when the request reached the registry.
+    pub status: Option<u16>,
+    /// The error body (OCI error envelope as JSON, or the plain body), or the transport error.
+    pub detail: String,
+}
+
+impl fmt::Display for RegistryFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "HTTP {status}: {}", self.detail.trim()),
+            None => f.write_str(self.detail.trim()),
+        }
+    }
+}
+
+impl std::error::Error for RegistryFailure {}
+
+impl From<&OciDistributionError> for RegistryFailure {
+    fn from(e: &OciDistributionError) -> Self {
+        match e {
+            OciDistributionError::ServerError { code, message, .. } => RegistryFailure { status: Some(*code), detail: message.clone() },
+            OciDistributionError::RegistryError { envelope, .. } => {
+                RegistryFailure { status: None, detail: serde_json::to_string(envelope).unwrap_or_else(|_| envelope.to_string()) }
+            }
+            OciDistributionError::UnauthorizedError { url } => {
+                RegistryFailure { status: Some(401), detail: format!("not authorized for {url}") }
+            }
+            OciDistributionError::RequestError(r) => RegistryFailure { status: r.status().map(|s| s.as_u16()), detail: error_chain(r) },
+            other => RegistryFailure { status: None, detail: error_chain(other) },
+        }
+    }
+}
+
+impl From<OciDistributionError> for RegistryFailure {
+    fn from(e: OciDistributionError) -> Self {
+        RegistryFailure::from(&e)
+    }
+}
+
+/// `error: cause: cause…`, the whole chain on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// What one operation on a target reported.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    Registry(#[from] RegistryFailure),
+    /// A file's bytes no longer hash to what was planned (R-PUSH-4).
+    #[error("{} changed since planning: planned {expected} ({expected_size} bytes), found {found}", path.display())]
+    FileChanged { path: PathBuf, expected: Digest, expected_size: u64, found: String },
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    WriteLayout { path: PathBuf, source: std::io::Error },
+    #[error("{} is not a valid OCI image layout: {reason}", path.display())]
+    InvalidLayout { path: PathBuf, reason: String },
+    /// A registry served a manifest over the 4 MiB limit (R-PUSH-6); it is not used.
+    #[error("manifest {reference} served by the registry is {size} bytes, over the 4 MiB limit")]
+    ManifestTooLarge { reference: String, size: usize },
+    /// A manifest fetched from the target is not what its digest says.
+    #[error("manifest {reference} is not valid JSON: {reason}")]
+    InvalidManifest { reference: String, reason: String },
+}
+
+/// A tag that holds something this tool did not publish (R-PUSH-5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignTag {
+    /// `registry/repository:tag`.
+    pub reference: String,
+    /// What is there, e.g. `an image manifest sha256:… without the io.buildpacks.artifact.layer annotation`.
+    pub found: String,
+    /// The artifact that wants the tag.
+    pub artifact: String,
+    /// The tag holds the app image itself (the subject): `--overwrite` would take the app's own
+    /// tag away, so the advice is to rename the artifact's tag.
+    pub holds_app_image: bool,
+}
+
+/// The foreign tags, one per line, then the advice: `--overwrite` only when no tag holds the
+/// app image itself.
+fn foreign_tags_message(tags: &[ForeignTag]) -> String {
+    let mut text =
+        format!("{} hold content this tool did not publish; nothing was pushed:", crate::spelling::count(tags.len(), "tag", "tags"));
+    for t in tags {
+        if t.holds_app_image {
+            text.push_str(&format!("\n  - {} (wanted by {}) holds the app image itself: {}", t.reference, t.artifact, t.found));
+        } else {
+            text.push_str(&format!("\n  - {} (wanted by {}) holds {}", t.reference, t.artifact, t.found));
+        }
+    }
+    if tags.iter().any(|t| t.holds_app_image) {
+        text.push_str(
+            "\nrename the artifact's tag in its layer TOML (e.g. `tag = \"${build.tag}-wasm\"`) so it \
+             does not take a tag of the app image; --overwrite would move the app image's own tag",
+        );
+    } else {
+        text.push_str("\npass --overwrite to replace them");
+    }
+    text
+}
+
+/// Why a publish stopped. Every variant names the artifact, repository or reference concerned.
+/// Any error before the tagging step leaves every tag as it was (R-PUSH-2).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot set up a client for {registry}: {source}")]
+    Transport { registry: String, source: crate::publish::client::TransportError },
+    #[error("cannot find credentials for {registry}: {source}")]
+    Credentials { registry: String, source: AuthError },
+    #[error("the app image {image} does not exist in the registry: the subject {digest} must be pushed before its artifacts")]
+    AppImageMissing { image: String, digest: Digest },
+    #[error("the app image tag {reference} does not exist; pass the image digest (--digest) or push the image first")]
+    AppImageTagMissing { reference: String },
+    /// A digest was given without the manifest size, and the target cannot tell the size
+    /// (an OCI image layout that does not hold the app image).
+    #[error("--digest {digest} was given without --manifest-size, and the layout does not hold the app image, so its manifest size is unknown: pass --manifest-size N (the size in bytes of the app image manifest) or --report report.toml")]
+    SubjectSizeUnknown { digest: Digest },
+    #[error("the app image tag {reference} points to {found}, but the subject digest given is {expected}: the digest (from --digest or report.toml) does not describe this image")]
+    SubjectDigestMismatch { reference: String, expected: Digest, found: String },
+    #[error("the app image {reference} is {found}, but the subject descriptor says {expected}")]
+    SubjectDescriptorMismatch { reference: String, expected: String, found: String },
+    #[error("cannot read the app image {reference}: {source}")]
+    AppImageUnreadable { reference: String, source: Box<TargetError> },
+    #[error("cannot check what tag {reference} holds: {source}")]
+    TagCheckFailed { reference: String, source: Box<TargetError> },
+    #[error("{}", foreign_tags_message(tags))]
+    ForeignTags { tags: Vec<ForeignTag> },
+    #[error("cannot build the manifest of {artifact}: {source}")]
+    ManifestBuild { artifact: String, source: ManifestError },
+    #[error("{declared_at}: the manifest of {artifact} is {size} bytes, over the 4 MiB limit (R-MAN-9); nothing was pushed")]
+    ManifestTooLarge { artifact: String, declared_at: crate::diagnostic::Location, size: usize },
+    #[error("cannot upload blob {digest} ({what}) of {artifact} to {repository}; nothing was tagged: {source}")]
+    BlobUpload { artifact: String, repository: String, digest: Digest, what: String, source: Box<TargetError> },
+    #[error("cannot make the app image {digest} present in {repository} (R-PUSH-10); nothing was tagged: {source}")]
+    SubjectCopy { repository: String, digest: Digest, source: Box<TargetError> },
+    #[error("the registry rejected the manifest {digest} of {artifact} in {repository}; nothing was tagged: {source}")]
+    ManifestRejected { artifact: String, repository: String, digest: Digest, source: Box<TargetError> },
+    #[error("cannot query the referrers API of {repository}; nothing was tagged: {source}")]
+    ReferrersProbeFailed { repository: String, source: Box<TargetError> },
+    #[error("the referrers API of {repository} answered {answer}, which is neither an OCI image index nor 404; nothing was tagged (use --referrers=fallback or --referrers=api to choose)")]
+    ReferrersProbeUnexpected { repository: String, answer: String },
+    #[error("the referrers fallback tag {reference} holds {found}, not an OCI image index; nothing was tagged")]
+    FallbackTagHoldsOther { reference: String, found: String },
+    #[error("the referrers fallback index {reference} is invalid ({reason}); nothing was tagged")]
+    FallbackIndexInvalid { reference: String, reason: String },
+    #[error("the referrers fallback index {reference} would be {size} bytes, over the 4 MiB limit; nothing was tagged")]
+    FallbackIndexTooLarge { reference: String, size: usize },
+    #[error("cannot write the referrers fallback index {reference}; nothing was tagged: {source}")]
+    FallbackIndexWrite { reference: String, source: Box<TargetError> },
+    #[error("the referrers fallback index {reference} kept losing our entries to concurrent writers after {attempts} attempts; nothing was tagged")]
+    FallbackIndexContended { reference: String, attempts: u32 },
+    #[error("the registry rejected tag {reference} of {artifact}: {source} (tags set before it: {})", if already_tagged.is_empty() { "none".to_string() } else { already_tagged.join(", ") })]
+    TagRejected { artifact: String, reference: String, source: Box<TargetError>, already_tagged: Vec<String> },
+    #[error("cannot open the OCI image layout {}: {source}", path.display())]
+    LayoutUnusable { path: PathBuf, source: Box<TargetError> },
+}

@@ -1,0 +1,185 @@
+//! Publishing a plan to a registry or an OCI image layout: transport (auth, retries, clients)
+//! and the publisher core (spec rules R-PUSH-1..8, R-REF-1..5).
+//!
+//! [`publish`] runs the order of R-PUSH-1 against a [`Target`]: (a) build every manifest and
+//! refuse any over 4 MiB, check the app image is the subject and that no tag to set holds
+//! foreign content ([`preflight`]); (b) every blob ([`blobs`]), and the app image in every other
+//! artifact repository ([`subject_copy`]); (c) every manifest by digest;
+//! (d) referrers per repository ([`referrers`]); (e) tags, last. A failure before (e) leaves
+//! every tag as it was. The targets are [`RegistryTarget`] (oci-client, plus the raw requests
+//! of [`registry_http`]) and [`LayoutTarget`].
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`client`], [`auth`], [`retry`] | transport: clients, credentials, retries |
+//! | [`target`] | the [`Target`] trait |
+//! | [`registry_target`], [`registry_http`] | publishing to a registry |
+//! | [`layout`] | publishing to an OCI image layout |
+//! | [`preflight`], [`blobs`], [`checked_file`] | the checks before pushing; blob upload; streaming files with their check |
+//! | [`subject_copy`] | the subject manifest in artifact repositories other than the app image's |
+//! | [`referrers`] | referrers API probe and the fallback index |
+//! | [`report`], [`progress`], [`error`] | what the publish did; progress output; errors |
+
+pub mod auth;
+pub mod blobs;
+pub mod checked_file;
+pub mod client;
+pub mod error;
+pub mod layout;
+pub mod preflight;
+pub mod progress;
+pub mod referrers;
+pub mod registry_http;
+pub mod registry_target;
+pub mod report;
+pub mod retry;
+pub mod subject_copy;
+pub mod target;
+
+use std::collections::BTreeMap;
+
+pub use error::{PublishError, TargetError};
+pub use layout::LayoutTarget;
+pub use preflight::{resolve_subject, resolve_subject_by_digest};
+pub use referrers::{ReferrersMode, ReferrersUsed};
+pub use registry_target::RegistryTarget;
+pub use report::PublishReport;
+pub use target::Target;
+
+use crate::manifest::{BuiltArtifact, MAX_MANIFEST_SIZE};
+use crate::media_types::OCI_MANIFEST;
+use crate::plan::{Plan, Subject};
+use progress::Progress;
+use referrers::{ReferrerEntry, ReferrersOutcome};
+use report::{ArtifactReport, SubjectReport};
+use target::ManifestRef;
+
+/// Choices of one publish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Replace tags that hold content this tool did not publish (R-PUSH-5).
+    pub overwrite: bool,
+    pub referrers: ReferrersMode,
+    /// Draw progress bars for large blobs when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// Publishes every artifact of `plan`, with `subject` as their subject, to `target`
+/// (R-PUSH-1): preflight, blobs, manifests by digest, referrers, tags.
+pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, target: &impl Target) -> Result<PublishReport, PublishError> {
+    // (a) preflight: nothing is pushed until every check passed.
+    let built = build_all(plan, subject)?;
+    if !crate::mutants::active(crate::mutants::Mutant::NoSubjectCheck) {
+        preflight::check_subject(target, &plan.context.image, subject).await?;
+    }
+    let already_tagged = preflight::check_tags(target, plan, &built, subject, opts.overwrite).await?;
+
+    // (b) blobs.
+    let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
+    subject_copy::copy_into_every_repository(target, plan, subject).await?;
+
+    // (c) manifests, by digest.
+    for (artifact, b) in plan.artifacts.iter().zip(&built) {
+        target
+            .push_manifest(&artifact.repository, ManifestRef::Digest(&b.manifest_digest), OCI_MANIFEST, &b.manifest_bytes)
+            .await
+            .map_err(|source| PublishError::ManifestRejected {
+                artifact: artifact.label(),
+                repository: artifact.name(),
+                digest: b.manifest_digest.clone(),
+                source: Box::new(source),
+            })?;
+        tracing::info!("pushed manifest {}@{} ({})", artifact.name(), b.manifest_digest, artifact.label());
+    }
+
+    // A mutant sets the tags here, before the referrers (the order R-PUSH-1 forbids).
+    let tags_early = crate::mutants::active(crate::mutants::Mutant::TagsBeforeReferrers);
+    if tags_early {
+        push_tags(target, plan, &built, &already_tagged).await?;
+    }
+
+    // (d) referrers, per repository.
+    let mut by_repository: BTreeMap<&str, Vec<ReferrerEntry>> = BTreeMap::new();
+    for (artifact, b) in plan.artifacts.iter().zip(&built) {
+        by_repository.entry(&artifact.repository).or_default().push(ReferrerEntry::of(b));
+    }
+    let mut outcomes: BTreeMap<&str, ReferrersOutcome> = BTreeMap::new();
+    for (repository, entries) in &by_repository {
+        let outcome = target.record_referrers(repository, subject, entries, opts.referrers).await?;
+        tracing::info!("referrers of {} in {repository}: {}", subject.digest, outcome.used);
+        outcomes.insert(repository, outcome);
+    }
+
+    // (e) tags, last.
+    if !tags_early {
+        push_tags(target, plan, &built, &already_tagged).await?;
+    }
+
+    let artifacts = plan
+        .artifacts
+        .iter()
+        .zip(&built)
+        .zip(tallies)
+        .map(|((artifact, b), tally)| {
+            let outcome = &outcomes[artifact.repository.as_str()];
+            ArtifactReport::new(artifact, &b.manifest_digest, b.manifest_bytes.len() as u64, tally, outcome)
+        })
+        .collect();
+    Ok(PublishReport { target: target.describe(), image: plan.context.image.to_string(), subject: SubjectReport::from(subject), artifacts })
+}
+
+/// Step (e): sets every tag of every artifact, except those preflight found already holding
+/// their manifest (`already_tagged`).
+async fn push_tags(
+    target: &impl Target,
+    plan: &Plan,
+    built: &[BuiltArtifact],
+    already_tagged: &std::collections::BTreeSet<String>,
+) -> Result<(), PublishError> {
+    let mut tagged: Vec<String> = Vec::new();
+    for (artifact, b) in plan.artifacts.iter().zip(built) {
+        for tag in &artifact.tags {
+            let reference = format!("{}:{tag}", artifact.name());
+            if already_tagged.contains(&reference) {
+                tracing::info!("{reference} already holds {}; not re-tagged", b.manifest_digest);
+                continue;
+            }
+            target.push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes).await.map_err(|source| {
+                PublishError::TagRejected {
+                    artifact: artifact.label(),
+                    reference: reference.clone(),
+                    source: Box::new(source),
+                    already_tagged: tagged.clone(),
+                }
+            })?;
+            tracing::info!("tagged {reference}");
+            tagged.push(reference);
+        }
+    }
+    Ok(())
+}
+
+/// Builds every manifest; any over the 4 MiB limit fails the publish before anything is pushed
+/// (R-PUSH-6).
+fn build_all(plan: &Plan, subject: &Subject) -> Result<Vec<BuiltArtifact>, PublishError> {
+    plan.artifacts
+        .iter()
+        .map(|artifact| {
+            let built = crate::manifest::build(artifact, subject).map_err(|source| match source {
+                crate::manifest::ManifestError::TooLarge { size, .. } => {
+                    PublishError::ManifestTooLarge { artifact: artifact.label(), declared_at: artifact.declared_at.clone(), size }
+                }
+                #[allow(unreachable_patterns)]
+                source => PublishError::ManifestBuild { artifact: artifact.label(), source },
+            })?;
+            if built.manifest_bytes.len() > MAX_MANIFEST_SIZE && !crate::mutants::active(crate::mutants::Mutant::NoSizeLimit) {
+                return Err(PublishError::ManifestTooLarge {
+                    artifact: artifact.label(),
+                    declared_at: artifact.declared_at.clone(),
+                    size: built.manifest_bytes.len(),
+                });
+            }
+            Ok(built)
+        })
+        .collect()
+}

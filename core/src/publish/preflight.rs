@@ -1,0 +1,201 @@
+//! The checks made before anything is pushed (spec rules R-PUSH-3 and R-PUSH-5): the app image
+//! exists and is the subject, and every tag to set is free or holds an artifact published this
+//! way.
+//!
+//! A manifest is *ours* when it is an OCI image manifest (`mediaType`
+//! `application/vnd.oci.image.manifest.v1+json`) whose `annotations` carry
+//! `io.buildpacks.artifact.layer`: every manifest this spec publishes has it (R-LABEL-*), and
+//! nothing else is expected to.
+
+use serde_json::Value;
+
+use crate::manifest::BuiltArtifact;
+use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::plan::{BuildContext, Plan, Subject};
+use crate::publish::error::{ForeignTag, PublishError};
+use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
+use crate::reference::{Digest, ImageRef};
+
+/// True when `m` is an artifact manifest published under this spec (see the module docs).
+pub fn is_ours(m: &FetchedManifest) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(&m.bytes) else {
+        return false;
+    };
+    v.get("mediaType").and_then(Value::as_str) == Some(OCI_MANIFEST)
+        && v.get("annotations").and_then(|a| a.get(ANNOTATION_LAYER)).is_some_and(Value::is_string)
+}
+
+/// A short description of what a manifest is, for error messages.
+pub fn describe(m: &FetchedManifest) -> String {
+    let v: Value = serde_json::from_slice(&m.bytes).unwrap_or(Value::Null);
+    let artifact_type = v.get("artifactType").and_then(Value::as_str);
+    let d = &m.digest;
+    match (m.media_type.as_deref(), artifact_type) {
+        (Some(OCI_MANIFEST), _) if is_ours(m) => {
+            format!("an artifact published by cnb-artifacts ({d})")
+        }
+        (Some(OCI_MANIFEST), Some(t)) => {
+            format!("an OCI artifact of type {t} ({d}) without the {ANNOTATION_LAYER} annotation")
+        }
+        (Some(OCI_MANIFEST), None) => {
+            format!("an OCI image manifest ({d}) without the {ANNOTATION_LAYER} annotation")
+        }
+        (Some(OCI_INDEX), _) => format!("an OCI image index ({d})"),
+        (Some(DOCKER_MANIFEST), _) => format!("a Docker image manifest ({d})"),
+        (Some(DOCKER_MANIFEST_LIST), _) => format!("a Docker manifest list ({d})"),
+        (Some(other), _) => format!("a manifest of media type {other} ({d})"),
+        (None, _) => format!("a manifest without a media type ({d})"),
+    }
+}
+
+/// The subject descriptor of the build's app image as the target holds it under its tag (R-PUSH-3),
+/// for callers that were given no full descriptor. A digest the context does name must be the
+/// one the tag holds: a mismatch is [`PublishError::SubjectDigestMismatch`], never a silent switch
+/// to the other image. When the tag does not exist (an OCI image layout holding only the app
+/// image's manifest, or a registry where only the digest was pushed), the digest is read by
+/// itself ([`resolve_subject_by_digest`]): its size is then known, or said to be missing.
+pub async fn resolve_subject(target: &impl Target, context: &BuildContext) -> Result<Subject, PublishError> {
+    let tagged = match resolve_tag(target, &context.image).await {
+        Ok(found) => Some(found),
+        Err(PublishError::AppImageTagMissing { .. }) if context.digest.is_some() => None,
+        Err(e) => return Err(e),
+    };
+    let Some(expected) = &context.digest else {
+        return tagged.ok_or_else(|| PublishError::AppImageTagMissing { reference: context.image.to_string() });
+    };
+    match tagged {
+        Some(found) if &found.digest != expected => Err(PublishError::SubjectDigestMismatch {
+            reference: context.image.to_string(),
+            expected: expected.clone(),
+            found: found.digest.to_string(),
+        }),
+        Some(found) => Ok(found),
+        None => resolve_subject_by_digest(target, &context.image, expected).await,
+    }
+}
+
+/// The subject descriptor of what `image`'s tag holds.
+async fn resolve_tag(target: &impl Target, image: &ImageRef) -> Result<Subject, PublishError> {
+    let tag = image.tag.as_deref().unwrap_or("latest");
+    let reference = format!("{}:{tag}", image.name());
+    let fetched = target
+        .fetch_manifest(&image.repository, ManifestRef::Tag(tag))
+        .await
+        .map_err(|source| PublishError::AppImageUnreadable { reference: reference.clone(), source: Box::new(source) })?;
+    let Some(m) = fetched else {
+        return Err(PublishError::AppImageTagMissing { reference });
+    };
+    Ok(Subject {
+        digest: m.digest.clone(),
+        size: m.bytes.len() as u64,
+        media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
+    })
+}
+
+/// The subject descriptor of the app image manifest `digest` given without its size
+/// (R-PUSH-3): read from the target by digest. A registry without it is
+/// [`PublishError::AppImageMissing`]; a layout without it cannot tell the size
+/// ([`PublishError::SubjectSizeUnknown`]).
+pub async fn resolve_subject_by_digest(target: &impl Target, image: &ImageRef, digest: &Digest) -> Result<Subject, PublishError> {
+    let reference = format!("{}@{digest}", image.name());
+    let fetched = target
+        .fetch_manifest(&image.repository, ManifestRef::Digest(digest))
+        .await
+        .map_err(|source| PublishError::AppImageUnreadable { reference, source: Box::new(source) })?;
+    match fetched {
+        Some(m) => Ok(Subject {
+            digest: digest.clone(),
+            size: m.bytes.len() as u64,
+            media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
+        }),
+        None if target.kind() == TargetKind::Layout => Err(PublishError::SubjectSizeUnknown { digest: digest.clone() }),
+        None => Err(PublishError::AppImageMissing { image: image.to_string(), digest: digest.clone() }),
+    }
+}
+
+/// R-PUSH-3: the app image exists by digest with the subject's size and media type, and its
+/// tag (when the reference has one) points to it. A layout that does not hold the app image is
+/// accepted with a warning (the layout may hold only the artifacts).
+pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Subject) -> Result<(), PublishError> {
+    let by_digest = format!("{}@{}", image.name(), subject.digest);
+    let unreadable = |reference: &str| {
+        let reference = reference.to_string();
+        move |source| PublishError::AppImageUnreadable { reference, source: Box::new(source) }
+    };
+    let fetched = target.fetch_manifest(&image.repository, ManifestRef::Digest(&subject.digest)).await.map_err(unreadable(&by_digest))?;
+    let Some(m) = fetched else {
+        if target.kind() == TargetKind::Layout {
+            tracing::warn!("the layout does not hold the app image {by_digest}; publishing the artifacts without checking it");
+            return Ok(());
+        }
+        return Err(PublishError::AppImageMissing { image: image.to_string(), digest: subject.digest.clone() });
+    };
+    let found_type = m.media_type.as_deref().unwrap_or(&subject.media_type);
+    if m.bytes.len() as u64 != subject.size || found_type != subject.media_type {
+        return Err(PublishError::SubjectDescriptorMismatch {
+            reference: by_digest,
+            expected: format!("{} bytes of {}", subject.size, subject.media_type),
+            found: format!("{} bytes of {found_type}", m.bytes.len()),
+        });
+    }
+    let Some(tag) = &image.tag else { return Ok(()) };
+    let by_tag = format!("{}:{tag}", image.name());
+    let found = target.fetch_manifest(&image.repository, ManifestRef::Tag(tag)).await.map_err(unreadable(&by_tag))?;
+    match found {
+        Some(t) if t.digest == subject.digest => Ok(()),
+        Some(t) => {
+            Err(PublishError::SubjectDigestMismatch { reference: by_tag, expected: subject.digest.clone(), found: t.digest.to_string() })
+        }
+        None => Err(PublishError::SubjectDigestMismatch {
+            reference: by_tag,
+            expected: subject.digest.clone(),
+            found: "nothing (the tag does not exist)".to_string(),
+        }),
+    }
+}
+
+/// R-PUSH-5: every tag to set is free, already holds our manifest, or holds an artifact
+/// published this way (which is then moved). Tags holding anything else are all reported in one
+/// error, unless `overwrite`.
+///
+/// Returns the references that already hold their artifact's manifest: the tagging step skips
+/// them, so re-publishing an unchanged build writes no tag (and works on registries with
+/// immutable tags).
+pub async fn check_tags(
+    target: &impl Target,
+    plan: &Plan,
+    built: &[BuiltArtifact],
+    subject: &Subject,
+    overwrite: bool,
+) -> Result<std::collections::BTreeSet<String>, PublishError> {
+    let mut foreign = Vec::new();
+    let mut current = std::collections::BTreeSet::new();
+    for (artifact, b) in plan.artifacts.iter().zip(built) {
+        for tag in &artifact.tags {
+            let reference = format!("{}:{tag}", artifact.name());
+            let existing = target
+                .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
+                .await
+                .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source: Box::new(source) })?;
+            let Some(m) = existing else { continue };
+            if m.digest == b.manifest_digest {
+                tracing::info!("{reference} already holds {}", m.digest);
+                current.insert(reference);
+            } else if is_ours(&m) && !crate::mutants::active(crate::mutants::Mutant::OwnArtifactsAsForeign) {
+                tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
+            } else if m.digest == subject.digest {
+                // Even --overwrite does not take the app image's own tag (R-PUSH-5).
+                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
+            } else if overwrite {
+                tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
+            } else {
+                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
+            }
+        }
+    }
+    if foreign.is_empty() {
+        Ok(current)
+    } else {
+        Err(PublishError::ForeignTags { tags: foreign })
+    }
+}

@@ -1,0 +1,256 @@
+//! Step 2 of R-PUSH-1, second half: the subject manifest made present in every artifact
+//! repository that is not the app image's (spec rule R-PUSH-10).
+//!
+//! Some clients copy an artifact together with its `subject` and look for the subject in the
+//! artifact's own repository: Helm 4 (oras-go v2 `Copy`) fails a `helm pull` of a chart in
+//! `<app repository>/<chart>` with `FindSuccessors … not found` otherwise. So, for each such
+//! repository, [`copy_subject`] reads the subject manifest from the app image's repository,
+//! makes every blob it references present by cross-repository mount (never by upload: the
+//! app image's layers are not ours to copy byte by byte), pushes every child manifest of an
+//! index the same way, and pushes the subject's bytes unchanged by digest. No tag is written,
+//! so R-PUSH-2 holds. A blob the registry will not mount makes the copy [`Copied::Skipped`]:
+//! publishing goes on, with a warning, because the artifacts are complete without it.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::plan::{Plan, Subject};
+use crate::publish::error::{PublishError, TargetError};
+use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
+use crate::reference::Digest;
+
+/// How deep indexes may nest inside the subject (an index of indexes of manifests is 2).
+const MAX_DEPTH: usize = 4;
+
+/// What [`copy_subject`] did in one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Copied {
+    /// The repository is the app image's, or the target is not a registry: nothing to do.
+    NotNeeded,
+    /// The subject was already in the repository.
+    AlreadyThere,
+    /// The subject (and `manifests` manifests in all, children included) was pushed by digest.
+    Pushed { manifests: usize },
+    /// The registry would not mount a blob of the subject; the subject stays absent.
+    Skipped { reason: String },
+}
+
+/// Step 2's second half: [`copy_subject`] into every target repository of `plan`; a skipped copy
+/// is a warning.
+pub async fn copy_into_every_repository(target: &impl Target, plan: &Plan, subject: &Subject) -> Result<(), PublishError> {
+    let mut repositories: BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
+    if crate::mutants::active(crate::mutants::Mutant::NoSubjectCopy) {
+        repositories.clear();
+    }
+    for repository in repositories {
+        match copy_subject(target, &plan.context.image.repository, repository, subject).await? {
+            Copied::Skipped { reason } => tracing::warn!(
+                "the app image {} is not in {repository}, so clients that copy an artifact with its subject (Helm 4) cannot pull from there: {reason}",
+                subject.digest
+            ),
+            copied => tracing::debug!("the app image in {repository}: {copied:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// Makes `subject` present in `repository` (R-PUSH-10); see the module documentation.
+pub async fn copy_subject(target: &impl Target, app_repository: &str, repository: &str, subject: &Subject) -> Result<Copied, PublishError> {
+    if target.kind() != TargetKind::Registry || repository == app_repository {
+        return Ok(Copied::NotNeeded);
+    }
+    let failed = |source: TargetError| PublishError::SubjectCopy {
+        repository: repository.to_string(),
+        digest: subject.digest.clone(),
+        source: Box::new(source),
+    };
+    if target.fetch_manifest(repository, ManifestRef::Digest(&subject.digest)).await.map_err(failed)?.is_some() {
+        return Ok(Copied::AlreadyThere);
+    }
+    let mut copy = Copier { target, from: app_repository, to: repository, pushed: 0 };
+    match copy.manifest(&subject.digest, 0).await.map_err(failed)? {
+        Ok(()) => Ok(Copied::Pushed { manifests: copy.pushed }),
+        Err(reason) => Ok(Copied::Skipped { reason }),
+    }
+}
+
+/// One copy in progress: `Ok(Err(reason))` from its steps means "skip", `Err` means failure.
+struct Copier<'a, T> {
+    target: &'a T,
+    from: &'a str,
+    to: &'a str,
+    pushed: usize,
+}
+
+impl<T: Target> Copier<'_, T> {
+    /// Copies the manifest `digest` (children and blobs first, then its own bytes).
+    async fn manifest(&mut self, digest: &Digest, depth: usize) -> Result<Result<(), String>, TargetError> {
+        if depth > MAX_DEPTH {
+            return Ok(Err(format!("its indexes nest deeper than {MAX_DEPTH} levels")));
+        }
+        let Some(m) = self.target.fetch_manifest(self.from, ManifestRef::Digest(digest)).await? else {
+            return Ok(Err(format!("{digest} is not in {}", self.from)));
+        };
+        if &m.digest != digest {
+            return Ok(Err(format!("{}@{digest} answered bytes with digest {}", self.from, m.digest)));
+        }
+        let Some(media_type) = m.media_type.clone() else {
+            return Ok(Err(format!("{digest} has no mediaType member")));
+        };
+        match referenced(&m, &media_type) {
+            Err(reason) => return Ok(Err(reason)),
+            Ok(Referenced::Blobs(blobs)) => {
+                for blob in blobs {
+                    if !self.target.blob_exists(self.to, &blob).await? && !self.target.mount_blob(self.to, self.from, &blob).await? {
+                        return Ok(Err(format!("the registry did not mount blob {blob} from {} into {}", self.from, self.to)));
+                    }
+                }
+            }
+            Ok(Referenced::Manifests(children)) => {
+                for child in children {
+                    if self.target.fetch_manifest(self.to, ManifestRef::Digest(&child)).await?.is_none() {
+                        if let Err(reason) = Box::pin(self.manifest(&child, depth + 1)).await? {
+                            return Ok(Err(reason));
+                        }
+                    }
+                }
+            }
+        }
+        self.target.push_manifest(self.to, ManifestRef::Digest(digest), &media_type, &m.bytes).await?;
+        self.pushed += 1;
+        Ok(Ok(()))
+    }
+}
+
+/// What a manifest references: blobs (an image manifest) or manifests (an index).
+#[derive(Debug, PartialEq, Eq)]
+enum Referenced {
+    Blobs(Vec<Digest>),
+    Manifests(Vec<Digest>),
+}
+
+/// The digests `m` references. Layers with `urls` (non-distributable) are not in the registry
+/// and are left out. `Err` names why the manifest cannot be copied.
+fn referenced(m: &FetchedManifest, media_type: &str) -> Result<Referenced, String> {
+    let v: Value = serde_json::from_slice(&m.bytes).map_err(|e| format!("{} is not JSON: {e}", m.digest))?;
+    let digest_of = |d: &Value| -> Result<Digest, String> {
+        d.get("digest")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{} has a descriptor without a valid digest", m.digest))
+    };
+    let list = |key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    match media_type {
+        OCI_MANIFEST | DOCKER_MANIFEST => {
+            let config = v.get("config").ok_or_else(|| format!("{} has no config", m.digest))?;
+            let mut blobs = vec![digest_of(config)?];
+            for layer in list("layers").iter().filter(|l| l.get("urls").is_none()) {
+                blobs.push(digest_of(layer)?);
+            }
+            Ok(Referenced::Blobs(blobs))
+        }
+        OCI_INDEX | DOCKER_MANIFEST_LIST => Ok(Referenced::Manifests(list("manifests").iter().map(digest_of).collect::<Result<_, _>>()?)),
+        other => Err(format!("{} is a {other}, which this publisher does not copy", m.digest)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn fetched(json: &str) -> FetchedManifest {
+        FetchedManifest::new(json.as_bytes().to_vec())
+    }
+
+    fn d(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    #[test]
+    fn r_push_10_image_manifest_references_config_and_distributable_layers() {
+        let m = fetched(&format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{}"}},"layers":[{{"digest":"{}"}},{{"digest":"{}","urls":["https://x"]}}]}}"#,
+            d('a'),
+            d('b'),
+            d('c')
+        ));
+        let got = referenced(&m, OCI_MANIFEST).unwrap();
+        assert_eq!(got, Referenced::Blobs(vec![d('a').parse().unwrap(), d('b').parse().unwrap()]));
+    }
+
+    #[test]
+    fn r_push_10_index_references_its_manifests() {
+        let m = fetched(&format!(r#"{{"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{}"}},{{"digest":"{}"}}]}}"#, d('a'), d('b')));
+        assert_eq!(referenced(&m, OCI_INDEX).unwrap(), Referenced::Manifests(vec![d('a').parse().unwrap(), d('b').parse().unwrap()]));
+    }
+
+    #[rstest]
+    #[case::not_json("nope", OCI_MANIFEST, "is not JSON")]
+    #[case::no_config(r#"{"layers":[]}"#, OCI_MANIFEST, "has no config")]
+    #[case::bad_digest(r#"{"config":{"digest":"md5:1"}}"#, OCI_MANIFEST, "without a valid digest")]
+    #[case::other_type("{}", "application/vnd.example+json", "which this publisher does not copy")]
+    fn r_push_10_uncopyable_manifests_say_why(#[case] json: &str, #[case] media_type: &str, #[case] reason: &str) {
+        let err = referenced(&fetched(json), media_type).unwrap_err();
+        assert!(err.contains(reason), "{err}");
+    }
+
+    /// A registry that holds the app image but refuses every mount (Amazon ECR has no
+    /// cross-repository mount): the copy is skipped, nothing is pushed.
+    #[tokio::test]
+    async fn r_push_10_refused_mount_skips_the_copy_and_pushes_nothing() {
+        use crate::publish::progress::BlobProgress;
+        use crate::publish::referrers::{ReferrerEntry, ReferrersMode, ReferrersOutcome};
+        use crate::publish::target::BlobSource;
+        use std::sync::Mutex;
+
+        struct NoMounts {
+            app: FetchedManifest,
+            pushed: Mutex<Vec<String>>,
+        }
+        impl Target for NoMounts {
+            fn kind(&self) -> TargetKind {
+                TargetKind::Registry
+            }
+            fn describe(&self) -> String {
+                "no-mounts".into()
+            }
+            async fn fetch_manifest(&self, repository: &str, r: ManifestRef<'_>) -> Result<Option<FetchedManifest>, TargetError> {
+                Ok((repository == "app" && r == ManifestRef::Digest(&self.app.digest)).then(|| self.app.clone()))
+            }
+            async fn blob_exists(&self, _: &str, _: &Digest) -> Result<bool, TargetError> {
+                Ok(false)
+            }
+            async fn mount_blob(&self, _: &str, _: &str, _: &Digest) -> Result<bool, TargetError> {
+                Ok(false)
+            }
+            async fn push_blob(&self, _: &str, d: &Digest, _: BlobSource<'_>, _: &BlobProgress) -> Result<(), TargetError> {
+                self.pushed.lock().unwrap().push(format!("blob {d}"));
+                Ok(())
+            }
+            async fn push_manifest(&self, repo: &str, r: ManifestRef<'_>, _: &str, _: &[u8]) -> Result<(), TargetError> {
+                self.pushed.lock().unwrap().push(format!("manifest {}", r.in_repository(repo)));
+                Ok(())
+            }
+            async fn record_referrers(
+                &self,
+                _: &str,
+                _: &Subject,
+                _: &[ReferrerEntry],
+                _: ReferrersMode,
+            ) -> Result<ReferrersOutcome, PublishError> {
+                unreachable!("not called by copy_subject")
+            }
+        }
+
+        let app = fetched(&format!(r#"{{"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{}"}},"layers":[]}}"#, d('a')));
+        let subject = Subject { digest: app.digest.clone(), size: app.bytes.len() as u64, media_type: OCI_MANIFEST.into() };
+        let target = NoMounts { app, pushed: Mutex::new(Vec::new()) };
+        let copied = copy_subject(&target, "app", "app/chart", &subject).await.unwrap();
+        let Copied::Skipped { reason } = copied else { panic!("expected a skip, got {copied:?}") };
+        assert!(reason.contains(&format!("did not mount blob {} from app into app/chart", d('a'))), "{reason}");
+        assert!(target.pushed.lock().unwrap().is_empty(), "pushed {:?}", target.pushed.lock().unwrap());
+    }
+}
