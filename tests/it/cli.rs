@@ -131,20 +131,20 @@ fn r_err_1_invalid_plan_fixtures_fail_with_their_exact_errors() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// R-FILE-7: a wrong `--layers-dir` (the parent of the layers dir, an empty directory) fails
+/// R-FILE-9: a wrong `--layers-dir` (the parent of the layers dir, an empty directory) fails
 /// with a hint instead of succeeding with nothing to publish.
 #[rstest]
 #[case::validate_parent(&["validate", "--layers-dir", "rfc-example"], "help: did you mean `--layers-dir rfc-example/layers`?")]
 #[case::plan_parent(&["plan", "--layers-dir", "rfc-example", "--image", IMAGE], "help: did you mean `--layers-dir rfc-example/layers`?")]
 #[case::validate_empty(&["validate", "--layers-dir", "EMPTY"], "not a layers directory: it holds no group.toml and no layer TOML")]
-fn r_file_7_a_wrong_layers_dir_is_an_error_with_a_hint(#[case] args: &[&str], #[case] needle: &str) {
+fn r_file_9_a_wrong_layers_dir_is_an_error_with_a_hint(#[case] args: &[&str], #[case] needle: &str) {
     let empty = tempfile::tempdir().expect("tempdir");
     let empty_path = empty.path().display().to_string();
     let mut cmd = Command::new(bin());
     cmd.current_dir(fixtures_dir().join("cli")).args(args.iter().map(|a| if *a == "EMPTY" { empty_path.as_str() } else { a }));
     let out = run_failing(&mut cmd);
     assert_eq!(out.status.code(), Some(1), "{}", report(&cmd, &out));
-    assert!(stderr(&out).contains("error[R-FILE-7]: "), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains("error[R-FILE-9]: "), "{}", report(&cmd, &out));
     assert!(stderr(&out).contains(needle), "{}", report(&cmd, &out));
 }
 

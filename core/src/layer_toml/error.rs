@@ -20,10 +20,10 @@ pub const ARTIFACT_KEYS: [&str; 8] = ["file", "files", "tag", "repository", "typ
 pub enum LayerTomlError {
     #[error("cannot read directory: {error}")]
     UnreadableDir { error: String },
-    /// The layers dir holds neither group.toml nor any layer TOML (R-FILE-7).
+    /// The layers dir holds neither group.toml nor any layer TOML (R-FILE-9).
     #[error("not a layers directory: it holds no group.toml and no layer TOML")]
     NotALayersDir,
-    /// The layers dir has no group.toml, but a directory under it does (R-FILE-7).
+    /// The layers dir has no group.toml, but a directory under it does (R-FILE-9).
     #[error("not a layers directory: it holds no group.toml, but `{nested}` does")]
     ParentOfLayersDir { nested: String },
     /// `what` is `buildpack directory` or `layer TOML`.
@@ -92,7 +92,7 @@ impl LayerTomlError {
             | GroupEntryEmptyId { .. }
             | GroupDuplicateId { .. } => "R-FILE-2",
             UnreadableLayerToml { .. } => "R-FILE-3",
-            NotALayersDir | ParentOfLayersDir { .. } => "R-FILE-7",
+            NotALayersDir | ParentOfLayersDir { .. } => "R-FILE-9",
             LayerFlagWrongType { .. } | LayerTableWrongType { .. } => "R-FILE-4",
             NotUtf8 | Syntax { .. } => "R-FILE-5",
             ArtifactsWrongType { .. } | ArtifactEntryWrongType { .. } => "R-FIELD-1",

@@ -1,4 +1,4 @@
-//! Finding the layer TOMLs of a build (R-FILE-1..3, R-FILE-7): which buildpack directories to read (from
+//! Finding the layer TOMLs of a build (R-FILE-1..3, R-FILE-9): which buildpack directories to read (from
 //! `group.toml` when present, else every directory but the lifecycle's own), and which files in
 //! them are layer TOMLs. Every unreadable directory or file is reported with its path; reading
 //! goes on so one run reports every problem.
@@ -42,7 +42,7 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
     (layer_files, Diagnostics(diagnostics).sorted())
 }
 
-/// R-FILE-7: a directory given as the layers dir that is not one (an empty directory, the
+/// R-FILE-9: a directory given as the layers dir that is not one (an empty directory, the
 /// parent of the layers dir) is an error, not a build without artifacts. A layers dir holds
 /// group.toml (the lifecycle always writes it) or at least one layer TOML; without group.toml,
 /// no buildpack directory may itself hold a group.toml.

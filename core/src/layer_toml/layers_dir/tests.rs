@@ -244,14 +244,14 @@ fn r_file_1_names_that_are_not_utf8_are_named_escaped_without_a_position() {
 #[case::empty(&[], "not a layers directory: it holds no group.toml and no layer TOML")]
 #[case::only_other_files(&["notes.txt", "bp/readme.md"], "not a layers directory: it holds no group.toml and no layer TOML")]
 #[case::parent_of_layers_dir(&["layers/group.toml", "layers/bp/lay.toml"], "but `ROOT/layers/group.toml` does")]
-fn r_file_7_a_directory_that_is_not_a_layers_dir_is_an_error(#[case] files: &[&str], #[case] message: &str) {
+fn r_file_9_a_directory_that_is_not_a_layers_dir_is_an_error(#[case] files: &[&str], #[case] message: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
     for f in files {
         write(tmp.path(), f, "");
     }
     let (_, diagnostics) = read_layers_dir(tmp.path());
     let text = diagnostics.to_string().replace(&tmp.path().display().to_string(), "ROOT");
-    assert_eq!(diagnostics.0.iter().map(|d| d.rule).collect::<Vec<_>>(), ["R-FILE-7"], "{text}");
+    assert_eq!(diagnostics.0.iter().map(|d| d.rule).collect::<Vec<_>>(), ["R-FILE-9"], "{text}");
     assert!(text.contains(message), "{text}");
 }
 
@@ -259,7 +259,7 @@ fn r_file_7_a_directory_that_is_not_a_layers_dir_is_an_error(#[case] files: &[&s
 #[case::group_toml_alone(&["group.toml"])]
 #[case::layer_toml_without_group_toml(&["bp/lay.toml"])]
 #[case::lifecycle_dirs_beside_group_toml(&["group.toml", "sbom/x.toml", "config/metadata.toml"])]
-fn r_file_7_a_layers_dir_without_artifacts_is_fine(#[case] files: &[&str]) {
+fn r_file_9_a_layers_dir_without_artifacts_is_fine(#[case] files: &[&str]) {
     let tmp = tempfile::tempdir().expect("tempdir");
     for f in files {
         write(tmp.path(), f, "");
