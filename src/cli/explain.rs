@@ -111,7 +111,7 @@ mod tests {
         assert!(push_4.text.contains("\n1. a blob already made present"), "{}", push_4.text);
         assert!(!push_4.text.contains("R-PUSH-5**"), "{}", push_4.text);
         assert_eq!(push_4.section, "Publishing › Blobs");
-        let file_7 = all.iter().find(|r| r.id == "R-FILE-9").unwrap();
-        assert!(file_7.text.ends_with("The error is reported only when the\nlayers dir has no other error."), "{}", file_7.text);
+        let file_9 = all.iter().find(|r| r.id == "R-FILE-9").unwrap();
+        assert!(file_9.text.ends_with("The error is reported only when the\nlayers dir has no other error."), "{}", file_9.text);
     }
 }
