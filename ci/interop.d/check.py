@@ -165,7 +165,7 @@ class Interop:
     def refs(self, artifact: dict):
         """Every reference of an artifact: each tag, and its digest."""
         name = f"{artifact['registry']}/{artifact['repository']}"
-        return [f"{name}:{t}" for t in artifact["tags"]] + [f"{name}@{artifact['manifest_digest']}"]
+        return [f"{name}:{t}" for t in artifact["tags"]] + [f"{name}@{artifact['manifest-digest']}"]
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -230,8 +230,8 @@ class Interop:
     # -- checks -----------------------------------------------------------------------------
 
     def check_skopeo_inspect(self, layers, artifact, layout):
-        want = (layout / "blobs" / "sha256" / artifact["manifest_digest"].split(":", 1)[1]).read_bytes()
-        if sha256(want) != artifact["manifest_digest"]:
+        want = (layout / "blobs" / "sha256" / artifact["manifest-digest"].split(":", 1)[1]).read_bytes()
+        if sha256(want) != artifact["manifest-digest"]:
             raise CheckFailed("the layout's manifest blob does not match the reported digest")
         for ref in self.refs(artifact):
             same_bytes(self.raw_manifest(ref), want, f"manifest of {ref}")
@@ -245,8 +245,8 @@ class Interop:
         self.sk("copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}", f"oci:{out}:x")
         index = json.loads((out / "index.json").read_bytes())
         got = index["manifests"][0]["digest"]
-        if got != artifact["manifest_digest"]:
-            raise CheckFailed(f"copied manifest is {got}, published {artifact['manifest_digest']}")
+        if got != artifact["manifest-digest"]:
+            raise CheckFailed(f"copied manifest is {got}, published {artifact['manifest-digest']}")
         blob = lambda d: (out / "blobs" / "sha256" / d.split(":", 1)[1]).read_bytes()
         layers_desc = json.loads(blob(got))["layers"]
         if len(layers_desc) != len(artifact["files"]):
@@ -295,7 +295,7 @@ class Interop:
         """Every repository's fallback index (Distribution 2.8 has no referrers API) lists its artifacts."""
         by_repo = OrderedDict()
         for _, a, _ in self.published:
-            by_repo.setdefault((a["registry"], a["repository"], a.get("fallback_index")), set()).add(a["manifest_digest"])
+            by_repo.setdefault((a["registry"], a["repository"], a.get("fallback-index")), set()).add(a["manifest-digest"])
         tag = sha256(self.app_manifest).replace(":", "-")
         for (registry, repository, fallback), digests in by_repo.items():
             index = json.loads(self.raw_manifest(f"{registry}/{repository}:{tag}"))
@@ -318,7 +318,7 @@ class Interop:
         report_path = self.work / f"report-{name}-again.toml"
         run([self.bin, "publish", "--layers-dir", layers, "--image", image, "--report-out", report_path])
         report = tomllib.loads(report_path.read_text())
-        uploaded = {a["label"]: a["bytes_uploaded"] for a in report["artifacts"] if a["bytes_uploaded"]}
+        uploaded = {a["label"]: a["bytes-uploaded"] for a in report["artifacts"] if a["bytes-uploaded"]}
         if uploaded:
             raise CheckFailed(f"bytes uploaded again: {uploaded}")
 
@@ -347,9 +347,9 @@ class Interop:
                     lambda: self.check_skopeo_copy(layers, a, layout))
             r.check("oras", f"oras-py pull {ref}: each file by its title",
                     lambda: self.check_oras(layers, a, layout))
-            if a["artifact_type"] == WASM_CONFIG:
+            if a["artifact-type"] == WASM_CONFIG:
                 r.check("wkg", f"wkg oci pull {ref} = the module", lambda: self.check_wkg(layers, a, layout))
-            if a["artifact_type"] == HELM_CONFIG:
+            if a["artifact-type"] == HELM_CONFIG:
                 for helm, tool in self.helms:
                     chart = f"oci://{a['registry']}/{a['repository']} (tag {a['tags'][0] if a['tags'] else '-'})"
                     r.check(helm, f"helm pull {chart} = the chart",

@@ -236,12 +236,33 @@ impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Exit::Code(c) => write!(f, "exit status {c}"),
-            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+            Exit::Signal(s) => match signal_name(*s) {
+                Some(name) => write!(f, "signal {s} ({name})"),
+                None => write!(f, "signal {s}"),
+            },
             Exit::TimedOut { after_seconds } => {
                 write!(f, "timed out after {after_seconds} s (killed)")
             }
         }
     }
+}
+
+/// The name of the common signals a process ends by.
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return None,
+    })
 }
 
 /// One run of the implementation, everything needed to reproduce it.
@@ -277,6 +298,13 @@ pub fn tail(text: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn exits_read_after_ended_with() {
+        assert_eq!(format!("ended with {}", Exit::Signal(11)), "ended with signal 11 (SIGSEGV)");
+        assert_eq!(format!("ended with {}", Exit::Signal(64)), "ended with signal 64");
+        assert_eq!(format!("ended with {}", Exit::Code(3)), "ended with exit status 3");
+    }
 
     #[rstest]
     #[case("impl.sh", "impl.sh", &[])]

@@ -20,8 +20,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path};
 
-/// The size cap of a layer TOML or group.toml.
-pub const TOML_CAP: u64 = 1024 * 1024;
+/// The size cap of a layer TOML or group.toml: 8 MiB, twice the manifest limit (R-MAN-9), so a
+/// label that makes a manifest too large is refused for that, not for the file it came from.
+pub const TOML_CAP: u64 = 8 * 1024 * 1024;
 /// The size cap of report.toml.
 pub const REPORT_CAP: u64 = 1024 * 1024;
 /// The size cap of a Docker config or a CA file.

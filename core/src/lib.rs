@@ -17,6 +17,7 @@
 //! | [`manifest`] | exact manifest bytes, presets, digests |
 //! | [`publish`] | pushing a plan to a registry (or writing an OCI image layout) |
 //! | [`diagnostic`] | user-facing input errors with file, line and column |
+//! | [`spelling`] | "did you mean …?" suggestions and counted nouns |
 //! | [`mutants`] | known-bad behaviours for the conformance self-check (feature `mutants`; inert without it) |
 //!
 //! The normative rules are in `docs/spec.md`; each module names the rule IDs it implements.
@@ -86,4 +87,5 @@ pub mod mutants;
 pub mod plan;
 pub mod publish;
 pub mod reference;
+pub mod spelling;
 pub mod template;

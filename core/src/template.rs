@@ -106,6 +106,8 @@ impl TemplateError {
         if let TemplateError::UnknownVariable { name, .. } = self {
             if let Some(var) = Var::from_name(name.trim()) {
                 help.push_str(&format!("; no spaces are allowed inside `${{…}}`: write `${{{var}}}`"));
+            } else if let Some(near) = crate::spelling::closest(name, Var::ALL.iter().map(|v| v.name())) {
+                return format!("did you mean `${{{near}}}`? {help}");
             }
         }
         help

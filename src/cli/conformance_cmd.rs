@@ -49,10 +49,10 @@ pub enum ConformanceCommand {
         #[command(flatten)]
         registry: RegistryArgs,
         /// Cases run at once, per run.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, value_parser = at_least_one)]
         jobs: usize,
         /// Runs (the reference, the mutants) at once, each against its own registry.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, value_parser = at_least_one)]
         parallel: usize,
         /// Run every mutant against every case (the full matrix of which mutant kills which
         /// case; one suite run per mutant) instead of only against the cases it claims.
@@ -80,7 +80,7 @@ pub struct RegistryArgs {
     #[arg(long, value_parser = ["container", "process"], conflicts_with = "registry")]
     pub registry_provider: Option<String>,
     /// Use a running registry, e.g. http://127.0.0.1:5000 (cases get a random namespace prefix).
-    #[arg(long)]
+    #[arg(long, value_parser = registry_url)]
     pub registry: Option<String>,
     /// Seconds each implementation invocation may take.
     #[arg(long, default_value_t = 60)]
@@ -110,7 +110,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Cases run at once.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     pub jobs: usize,
     /// Leave the registry and case directories in place and say where.
     #[arg(long)]
@@ -187,6 +187,30 @@ fn list(args: &SuiteArgs) -> u8 {
         println!("{:<width$}  {}  {}", s.case.id, s.case.rules.join(" "), s.case.title);
     }
     exit::OK
+}
+
+/// `--jobs` and `--parallel`: a whole number of at least 1 (0 would run nothing).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `--registry`: a registry URL (a usage error otherwise, exit 2); `host:port` without a
+/// scheme is refused with the URL it most likely meant.
+fn registry_url(s: &str) -> Result<String, String> {
+    match s.parse::<Provider>() {
+        Ok(Provider::External(_)) => Ok(s.to_string()),
+        Ok(_) => {
+            Err("expected a registry URL like http://127.0.0.1:5000 (for `container` or `process`, use --registry-provider)".to_string())
+        }
+        Err(_) if !s.contains("://") && !s.is_empty() => {
+            Err(format!("`{s}` has no scheme: write `http://{s}` (plain HTTP) or `https://{s}`"))
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn provider(args: &RegistryArgs) -> Result<Provider, u8> {

@@ -34,6 +34,9 @@ use cnb_artifacts_core::reference::{Digest, ImageRef};
 /// The rule this module enforces.
 const RULE: &str = "R-CTX-1";
 
+/// The keys of `[image]` the exporter writes (R-CTX-1); any other is an error.
+const IMAGE_KEYS: [&str; 4] = ["tags", "digest", "image-id", "manifest-size"];
+
 /// The `[image]` table of the exporter's report.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExporterReport {
@@ -62,6 +65,9 @@ pub enum ExporterReportError {
     NotAReference { value: String, reason: String },
     #[error("{reason}")]
     InvalidDigest { reason: String },
+    /// A key of `[image]` the exporter does not write (a typo would drop its value silently).
+    #[error("unknown key `image.{key}` in the exporter report")]
+    UnknownKey { key: String, suggestion: Option<&'static str> },
     /// `written` is the integer as written.
     #[error("`image.manifest-size` must be a number of bytes, found {written}")]
     InvalidSize { written: String },
@@ -69,8 +75,15 @@ pub enum ExporterReportError {
 
 impl ExporterReportError {
     /// What to do about it, where there is something useful to say.
-    pub fn help(&self) -> Option<&'static str> {
-        match self {
+    pub fn help(&self) -> Option<String> {
+        let help = match self {
+            ExporterReportError::UnknownKey { suggestion, .. } => {
+                let valid = format!("the keys of [image] are {}", IMAGE_KEYS.join(", "));
+                return Some(match suggestion {
+                    Some(s) => format!("did you mean `{s}`? {valid}"),
+                    None => valid,
+                });
+            }
             ExporterReportError::NoImageTable => {
                 Some("pass the report.toml the lifecycle's exporter wrote (`-report`, default <layers>/report.toml)")
             }
@@ -84,7 +97,8 @@ impl ExporterReportError {
                 Some("write `tags = [\"registry.example.com/team/app:1.2.3\"]`")
             }
             _ => None,
-        }
+        };
+        help.map(str::to_string)
     }
 
     /// This problem as a diagnostic at `location`.
@@ -125,6 +139,12 @@ pub fn parse(path: &Path, text: &str) -> Result<ExporterReport, Diagnostics> {
         check.wrong_type("image".into(), "a table", image);
         return Err(check.into_diagnostics());
     };
+    let mut keys: Vec<_> = table.iter().map(|(k, _)| k).collect();
+    keys.sort_by_key(|k| k.span().start);
+    for key in keys.into_iter().filter(|k| !IMAGE_KEYS.contains(&k.get_ref().as_ref())) {
+        let suggestion = cnb_artifacts_core::spelling::closest(key.get_ref(), IMAGE_KEYS);
+        check.problem(ExporterReportError::UnknownKey { key: key.get_ref().to_string(), suggestion }, key.span());
+    }
     let report = ExporterReport {
         tags: table.get("tags").map(|v| check.tags(v)).unwrap_or_default(),
         digest: table.get("digest").and_then(|v| check.digest(v)),
@@ -271,7 +291,6 @@ version = "1"
   tags = ["localhost:5000/team/app:1.2.3", "localhost:5000/team/app:latest"]
   digest = "{DIGEST}"
   manifest-size = 528
-  future-key = true
 
 [run-image]
   image = "run/name:foo"
@@ -350,6 +369,10 @@ version = "1"
     #[case::size_a_float(
         "[image]\nmanifest-size = 5.0e2\n",
         "2:17: `image.manifest-size` must be an integer number of bytes, found a float"
+    )]
+    #[case::unknown_key_with_a_near_miss(
+        "[image]\nmanifest_size = 528\n",
+        "2:1: unknown key `image.manifest_size` in the exporter report\n  help: did you mean `manifest-size`? the keys of [image] are tags, digest, image-id, manifest-size"
     )]
     #[case::negative_size("[image]\nmanifest-size = -1\n", "2:17: `image.manifest-size` must be a number of bytes, found -1")]
     #[case::no_image_table(

@@ -8,6 +8,7 @@
 pub mod conformance_cmd;
 mod consume_cmd;
 mod context;
+pub mod explain;
 mod exporter_report;
 mod plan_cmd;
 mod publish_cmd;
@@ -43,12 +44,15 @@ pub struct Cli {
 pub enum Command {
     /// Check every layer TOML and declared file; needs no image reference.
     Validate {
-        /// The layers directory (`$CNB_LAYERS_DIR`).
+        /// The layers directory (`$CNB_LAYERS_DIR`): the one holding group.toml and a directory
+        /// per buildpack.
         #[arg(long, env = "CNB_LAYERS_DIR")]
         layers_dir: PathBuf,
     },
     /// Print what would be published, with digests (no network).
     Plan {
+        /// The layers directory (`$CNB_LAYERS_DIR`): the one holding group.toml and a directory
+        /// per buildpack.
         #[arg(long, env = "CNB_LAYERS_DIR")]
         layers_dir: PathBuf,
         #[command(flatten)]
@@ -74,6 +78,15 @@ pub enum Command {
         /// The directory to write the files to, named by their titles.
         #[arg(short = 'o', long = "output", value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Print a spec rule's text (from docs/spec.md as built in), e.g. `explain R-FILE-6`.
+    Explain {
+        /// The rule ID, e.g. `R-FILE-6`.
+        #[arg(required_unless_present = "list")]
+        rule: Option<String>,
+        /// List every rule ID with the first line of its text.
+        #[arg(long, conflicts_with = "rule")]
+        list: bool,
     },
     /// The conformance suite: list, run against an implementation, regenerate expectations.
     Conformance {
@@ -103,7 +116,37 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(&cli.log);
-    ExitCode::from(run(cli))
+    ExitCode::from(run_quiet_on_broken_pipe(cli))
+}
+
+/// The panic message of `println!` when the reader of stdout (or stderr) has gone away.
+fn is_broken_pipe(message: &str) -> bool {
+    message.starts_with("failed printing to std") && message.contains("Broken pipe")
+}
+
+/// Runs `cli`; output piped into a reader that closes early (`conformance list | head -3`)
+/// ends the command quietly with exit 0, as ripgrep and cargo do, instead of a panic and a
+/// backtrace. The unwinding still runs every guard (registries started are stopped).
+fn run_quiet_on_broken_pipe(cli: Cli) -> u8 {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+        if !message.is_some_and(is_broken_pipe) {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
+        Ok(code) => code,
+        Err(payload) => {
+            let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
+            if message.is_some_and(is_broken_pipe) {
+                exit::OK
+            } else {
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
 }
 
 fn init_tracing(level: &str) {
@@ -126,6 +169,8 @@ fn run(cli: Cli) -> u8 {
         Command::Discover { target, format } => consume_cmd::discover(&target, format),
         Command::Pull { target, out } => consume_cmd::pull(&target, &out),
         Command::Conformance { cmd } => conformance_cmd::run(cmd),
+        Command::Explain { list: true, .. } => explain::list(),
+        Command::Explain { rule, .. } => explain::explain(rule.as_deref().unwrap_or_default()),
     }
 }
 
@@ -134,5 +179,15 @@ pub fn report_input_errors(errors: &cnb_artifacts_core::diagnostic::Diagnostics)
     eprintln!("{errors}");
     let n = errors.0.len();
     eprintln!("{n} error{}; nothing was published", if n == 1 { "" } else { "s" });
+    let mut rules: Vec<&str> = Vec::new();
+    for d in &errors.0 {
+        if !rules.contains(&d.rule) {
+            rules.push(d.rule);
+        }
+    }
+    if let Some(first) = rules.first() {
+        let all = if rules.len() > 1 { format!(" (rules here: {})", rules.join(", ")) } else { String::new() };
+        eprintln!("for a rule's text, run `cnb-artifacts explain {first}`{all}");
+    }
     exit::INPUT
 }

@@ -1,5 +1,5 @@
 //! `validate` and `plan`: report problems, or print the plan as text or JSON (with manifest
-//! digests when the subject descriptor is known).
+//! digests when the subject descriptor is known); with `--format json` the problems are JSON too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{exit, report_input_errors, ContextArgs};
+use cnb_artifacts_core::diagnostic::{Diagnostic, Diagnostics};
 use cnb_artifacts_core::plan::{self, PlannedArtifact, PlannedFile, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,30 +56,81 @@ pub struct ArtifactJson<'a> {
     pub manifest_size: Option<usize>,
 }
 
+/// One input error in `plan --format json` output (camelCase, as the plan's JSON).
+#[derive(Debug, Serialize)]
+struct ErrorJson<'a> {
+    rule: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    column: Option<usize>,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<&'a str>,
+}
+
+/// The errors as text on stderr, or with `--format json` as `{"errors": [...]}` on stdout
+/// (the text count line still goes to stderr); exit 1 either way.
+fn report_errors(errors: &Diagnostics, format: Format) -> u8 {
+    if format == Format::Text {
+        return report_input_errors(errors);
+    }
+    let list: Vec<ErrorJson<'_>> = errors
+        .0
+        .iter()
+        .map(|d| ErrorJson {
+            rule: d.rule,
+            path: d.place.as_ref().map(|p| cnb_artifacts_core::diagnostic::display_path(p.path()).to_string()),
+            line: d.place.as_ref().and_then(|p| p.position()).map(|(line, _)| line),
+            column: d.place.as_ref().and_then(|p| p.position()).map(|(_, column)| column),
+            message: &d.message,
+            help: d.help.as_deref(),
+        })
+        .collect();
+    match serde_json::to_string_pretty(&serde_json::json!({ "errors": list })) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot write the errors as JSON: {e}"),
+    }
+    let n = errors.0.len();
+    eprintln!("{n} error{}; nothing was published", if n == 1 { "" } else { "s" });
+    exit::INPUT
+}
+
 pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
     let ctx = match args.to_context() {
         Ok(c) => c,
-        Err(errors) => return report_input_errors(&errors),
+        Err(errors) => return report_errors(&errors, format),
     };
     let plan = match plan::plan(layers_dir, &ctx) {
         Ok(p) => p,
-        Err(errors) => return report_input_errors(&errors),
+        Err(errors) => return report_errors(&errors, format),
     };
     let subject = ctx.subject();
+    if let (Some(digest), None) = (&ctx.digest, ctx.manifest_size) {
+        eprintln!(
+            "note: the app image digest {digest} was given without its manifest size, so the artifacts' \
+             manifest digests are not computed: pass --manifest-size N or --report report.toml \
+             (`publish` reads the size from the registry)"
+        );
+    }
     let mut artifacts = Vec::new();
     for a in &plan.artifacts {
         let built = match &subject {
             Some(s) => match cnb_artifacts_core::manifest::build(a, s) {
                 Ok(b) => Some(b),
-                Err(e) => {
-                    eprintln!("error[R-MAN-9]: {e}");
-                    return exit::INPUT;
-                }
+                Err(e) => return report_errors(&Diagnostics(vec![Diagnostic::new("R-MAN-9", None, e.to_string())]), format),
             },
             None => None,
         };
         artifacts.push(artifact_json(a, built.as_ref()));
     }
+    let missing = match (&ctx.digest, ctx.manifest_size) {
+        (None, None) => "(needs --digest and --manifest-size, or --report)",
+        (None, Some(_)) => "(needs --digest: --manifest-size alone is not a descriptor)",
+        (Some(_), _) => "(needs --manifest-size: --digest was given without it)",
+    };
     let doc = PlanJson { subject, artifacts };
     match format {
         Format::Json => match serde_json::to_string_pretty(&doc) {
@@ -88,7 +140,7 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
                 return exit::INPUT;
             }
         },
-        Format::Text => print_text(&doc),
+        Format::Text => print_text(&doc, missing),
     }
     exit::OK
 }
@@ -112,7 +164,7 @@ fn artifact_json<'a>(a: &'a PlannedArtifact, built: Option<&cnb_artifacts_core::
 
 /// The plan as text; every value a buildpack chose (IDs, layer names, repository, tags,
 /// labels, file names) goes through [`text`] (R-SEC-3).
-fn print_text(doc: &PlanJson<'_>) {
+fn print_text(doc: &PlanJson<'_>, missing: &str) {
     use cnb_artifacts_core::display::text;
     if doc.artifacts.is_empty() {
         println!("no artifacts declared");
@@ -136,7 +188,7 @@ fn print_text(doc: &PlanJson<'_>) {
         }
         match &a.manifest_digest {
             Some(d) => println!("  manifest:     {d}"),
-            None => println!("  manifest:     (needs --digest and --manifest-size, or --report)"),
+            None => println!("  manifest:     {missing}"),
         }
     }
 }

@@ -14,6 +14,8 @@ use cnb_artifacts_core::publish::{self, LayoutTarget, PublishError, PublishOptio
 
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
+    /// The layers directory (`$CNB_LAYERS_DIR`): the one holding group.toml and a directory per
+    /// buildpack.
     #[arg(long, env = "CNB_LAYERS_DIR")]
     pub layers_dir: PathBuf,
     #[command(flatten)]
@@ -93,13 +95,10 @@ pub fn publish(args: &PublishArgs) -> u8 {
             // Registry answers and names are escaped where they enter the message; the lines
             // the message itself is made of are kept, every other control character escaped.
             let lines: Vec<String> = message.lines().map(cnb_artifacts_core::display::controls).collect();
-            eprintln!(
-                "error: {}",
-                lines.join(
-                    "
-"
-                )
-            );
+            eprintln!("error: {}", lines.join("\n"));
+            if let Some(help) = plain_http_hint(&message, args) {
+                eprintln!("  help: {help}");
+            }
             exit_code(&e)
         }
     }
@@ -138,12 +137,27 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
     }
 }
 
+/// A TLS handshake that met plain HTTP (rustls: `received corrupt message of type
+/// InvalidContentType`) means the registry speaks HTTP: say which flag makes it work.
+fn plain_http_hint(chain: &str, args: &PublishArgs) -> Option<String> {
+    let registry = args.context.image.parse::<cnb_artifacts_core::reference::ImageRef>().ok()?.registry;
+    let registry = registry.as_str();
+    let tls_met_http = ["InvalidContentType", "corrupt message", "wrong version number", "http request to an https server"]
+        .iter()
+        .any(|needle| chain.to_ascii_lowercase().contains(&needle.to_ascii_lowercase()));
+    let listed = args.insecure_registries.iter().any(|r| r.trim().eq_ignore_ascii_case(registry));
+    (tls_met_http && args.layout.is_none() && !listed).then(|| {
+        format!("the registry {registry} seems to speak plain HTTP, not HTTPS: pass --insecure-registry {registry} if that is intended")
+    })
+}
+
 /// Problems with what the user gave (a digest that lies, a missing app image, foreign tags,
 /// an oversized manifest) exit 1 like any input error; the registry failing exits 3.
 fn exit_code(e: &PublishError) -> u8 {
     match e {
         PublishError::AppImageMissing { .. }
         | PublishError::AppImageTagMissing { .. }
+        | PublishError::SubjectSizeUnknown { .. }
         | PublishError::SubjectDigestMismatch { .. }
         | PublishError::SubjectDescriptorMismatch { .. }
         | PublishError::ForeignTags { .. }

@@ -172,7 +172,8 @@ fn r_conf_4_named_pipe_is_refused_without_opening_it() {
     assert_fails_with(
         &mut layers.plan(&[]),
         "error[R-CONF-4]: layers/acme_x/lay.toml:2:8: file `pipe` is a named pipe, not a regular file\n\
-         1 error; nothing was published\n",
+         1 error; nothing was published\n\
+         for a rule's text, run `cnb-artifacts explain R-CONF-4`\n",
     );
 }
 
@@ -183,7 +184,8 @@ fn r_conf_4_socket_is_refused() {
     assert_fails_with(
         &mut layers.plan(&[]),
         "error[R-CONF-4]: layers/acme_x/lay.toml:2:8: file `sock` is a socket, not a regular file\n\
-         1 error; nothing was published\n",
+         1 error; nothing was published\n\
+         for a rule's text, run `cnb-artifacts explain R-CONF-4`\n",
     );
 }
 
@@ -207,7 +209,8 @@ fn r_preset_2_empty_file_is_not_wasm() {
         &mut layers.plan(&[]),
         "error[R-PRESET-2]: layers/acme_x/lay.toml:3:8: `empty.wasm` is not a WebAssembly binary: it is 0 bytes long, shorter than the 8-byte Wasm header\n  \
          help: type = \"wasm\" expects a binary module or component starting with `\\0asm`; use type = \"generic\" for other files\n\
-         1 error; nothing was published\n",
+         1 error; nothing was published\n\
+         for a rule's text, run `cnb-artifacts explain R-PRESET-2`\n",
     );
 }
 
@@ -268,6 +271,7 @@ fn r_err_1_ten_thousand_errors_are_all_printed() {
         .expect("write to a String");
     }
     writeln!(expected, "{TABLES} errors; nothing was published").expect("write to a String");
+    writeln!(expected, "for a rule's text, run `cnb-artifacts explain R-FIELD-9`").expect("write to a String");
     assert_fails_with(&mut layers.plan(&[]), &expected);
 }
 
@@ -299,7 +303,8 @@ fn r_file_1_names_that_are_not_utf8_are_reported() {
          help: quote the value (without quotes, TOML reads it as a number)\n\
          error[R-FILE-1]: layers/acme_x/l\\xe9.toml: layer TOML name is not valid UTF-8\n\
          error[R-FILE-1]: layers/acme_\\xff: buildpack directory name is not valid UTF-8\n\
-         3 errors; nothing was published\n",
+         3 errors; nothing was published\n\
+         for a rule's text, run `cnb-artifacts explain R-FIELD-9` (rules here: R-FIELD-9, R-FILE-1)\n",
     );
 }
 
@@ -316,7 +321,8 @@ fn r_err_1_paths_that_are_not_utf8_print_escaped_in_every_diagnostic() {
         "error[R-FIELD-9]: lay\\xffers/acme_x/bad.toml:2:8: `file`: expected a string, found an integer\n  \
          help: quote the value (without quotes, TOML reads it as a number)\n\
          error[R-CONF-5]: lay\\xffers/acme_x/lay.toml:2:8: file `missing.bin` does not exist in layer directory `lay\\xffers/acme_x/lay`\n\
-         2 errors; nothing was published\n",
+         2 errors; nothing was published\n\
+         for a rule's text, run `cnb-artifacts explain R-FIELD-9` (rules here: R-FIELD-9, R-CONF-5)\n",
     );
 }
 
@@ -335,7 +341,8 @@ fn r_ctx_1_a_report_whose_name_is_not_utf8_is_named_escaped() {
         "error[R-CTX-1]: rep\\xffort.toml:3:17: `image.manifest-size` must be an integer number of bytes, found a string\n  \
          help: write the number without quotes, e.g. `manifest-size = 1083`\n\
          error[R-CTX-1]: rep\\xffort.toml:4:10: `image.digest` must be a string (`sha256:` and 64 hex digits), found an integer\n\
-         2 errors; nothing was published\n",
+         2 errors; nothing was published\n\
+         for a rule's text, run `cnb-artifacts explain R-CTX-1`\n",
     );
 }
 
@@ -356,7 +363,8 @@ fn r_conf_3_symlinks_to_names_that_are_not_utf8() {
         &mut layers.plan(&[]),
         "error[R-CONF-3]: layers/acme_x/lay.toml:6:8: file `outside` resolves to `../secret\\xfe` (relative to the layer directory), outside layer directory `layers/acme_x/lay`\n  \
          help: copy the file into the layer directory instead of linking to it\n\
-         1 error; nothing was published\n",
+         1 error; nothing was published\n\
+         for a rule's text, run `cnb-artifacts explain R-CONF-3`\n",
     );
     std::fs::remove_file(dir.join("outside")).expect("remove the outside link");
     std::fs::write(layers.layers_dir().join("acme_x/lay.toml"), "[additionalArtifact]\nfile = \"inside\"\ntag = \"a\"\n")

@@ -179,6 +179,181 @@ fn r_sec_3_hostile_names_print_escaped_in_plan_and_diagnostics() {
     assert!(stderr(&out).contains("\\u{1b}[31m"), "{}", stderr(&out));
 }
 
+/// R-FILE-9: a wrong `--layers-dir` (the parent of the layers dir, an empty directory) fails
+/// with a hint instead of succeeding with nothing to publish.
+#[rstest]
+#[case::validate_parent(&["validate", "--layers-dir", "rfc-example"], "help: did you mean `--layers-dir rfc-example/layers`?")]
+#[case::plan_parent(&["plan", "--layers-dir", "rfc-example", "--image", IMAGE], "help: did you mean `--layers-dir rfc-example/layers`?")]
+#[case::validate_empty(&["validate", "--layers-dir", "EMPTY"], "not a layers directory: it holds no group.toml and no layer TOML")]
+fn r_file_9_a_wrong_layers_dir_is_an_error_with_a_hint(#[case] args: &[&str], #[case] needle: &str) {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let empty_path = empty.path().display().to_string();
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli")).args(args.iter().map(|a| if *a == "EMPTY" { empty_path.as_str() } else { a }));
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains("error[R-FILE-9]: "), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains(needle), "{}", report(&cmd, &out));
+}
+
+/// Output into a reader that has closed (`cnb-artifacts conformance list | head -3`) ends the
+/// command quietly: exit 0, nothing on stderr, no panic. The pipe's read end is closed before
+/// the command starts, so its first write fails every time.
+#[rstest]
+#[case::conformance_list(&["conformance", "list"])]
+#[case::validate(&["validate", "--layers-dir", "multi/layers"])]
+#[case::plan(&["plan", "--layers-dir", "multi/layers", "--image", IMAGE])]
+#[case::plan_json(&["plan", "--layers-dir", "multi/layers", "--image", IMAGE, "--format", "json"])]
+#[case::help(&["--help"])]
+fn broken_pipe_exits_quietly(#[case] args: &[&str]) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli")).args(args).stdout(writer).stderr(std::process::Stdio::piped());
+    let out = cmd.output().expect("run the binary");
+    assert_eq!(out.status.code(), Some(0), "{}", report(&cmd, &out));
+    assert_eq!(stderr(&out), "", "{}", report(&cmd, &out));
+}
+
+/// Usage errors exit 2 before anything runs: a registry URL without a scheme, no jobs.
+#[rstest]
+#[case::registry_without_scheme(&["conformance", "run", "--registry", "127.0.0.1:5055"], "write `http://127.0.0.1:5055`")]
+#[case::zero_jobs(&["conformance", "run", "--jobs", "0"], "must be at least 1")]
+#[case::zero_jobs_self_check(&["conformance", "self-check", "--jobs", "0"], "must be at least 1")]
+fn conformance_usage_errors_exit_2(#[case] args: &[&str], #[case] needle: &str) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains(needle), "{}", report(&cmd, &out));
+}
+
+#[test]
+fn every_layers_dir_flag_has_help() {
+    for command in ["validate", "plan", "publish"] {
+        let mut cmd = Command::new(bin());
+        cmd.args([command, "--help"]);
+        let out = run(&mut cmd);
+        let text = stdout(&out);
+        let after = text.rsplit("--layers-dir <LAYERS_DIR>").next().unwrap_or_default();
+        let help = after.split("\n  -").next().unwrap_or_default();
+        assert!(help.contains("The layers directory"), "{command} --help:\n{text}");
+    }
+}
+
+/// `explain` prints every rule written in docs/spec.md (as it is now: the embedded copy is
+/// not stale), and an unknown ID is a usage error naming the closest one.
+#[test]
+fn explain_prints_every_rule_of_the_spec() {
+    let spec = std::fs::read_to_string(fixtures_dir().join("../docs/spec.md")).unwrap();
+    let ids: Vec<String> = spec
+        .lines()
+        .filter_map(|l| l.strip_prefix("- **"))
+        .filter_map(|rest| rest.split_once("**"))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert!(ids.len() >= 80, "{ids:?}");
+    for id in &ids {
+        let mut cmd = Command::new(bin());
+        cmd.args(["explain", id]);
+        let out = run(&mut cmd);
+        let text = stdout(&out);
+        assert!(text.starts_with(&format!("{id} (")), "{}", report(&cmd, &out));
+        let first_words: String = spec.split(&format!("- **{id}** — ")).nth(1).unwrap().chars().take(40).collect();
+        assert!(text.contains(&first_words), "{id}: {first_words:?} not in\n{text}");
+    }
+    let mut cmd = Command::new(bin());
+    cmd.args(["explain", "R-FIL-6"]);
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains("did you mean `R-FILE-6`?"), "{}", report(&cmd, &out));
+}
+
+/// `plan --format json` reports input errors as JSON on stdout (camelCase like the plan), so a
+/// script reading stdout gets a document either way; exit 1.
+#[test]
+fn r_err_1_plan_json_reports_errors_as_json() {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("invalid/plan/every-fault-in-one-run"))
+        .args(["plan", "--layers-dir", "layers", "--image", IMAGE, "--format", "json"])
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", report(&cmd, &out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", report(&cmd, &out)));
+    let errors = doc["errors"].as_array().expect("errors array");
+    assert_eq!(errors.len(), 6, "{doc:#}");
+    assert_eq!(errors[1]["rule"], "R-FIELD-9");
+    assert_eq!(errors[1]["path"], "layers/acme_wasm/module.toml");
+    assert_eq!((errors[1]["line"].as_u64(), errors[1]["column"].as_u64()), (Some(8), Some(1)));
+    assert!(errors[1]["help"].as_str().unwrap().starts_with("did you mean `mediaType`?"), "{doc:#}");
+}
+
+/// Subject inputs say exactly what is missing (R-PUSH-3): `plan --digest` without a size, and
+/// `publish --layout --digest` without a size into a layout that does not hold the app image.
+#[test]
+fn r_push_3_a_digest_without_size_says_what_is_missing() {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut cmd = plan_cmd("rfc-example");
+    cmd.args(["--digest", &digest]);
+    let out = run(&mut cmd);
+    assert!(stdout(&out).contains("manifest:     (needs --manifest-size: --digest was given without it)"), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains("was given without its manifest size"), "{}", report(&cmd, &out));
+
+    let layout = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli/rfc-example"))
+        .args(["publish", "--layers-dir", "layers", "--image", IMAGE, "--digest", &digest, "--layout"])
+        .arg(layout.path().join("out"))
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(1), "{}", report(&cmd, &out));
+    let text = stderr(&out);
+    assert!(text.contains(&format!("--digest {digest} was given without --manifest-size")), "{}", report(&cmd, &out));
+    assert!(!text.contains("does not exist; pass the image digest"), "{}", report(&cmd, &out));
+}
+
+/// A registry that speaks plain HTTP where HTTPS was expected (127.0.0.2 is loopback but not
+/// one of the hosts taken as plain HTTP by default): the TLS error comes with the flag that
+/// fixes it.
+#[test]
+fn r_auth_3_tls_meeting_plain_http_hints_insecure_registry() {
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let host = format!("127.0.0.2:{port}");
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli/rfc-example"))
+        .args(["publish", "--layers-dir", "layers", "--image", &format!("{host}/team/app:1.0"), "--digest", &digest])
+        .args(["--manifest-size", "100", "--max-attempts", "1"])
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", report(&cmd, &out));
+    assert!(stderr(&out).contains(&format!("pass --insecure-registry {host}")), "{}", report(&cmd, &out));
+}
+
+/// A connection refused on this machine fails at once: one error, no retry warnings (R-PUSH-7).
+#[test]
+fn r_push_7_refused_on_localhost_fails_fast_without_retry_warnings() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(fixtures_dir().join("cli/rfc-example"))
+        .args(["publish", "--layers-dir", "layers", "--image", &format!("127.0.0.1:{port}/team/app:1.0"), "--digest", &digest])
+        .args(["--manifest-size", "100"])
+        .env_remove("SOURCE_DATE_EPOCH");
+    let out = run_failing(&mut cmd);
+    assert_eq!(out.status.code(), Some(3), "{}", report(&cmd, &out));
+    let text = stderr(&out);
+    assert!(text.contains("Connection refused"), "{}", report(&cmd, &out));
+    assert!(!text.contains("retrying"), "{}", report(&cmd, &out));
+}
+
 /// R-MAN-8: `SOURCE_DATE_EPOCH` is ASCII digits only; an empty value counts as unset.
 #[rstest]
 #[case::plus_sign("+5", false)]

@@ -12,6 +12,7 @@ mod conformance;
 mod conformance_quirks;
 mod conformance_verdicts;
 mod consume;
+mod docs;
 mod fault;
 mod publish;
 mod realm;

@@ -323,14 +323,20 @@ async fn r_push_10_index_subject_is_copied_into_the_artifact_repository() {
 #[tokio::test]
 async fn r_push_5_foreign_tag_is_refused_and_own_tag_moves() {
     let registry = require_registry!();
-    let subject = seed_app_image(&registry, APP, &["1.0".to_string(), "wasm".to_string()]).await.unwrap();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    // Another image (the app image's manifest with an annotation) under the artifact's tag.
+    let mut other = json_of(&fetch_manifest(&registry, APP, "1.0").await.unwrap().bytes);
+    other["annotations"] = json!({ "org.example.other": "yes" });
+    let other = serde_json::to_vec(&other).unwrap();
+    target(&registry).await.push_manifest(APP, ManifestRef::Tag("wasm"), OCI_MANIFEST, &other).await.unwrap();
     let layers = rfc_layers();
     let plan = plan_of(layers.path(), &context(&registry, "1.0", &[], &subject));
     let err = publish_with(&registry, &plan, &subject, &PublishOptions::default()).await.unwrap_err();
     let PublishError::ForeignTags { tags: foreign } = &err else { panic!("expected ForeignTags, got {err}") };
     assert_eq!(foreign[0].reference, format!("{}/{APP}:wasm", registry.host));
     assert!(foreign[0].found.contains("OCI image manifest"), "{}", foreign[0].found);
-    assert_eq!(fetch_manifest(&registry, APP, "wasm").await.unwrap().digest, subject.digest, "the tag is unchanged");
+    assert!(err.to_string().ends_with("pass --overwrite to replace them"), "{err}");
+    assert_eq!(fetch_manifest(&registry, APP, "wasm").await.unwrap().digest, Digest::of(&other), "the tag is unchanged");
     let repo_tags = tags(&registry, APP).await;
     assert!(!repo_tags.contains(&subject.digest.referrers_tag()), "nothing was written: {repo_tags:?}");
 
@@ -539,4 +545,43 @@ async fn r_push_4_large_file_is_streamed_in_chunks() {
     assert_eq!(report.artifacts[0].blobs.bytes_uploaded, big.len() as u64 + 2);
     let digest = Digest::of(&big);
     assert_eq!(blob(&registry, APP, digest.as_str()).await, big);
+}
+
+/// A digest given without its manifest size (R-PUSH-3): the size and media type are read from
+/// the registry by digest, not from the tag; an unknown digest is named as missing.
+#[tokio::test]
+async fn r_push_3_a_digest_without_size_is_resolved_by_digest() {
+    let registry = require_registry!();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let image: cnb_artifacts_core::reference::ImageRef = format!("{}/{APP}:1.0", registry.host).parse().unwrap();
+    let target = target(&registry).await;
+    let found = cnb_artifacts_core::publish::resolve_subject_by_digest(&target, &image, &subject.digest).await.unwrap();
+    assert_eq!(found, subject);
+    let err = cnb_artifacts_core::publish::resolve_subject_by_digest(&target, &image, &Digest::of(b"not pushed")).await.unwrap_err();
+    assert!(matches!(err, PublishError::AppImageMissing { .. }), "{err}");
+}
+
+/// A declared tag that holds the app image itself (a tag of it the publisher was not told
+/// about) is refused even with --overwrite, and the error says what the tag holds and advises
+/// renaming the artifact's tag (R-PUSH-5).
+#[tokio::test]
+async fn r_push_5_a_tag_holding_the_app_image_is_refused_even_with_overwrite() {
+    let registry = require_registry!();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string(), "wasm".to_string()]).await.unwrap();
+    let layers = rfc_layers();
+    let plan = plan_of(layers.path(), &context(&registry, "1.0", &[], &subject));
+    let before = tags(&registry, APP).await;
+    for overwrite in [false, true] {
+        let opts = PublishOptions { overwrite, ..Default::default() };
+        let err = publish_with(&registry, &plan, &subject, &opts).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, PublishError::ForeignTags { .. }), "{text}");
+        assert!(
+            text.contains(&format!("{}/{APP}:wasm (wanted by examples/wasm/wasm#0) holds the app image itself", registry.host)),
+            "{text}"
+        );
+        assert!(text.contains("rename the artifact's tag"), "{text}");
+        assert!(!text.contains("pass --overwrite"), "{text}");
+    }
+    assert_eq!(tags(&registry, APP).await, before);
 }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use crate::implementation::tail;
 use crate::outcome::{BaselineMark, CaseResult, RunResults, Status};
+use cnb_artifacts_core::spelling::count;
 
 /// Lines of stdout and stderr shown per invocation.
 const TAIL_LINES: usize = 25;
@@ -49,8 +50,11 @@ pub fn render(results: &RunResults) -> String {
     if let Some(q) = &results.quirks {
         let _ = write!(
             out,
-            "\nquirk {}: changed {} of {} answers; {} cases passed as accepted refusals",
-            q.profile, q.hits, q.requests, q.refusals_accepted
+            "\nquirk {}: changed {} of {} answers; {} passed as accepted refusals",
+            q.profile,
+            q.hits,
+            q.requests,
+            count(q.refusals_accepted, "case", "cases")
         );
         if !q.fired {
             let _ = write!(out, "\nwarning: quirk {} never fired during this run: no case met it, so the run says nothing about how the implementation handles it", q.profile);
@@ -60,11 +64,17 @@ pub fn render(results: &RunResults) -> String {
     let s = &results.summary;
     let _ = write!(
         out,
-        "\n{} cases: {} passed, {} failed, {} errors, {} skipped, {} disabled",
-        s.total, s.passed, s.failed, s.errors, s.skipped, s.disabled
+        "\n{}: {} passed, {} failed, {}, {} skipped, {} disabled",
+        count(s.total, "case", "cases"),
+        s.passed,
+        s.failed,
+        count(s.errors, "error", "errors"),
+        s.skipped,
+        s.disabled
     );
     if s.expected_failures > 0 || s.stale_baseline > 0 {
-        let _ = write!(out, " ({} expected failures, {} stale baseline entries)", s.expected_failures, s.stale_baseline);
+        let failures = count(s.expected_failures, "expected failure", "expected failures");
+        let _ = write!(out, " ({failures}, {})", count(s.stale_baseline, "stale baseline entry", "stale baseline entries"));
     }
     let verdict = match results.exit_code() {
         0 => "conformant for the selected cases",

@@ -64,13 +64,19 @@ pub(super) fn render(check: &SelfCheck) -> String {
     let _ = writeln!(out);
     let cases = check.kills.len();
     if unkilled.is_empty() {
-        let _ = write!(out, "{cases} cases: every case is killed by at least one mutant");
+        let _ = write!(out, "{}: every case is killed by at least one mutant", cnb_artifacts_core::spelling::count(cases, "case", "cases"));
         if let Some((n, id)) = fewest {
             let _ = write!(out, " (fewest: {n}, {id})");
         }
         let _ = writeln!(out);
     } else {
-        let _ = writeln!(out, "{cases} cases: {} killed by no mutant: {}", unkilled.len(), unkilled.join(" "));
+        let _ = writeln!(
+            out,
+            "{}: {} killed by no mutant: {}",
+            cnb_artifacts_core::spelling::count(cases, "case", "cases"),
+            unkilled.len(),
+            unkilled.join(" ")
+        );
     }
     let caught = check.verdicts.len() - missed.len();
     let _ = writeln!(

@@ -14,19 +14,21 @@ use super::media_type::validate_media_type;
 use super::{entries_in_order, ArtifactDecl, DeclForm, Preset, Report};
 
 /// The artifact declarations of `value` (the `additionalArtifact` or `artifact` entry of a file
-/// of `form`); problems go to `report` and the tables that have any are left out.
+/// of `form`); problems go to `report` and the tables that have any are kept with
+/// [`ArtifactDecl::complete`] false, holding the fields that did parse, so the planner can still
+/// check those (R-FILE-6: every error in one run).
 pub(super) fn artifact_decls(value: &Spanned<DeValue<'_>>, form: DeclForm, report: &mut Report<'_>) -> Vec<ArtifactDecl> {
     let key = match form {
         DeclForm::LayerToml => "additionalArtifact",
         DeclForm::ArtifactsToml => "artifact",
     };
     match value.get_ref() {
-        DeValue::Table(table) => artifact_decl(0, value.span(), table, form, report).into_iter().collect(),
+        DeValue::Table(table) => vec![artifact_decl(0, value.span(), table, form, report)],
         DeValue::Array(items) => items
             .iter()
             .enumerate()
             .filter_map(|(index, item)| match item.get_ref() {
-                DeValue::Table(table) => artifact_decl(index, item.span(), table, form, report),
+                DeValue::Table(table) => Some(artifact_decl(index, item.span(), table, form, report)),
                 _ => {
                     let found = report.found(item);
                     report.error(LayerTomlError::ArtifactEntryWrongType { key, index, found }, item.span());
@@ -42,8 +44,8 @@ pub(super) fn artifact_decls(value: &Spanned<DeValue<'_>>, form: DeclForm, repor
     }
 }
 
-/// One artifact table; `None` when it has any problem (all of which are reported).
-fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, form: DeclForm, report: &mut Report<'_>) -> Option<ArtifactDecl> {
+/// One artifact table; incomplete when it has any problem (all of which are reported).
+fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, form: DeclForm, report: &mut Report<'_>) -> ArtifactDecl {
     let errors_before = report.len();
     let mut decl = ArtifactDecl {
         index,
@@ -55,11 +57,16 @@ fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, form: De
         artifact_type: None,
         media_type: None,
         labels: Vec::new(),
+        complete: false,
+        preset_inputs_complete: false,
     };
     let mut file_key: Option<Range<usize>> = None;
     let mut files_key: Option<Range<usize>> = None;
+    let mut preset_input_errors = 0;
     for (key, value) in entries_in_order(table) {
-        match key.get_ref().as_ref() {
+        let before = report.len();
+        let name = key.get_ref().as_ref();
+        match name {
             "file" => {
                 file_key = Some(key.span());
                 decl.files.extend(string_field("file", value, report));
@@ -83,15 +90,25 @@ fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, form: De
                 report.error(LayerTomlError::UnknownKey { key: other.to_string(), suggestion: suggest_artifact_key(other) }, key.span())
             }
         }
+        if PRESET_INPUTS.contains(&name) {
+            preset_input_errors += report.len() - before;
+        }
     }
+    let before = report.len();
     match (file_key, files_key) {
         (Some(_), Some(_)) if crate::mutants::merges_file_and_files(&mut decl.files) => {}
         (Some(a), Some(b)) => report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b }),
         (None, None) => report.error(LayerTomlError::NoFile, span),
         _ => {}
     }
-    (report.len() == errors_before).then_some(decl)
+    decl.complete = report.len() == errors_before;
+    decl.preset_inputs_complete = preset_input_errors == 0 && report.len() == before;
+    decl
 }
+
+/// The keys the preset's checks read (R-PRESET-*): with these whole, the preset can judge the
+/// files even when other keys of the table are wrong.
+const PRESET_INPUTS: [&str; 5] = ["file", "files", "type", "artifactType", "mediaType"];
 
 /// A string value, or a type error.
 fn string_field(key: &str, value: &Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<String>> {

@@ -32,9 +32,21 @@ const LAYER_SWITCH: &str = "ContentLayerMediaType";
 /// Parses one `artifacts.toml` text (`path` is used in diagnostics only): its `artifact` tables
 /// with their switches applied. Returns every problem found, sorted.
 pub fn parse_artifacts_toml(path: &Path, source: &str) -> Result<Vec<ArtifactDecl>, Diagnostics> {
+    let (artifacts, errors) = parse_artifacts_toml_partial(path, source);
+    if errors.is_empty() {
+        Ok(artifacts)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Like [`parse_artifacts_toml`], but also returns the artifact tables of a file with problems
+/// (incomplete ones marked so), for the planner to check what did parse (R-FILE-6). A syntax
+/// error, or a switch that cannot apply, leaves that table out.
+pub(crate) fn parse_artifacts_toml_partial(path: &Path, source: &str) -> (Vec<ArtifactDecl>, Diagnostics) {
     let mut report = Report::new(path, source);
     let Some(document) = parse_document(source, &mut report) else {
-        return Err(report.into_diagnostics());
+        return (Vec::new(), report.into_diagnostics());
     };
     let mut artifacts = Vec::new();
     for (key, value) in entries_in_order(document.get_ref()) {
@@ -44,11 +56,7 @@ pub fn parse_artifacts_toml(path: &Path, source: &str) -> Result<Vec<ArtifactDec
         }
     }
     let artifacts: Vec<ArtifactDecl> = artifacts.into_iter().filter_map(|decl| apply_switches(decl, &mut report)).collect();
-    if report.is_empty() {
-        Ok(artifacts)
-    } else {
-        Err(report.into_diagnostics())
-    }
+    (artifacts, report.into_diagnostics())
 }
 
 /// Takes the switch labels out of `decl` and applies them (R-ATOML-4); `None` when a switch is

@@ -20,6 +20,12 @@ pub const ARTIFACT_KEYS: [&str; 8] = ["file", "files", "tag", "repository", "typ
 pub enum LayerTomlError {
     #[error("cannot read directory: {error}")]
     UnreadableDir { error: String },
+    /// The layers dir holds neither group.toml nor any layer TOML (R-FILE-9).
+    #[error("not a layers directory: it holds no group.toml and no layer TOML")]
+    NotALayersDir,
+    /// The layers dir has no group.toml, but a directory under it does (R-FILE-9).
+    #[error("not a layers directory: it holds no group.toml, but `{nested}` does")]
+    ParentOfLayersDir { nested: String },
     /// `what` is `buildpack directory` or `layer TOML`.
     #[error("{what} name is not valid UTF-8")]
     NameNotUtf8 { what: &'static str },
@@ -104,6 +110,7 @@ impl LayerTomlError {
             GroupInvalidId { .. } => "R-FILE-7",
             Symlinked { .. } => "R-FILE-8",
             UnreadableLayerToml { .. } => "R-FILE-3",
+            NotALayersDir | ParentOfLayersDir { .. } => "R-FILE-9",
             LayerFlagWrongType { .. } | LayerTableWrongType { .. } => "R-FILE-4",
             NotUtf8 | Syntax { .. } => "R-FILE-5",
             ArtifactsWrongType { key: "artifact", .. }
@@ -195,6 +202,15 @@ impl LayerTomlError {
             LayerFlagWrongType { found: Found::String, .. } => Some("write `true` or `false`, without quotes".into()),
             LayerFlagWrongType { .. } => Some("write `true` or `false`".into()),
             GroupDuplicateId { .. } => Some("list each buildpack once".into()),
+            NotALayersDir => Some(
+                "pass the build's layers directory (`--layers-dir` or `$CNB_LAYERS_DIR`, `/layers` in \
+                 a build): the one holding group.toml and a directory per buildpack"
+                    .into(),
+            ),
+            ParentOfLayersDir { nested } => {
+                let dir = nested.strip_suffix("/group.toml").unwrap_or(nested);
+                Some(format!("did you mean `--layers-dir {dir}`?"))
+            }
             _ => None,
         }
     }
@@ -347,35 +363,7 @@ fn label_value_help(found: Found) -> Option<String> {
     )
 }
 
-/// The valid artifact key `key` was most likely meant to be: the same letters ignoring case,
-/// `-` and `_`, or close in spelling (one edit for keys of up to 3 characters, else two; a
-/// swap of neighbouring letters counts as one edit).
+/// The valid artifact key `key` was most likely meant to be ([`crate::spelling::closest`]).
 pub(super) fn suggest_artifact_key(key: &str) -> Option<&'static str> {
-    let fold = |s: &str| -> Vec<char> { s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect() };
-    let folded = fold(key);
-    let limit = if folded.len() <= 3 { 1 } else { 2 };
-    ARTIFACT_KEYS.iter().map(|k| (edit_distance(&folded, &fold(k)), *k)).filter(|(d, _)| *d <= limit).min().map(|(_, k)| k)
-}
-
-/// Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of
-/// neighbouring characters each cost one.
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
+    crate::spelling::closest(key, ARTIFACT_KEYS)
 }

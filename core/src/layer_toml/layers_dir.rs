@@ -1,8 +1,8 @@
-//! Finding the layer TOMLs of a build (R-FILE-1..3): which buildpack directories to read (from
-//! `group.toml` when present, else every directory but the lifecycle's own), which files in
-//! them are layer TOMLs, and which layer directories hold an `artifacts.toml` (R-ATOML-1).
-//! Every unreadable directory or file is reported with its path; reading goes on so one run
-//! reports every problem.
+//! Finding the layer TOMLs of a build (R-FILE-1..3, R-FILE-9): which buildpack directories to
+//! read (from `group.toml` when present, else every directory but the lifecycle's own), which
+//! files in them are layer TOMLs, and which layer directories hold an `artifacts.toml`
+//! (R-ATOML-1). Every unreadable directory or file is reported with its path; reading goes on so
+//! one run reports every problem.
 //!
 //! Everything under the layers dir is written by buildpacks (untrusted, docs/security.md): a
 //! buildpack directory or layer TOML that is a symbolic link is refused (R-FILE-8), files are
@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
-use super::artifacts_toml::{parse_artifacts_toml, ARTIFACTS_TOML};
+use super::artifacts_toml::{parse_artifacts_toml_partial, ARTIFACTS_TOML};
 use super::error::LayerTomlError;
 use super::group::parse_group_toml;
-use super::{parse_layer_toml, ArtifactDecl, Buildpack, DeclForm, LayerFile, Report};
+use super::{parse_layer_toml_partial, ArtifactDecl, Buildpack, DeclForm, LayerFile, Report};
 
 /// Directories under the layers dir that the lifecycle itself owns (R-FILE-2).
 const LIFECYCLE_DIRS: [&str; 3] = ["sbom", "config", "app"];
@@ -30,15 +30,18 @@ const NOT_LAYER_TOMLS: [&str; 3] = ["launch.toml", "build.toml", "store.toml"];
 
 /// Reads every buildpack, layer TOML and `artifacts.toml` under `layers_dir`, in a stable order
 /// (buildpacks in group.toml order, else by directory name; in each, the layer TOMLs by file
-/// name, then the artifacts.toml files by layer directory name). Files that fail to parse are
-/// reported and skipped, so one run reports every bad file.
+/// name, then the artifacts.toml files by layer directory name). Problems are reported and
+/// reading goes on, so one run reports every bad file; the planner checks what did parse.
 pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
     let mut diagnostics = Vec::new();
     let mut layer_files = Vec::new();
-    for buildpack in buildpacks(layers_dir, &mut diagnostics) {
+    let buildpacks = buildpacks(layers_dir, &mut diagnostics);
+    let mut toml_names = 0;
+    for buildpack in &buildpacks {
         let buildpack_dir = layers_dir.join(&buildpack.dir_name);
         for file_name in layer_toml_names(&buildpack_dir, &mut diagnostics) {
-            if let Some(file) = read_layer_file(layers_dir, &buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
+            toml_names += 1;
+            if let Some(file) = read_layer_file(layers_dir, buildpack, &buildpack_dir, &file_name, &mut diagnostics) {
                 layer_files.push(file);
             }
         }
@@ -46,12 +49,32 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
             continue;
         }
         for layer_name in artifacts_toml_layers(&buildpack_dir, &mut diagnostics) {
-            if let Some(file) = read_artifacts_toml(layers_dir, &buildpack, &buildpack_dir, &layer_name, &mut diagnostics) {
+            toml_names += 1;
+            if let Some(file) = read_artifacts_toml(layers_dir, buildpack, &buildpack_dir, &layer_name, &mut diagnostics) {
                 layer_files.push(file);
             }
         }
     }
+    if diagnostics.is_empty() {
+        diagnostics.extend(looks_like_a_layers_dir(layers_dir, &buildpacks, toml_names));
+    }
     (layer_files, Diagnostics(diagnostics).sorted())
+}
+
+/// R-FILE-9: a directory given as the layers dir that is not one (an empty directory, the
+/// parent of the layers dir) is an error, not a build without artifacts. A layers dir holds
+/// group.toml (the lifecycle always writes it) or at least one layer TOML; without group.toml,
+/// no buildpack directory may itself hold a group.toml.
+fn looks_like_a_layers_dir(layers_dir: &Path, buildpacks: &[Buildpack], toml_names: usize) -> Option<Diagnostic> {
+    if fs::symlink_metadata(layers_dir.join("group.toml")).is_ok() {
+        return None;
+    }
+    if let Some(b) = buildpacks.iter().find(|b| layers_dir.join(&b.dir_name).join("group.toml").is_file()) {
+        let nested = layers_dir.join(&b.dir_name).join("group.toml");
+        let nested = crate::diagnostic::display_path(&nested).to_string();
+        return Some(LayerTomlError::ParentOfLayersDir { nested }.at_path(layers_dir));
+    }
+    (toml_names == 0).then(|| LayerTomlError::NotALayersDir.at_path(layers_dir))
 }
 
 /// The buildpacks whose directories are read: group.toml's, in its order, when it exists and is
@@ -163,7 +186,8 @@ fn artifacts_toml_layers(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>
     names
 }
 
-/// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read or parsed.
+/// Reads and parses one layer TOML; `None` (with diagnostics) when it cannot be read. A file
+/// with problems is reported and kept with what did parse (see [`super::ArtifactDecl::complete`]).
 fn read_layer_file(
     layers_dir: &Path,
     buildpack: &Buildpack,
@@ -173,11 +197,11 @@ fn read_layer_file(
 ) -> Option<LayerFile> {
     let name = file_name.strip_suffix(".toml").unwrap_or(file_name);
     let toml_path = buildpack_dir.join(file_name);
-    read_declarations(layers_dir, buildpack, buildpack_dir, name, DeclForm::LayerToml, toml_path, parse_layer_toml, diagnostics)
+    read_declarations(layers_dir, buildpack, buildpack_dir, name, DeclForm::LayerToml, toml_path, parse_layer_toml_partial, diagnostics)
 }
 
 /// Reads and parses `<layer_name>/artifacts.toml` (R-ATOML-1); `None` (with diagnostics) when it
-/// cannot be read or parsed.
+/// cannot be read.
 fn read_artifacts_toml(
     layers_dir: &Path,
     buildpack: &Buildpack,
@@ -186,7 +210,16 @@ fn read_artifacts_toml(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<LayerFile> {
     let toml_path = buildpack_dir.join(layer_name).join(ARTIFACTS_TOML);
-    read_declarations(layers_dir, buildpack, buildpack_dir, layer_name, DeclForm::ArtifactsToml, toml_path, parse_artifacts_toml, diagnostics)
+    read_declarations(
+        layers_dir,
+        buildpack,
+        buildpack_dir,
+        layer_name,
+        DeclForm::ArtifactsToml,
+        toml_path,
+        parse_artifacts_toml_partial,
+        diagnostics,
+    )
 }
 
 /// Reads the file of layer `name` at `toml_path` and parses it with `parse`.
@@ -198,7 +231,7 @@ fn read_declarations(
     name: &str,
     form: DeclForm,
     toml_path: std::path::PathBuf,
-    parse: fn(&Path, &str) -> Result<Vec<ArtifactDecl>, Diagnostics>,
+    parse: fn(&Path, &str) -> (Vec<ArtifactDecl>, Diagnostics),
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<LayerFile> {
     let bytes = match read_regular(layers_dir, &toml_path) {
@@ -209,22 +242,20 @@ fn read_declarations(
         }
     };
     let source = utf8_text(&toml_path, bytes, diagnostics)?;
-    match parse(&toml_path, &source) {
-        Ok(artifacts) => Some(LayerFile {
-            buildpack: buildpack.clone(),
-            form,
-            layer_dir: buildpack_dir.join(name),
-            name: name.to_string(),
-            toml_path,
-            lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
-            source: Arc::from(source),
-            artifacts,
-        }),
-        Err(errors) => {
-            diagnostics.extend(errors.0);
-            None
-        }
-    }
+    let (artifacts, errors) = parse(&toml_path, &source);
+    let valid = errors.is_empty();
+    diagnostics.extend(errors.0);
+    Some(LayerFile {
+        buildpack: buildpack.clone(),
+        form,
+        layer_dir: buildpack_dir.join(name),
+        name: name.to_string(),
+        toml_path,
+        lines: Arc::new(crate::diagnostic::LineIndex::new(&source)),
+        source: Arc::from(source),
+        artifacts,
+        valid,
+    })
 }
 
 /// Reads a TOML file under `layers_dir` that must be a regular file of at most

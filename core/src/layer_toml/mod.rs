@@ -20,6 +20,7 @@ mod group;
 mod layer_form;
 mod layers_dir;
 pub mod media_type;
+pub mod schema;
 
 #[cfg(test)]
 mod fixture_tests;
@@ -67,7 +68,7 @@ impl Buildpack {
 }
 
 /// The `type` preset of an artifact (R-FIELD-5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
     #[default]
@@ -117,6 +118,12 @@ pub struct ArtifactDecl {
     pub media_type: Option<Spanned<String>>,
     /// `[additionalArtifact.labels]`, in the order written: (key, value).
     pub labels: Vec<(Spanned<String>, Spanned<String>)>,
+    /// False when the table has problems (already reported): it holds only the fields that
+    /// parsed, which the planner still checks (templates, files) but plans nothing from.
+    pub complete: bool,
+    /// True when `file`/`files`, `type`, `artifactType` and `mediaType` parsed without error:
+    /// the preset can judge the files (R-PRESET-*) even if other keys are wrong.
+    pub preset_inputs_complete: bool,
 }
 
 /// One layer TOML file and what it declares.
@@ -136,6 +143,9 @@ pub struct LayerFile {
     /// Line starts of `source`, built once.
     pub lines: Arc<crate::diagnostic::LineIndex>,
     pub artifacts: Vec<ArtifactDecl>,
+    /// False when the file has errors (already reported): it contributes no artifacts, but what
+    /// did parse is still checked (R-FILE-6).
+    pub valid: bool,
 }
 
 impl LayerFile {
@@ -150,20 +160,28 @@ impl LayerFile {
 /// Checks the TOML syntax (R-FILE-5), the `[types]` / `[layer]` flags (R-FILE-4) and every
 /// artifact table (R-FIELD-*); returns every problem found, sorted.
 pub fn parse_layer_toml(path: &Path, source: &str) -> Result<Vec<ArtifactDecl>, Diagnostics> {
+    let (artifacts, errors) = parse_layer_toml_partial(path, source);
+    if errors.is_empty() {
+        Ok(artifacts)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Like [`parse_layer_toml`], but also returns the artifact tables of a file with problems
+/// (incomplete ones marked so), for the planner to check what did parse (R-FILE-6). A syntax
+/// error leaves nothing to check.
+pub(crate) fn parse_layer_toml_partial(path: &Path, source: &str) -> (Vec<ArtifactDecl>, Diagnostics) {
     let mut report = Report::new(path, source);
     let Some(document) = parse_document(source, &mut report) else {
-        return Err(report.into_diagnostics());
+        return (Vec::new(), report.into_diagnostics());
     };
     layer_form::check_layer_flags(document.get_ref(), &mut report);
     let artifacts = match document.get_ref().get("additionalArtifact") {
         Some(value) => artifact::artifact_decls(value, DeclForm::LayerToml, &mut report),
         None => Vec::new(),
     };
-    if report.is_empty() {
-        Ok(artifacts)
-    } else {
-        Err(report.into_diagnostics())
-    }
+    (artifacts, report.into_diagnostics())
 }
 
 /// Collects the problems of one TOML text, located in that text.

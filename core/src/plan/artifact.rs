@@ -48,15 +48,19 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
         }
     }
     let mut files: Vec<PlannedFile> = Vec::new();
+    let mut files_ok = true;
     for declared in &decl.files {
         match plan_file(layer, declared.get_ref(), &files) {
             Ok(f) => files.push(f),
             Err(e) => {
+                files_ok = false;
                 errors.push(Diagnostic::at(e.rule(), layer.location(declared.span().start), e.to_string()).with_optional_help(e.help()));
             }
         }
     }
-    if !errors.is_empty() {
+    // The preset judges the files (R-PRESET-*): it runs whenever they all hashed and the
+    // keys it reads parsed, even beside other errors, so one run reports them all (R-FILE-6).
+    if !files_ok || !decl.preset_inputs_complete {
         return Err(errors);
     }
     let input = PresetInput {
@@ -66,9 +70,16 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
         files: &files,
         created,
     };
-    let preset = presets::apply(&input).map_err(|e| {
-        vec![Diagnostic::at(e.rule(), layer.location(decl.preset.span().start), e.to_string()).with_optional_help(e.help())]
-    })?;
+    let preset = match presets::apply(&input) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(Diagnostic::at(e.rule(), layer.location(decl.preset.span().start), e.to_string()).with_optional_help(e.help()));
+            return Err(errors);
+        }
+    };
+    if !errors.is_empty() || !decl.complete {
+        return Err(errors);
+    }
     for f in &mut files {
         f.media_type = preset.layer_media_type.clone();
     }

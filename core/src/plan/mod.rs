@@ -182,7 +182,7 @@ fn run(layers_dir: &Path, ctx: Option<&BuildContext>) -> Result<Vec<PlannedArtif
                     continue;
                 }
             };
-            let Some(ctx) = ctx else { continue };
+            let Some(ctx) = ctx.filter(|_| layer.valid) else { continue };
             match checked.finish(ctx, created.as_deref()) {
                 Ok((a, c)) => {
                     artifacts.push(a);

@@ -123,10 +123,32 @@ pub struct ForeignTag {
     pub found: String,
     /// The artifact that wants the tag.
     pub artifact: String,
+    /// The tag holds the app image itself (the subject): `--overwrite` would take the app's own
+    /// tag away, so the advice is to rename the artifact's tag.
+    pub holds_app_image: bool,
 }
 
-fn list_foreign(tags: &[ForeignTag]) -> String {
-    tags.iter().map(|t| format!("\n  - {} (wanted by {}) holds {}", t.reference, t.artifact, t.found)).collect()
+/// The foreign tags, one per line, then the advice: `--overwrite` only when no tag holds the
+/// app image itself.
+fn foreign_tags_message(tags: &[ForeignTag]) -> String {
+    let mut text =
+        format!("{} hold content this tool did not publish; nothing was pushed:", crate::spelling::count(tags.len(), "tag", "tags"));
+    for t in tags {
+        if t.holds_app_image {
+            text.push_str(&format!("\n  - {} (wanted by {}) holds the app image itself: {}", t.reference, t.artifact, t.found));
+        } else {
+            text.push_str(&format!("\n  - {} (wanted by {}) holds {}", t.reference, t.artifact, t.found));
+        }
+    }
+    if tags.iter().any(|t| t.holds_app_image) {
+        text.push_str(
+            "\nrename the artifact's tag in its layer TOML (e.g. `tag = \"${build.tag}-wasm\"`) so it \
+             does not take a tag of the app image; --overwrite would move the app image's own tag",
+        );
+    } else {
+        text.push_str("\npass --overwrite to replace them");
+    }
+    text
 }
 
 /// Why a publish stopped. Every variant names the artifact, repository or reference concerned.
@@ -144,6 +166,10 @@ pub enum PublishError {
     AppImageMissing { image: String, digest: Digest },
     #[error("the app image tag {reference} does not exist; pass the image digest (--digest) or push the image first")]
     AppImageTagMissing { reference: String },
+    /// A digest was given without the manifest size, and the target cannot tell the size
+    /// (an OCI image layout that does not hold the app image).
+    #[error("--digest {digest} was given without --manifest-size, and the layout does not hold the app image, so its manifest size is unknown: pass --manifest-size N (the size in bytes of the app image manifest) or --report report.toml")]
+    SubjectSizeUnknown { digest: Digest },
     #[error("the app image tag {reference} points to {found}, but the subject digest given is {expected}: the digest (from --digest or report.toml) does not describe this image")]
     SubjectDigestMismatch { reference: String, expected: Digest, found: String },
     #[error("the app image {reference} is {found}, but the subject descriptor says {expected}")]
@@ -152,7 +178,7 @@ pub enum PublishError {
     AppImageUnreadable { reference: String, source: Box<TargetError> },
     #[error("cannot check what tag {reference} holds: {source}")]
     TagCheckFailed { reference: String, source: Box<TargetError> },
-    #[error("{} tag(s) hold content this tool did not publish; nothing was pushed (pass --overwrite to replace them):{}", tags.len(), list_foreign(tags))]
+    #[error("{}", foreign_tags_message(tags))]
     ForeignTags { tags: Vec<ForeignTag> },
     #[error("cannot build the manifest of {artifact}: {source}")]
     ManifestBuild { artifact: String, source: ManifestError },

@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 
 pub use error::{PublishError, TargetError};
 pub use layout::LayoutTarget;
-pub use preflight::resolve_subject;
+pub use preflight::{resolve_subject, resolve_subject_by_digest};
 pub use referrers::{ReferrersMode, ReferrersUsed};
 pub use registry_target::RegistryTarget;
 pub use report::PublishReport;
@@ -73,7 +73,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
     if !crate::mutants::active(crate::mutants::Mutant::NoSubjectCheck) {
         preflight::check_subject(target, &plan.context.image, subject).await?;
     }
-    let already_tagged = preflight::check_tags(target, plan, &built, opts.overwrite).await?;
+    let already_tagged = preflight::check_tags(target, plan, &built, subject, opts.overwrite).await?;
 
     // (b) blobs.
     let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;

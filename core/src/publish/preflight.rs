@@ -14,7 +14,7 @@ use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST
 use crate::plan::{BuildContext, Plan, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
-use crate::reference::ImageRef;
+use crate::reference::{Digest, ImageRef};
 
 /// True when `m` is an artifact manifest published under this spec (see the module docs).
 pub fn is_ours(m: &FetchedManifest) -> bool {
@@ -51,19 +51,27 @@ pub fn describe(m: &FetchedManifest) -> String {
 /// The subject descriptor of the build's app image as the target holds it under its tag (R-PUSH-3),
 /// for callers that were given no full descriptor. A digest the context does name must be the
 /// one the tag holds: a mismatch is [`PublishError::SubjectDigestMismatch`], never a silent switch
-/// to the other image.
+/// to the other image. When the tag does not exist (an OCI image layout holding only the app
+/// image's manifest, or a registry where only the digest was pushed), the digest is read by
+/// itself ([`resolve_subject_by_digest`]): its size is then known, or said to be missing.
 pub async fn resolve_subject(target: &impl Target, context: &BuildContext) -> Result<Subject, PublishError> {
-    let found = resolve_tag(target, &context.image).await?;
-    if let Some(expected) = &context.digest {
-        if expected != &found.digest {
-            return Err(PublishError::SubjectDigestMismatch {
-                reference: context.image.to_string(),
-                expected: expected.clone(),
-                found: found.digest.to_string(),
-            });
-        }
+    let tagged = match resolve_tag(target, &context.image).await {
+        Ok(found) => Some(found),
+        Err(PublishError::AppImageTagMissing { .. }) if context.digest.is_some() => None,
+        Err(e) => return Err(e),
+    };
+    let Some(expected) = &context.digest else {
+        return tagged.ok_or_else(|| PublishError::AppImageTagMissing { reference: context.image.to_string() });
+    };
+    match tagged {
+        Some(found) if &found.digest != expected => Err(PublishError::SubjectDigestMismatch {
+            reference: context.image.to_string(),
+            expected: expected.clone(),
+            found: found.digest.to_string(),
+        }),
+        Some(found) => Ok(found),
+        None => resolve_subject_by_digest(target, &context.image, expected).await,
     }
-    Ok(found)
 }
 
 /// The subject descriptor of what `image`'s tag holds.
@@ -82,6 +90,27 @@ async fn resolve_tag(target: &impl Target, image: &ImageRef) -> Result<Subject, 
         size: m.bytes.len() as u64,
         media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
     })
+}
+
+/// The subject descriptor of the app image manifest `digest` given without its size
+/// (R-PUSH-3): read from the target by digest. A registry without it is
+/// [`PublishError::AppImageMissing`]; a layout without it cannot tell the size
+/// ([`PublishError::SubjectSizeUnknown`]).
+pub async fn resolve_subject_by_digest(target: &impl Target, image: &ImageRef, digest: &Digest) -> Result<Subject, PublishError> {
+    let reference = format!("{}@{digest}", image.name());
+    let fetched = target
+        .fetch_manifest(&image.repository, ManifestRef::Digest(digest))
+        .await
+        .map_err(|source| PublishError::AppImageUnreadable { reference, source: Box::new(source) })?;
+    match fetched {
+        Some(m) => Ok(Subject {
+            digest: digest.clone(),
+            size: m.bytes.len() as u64,
+            media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
+        }),
+        None if target.kind() == TargetKind::Layout => Err(PublishError::SubjectSizeUnknown { digest: digest.clone() }),
+        None => Err(PublishError::AppImageMissing { image: image.to_string(), digest: digest.clone() }),
+    }
 }
 
 /// R-PUSH-3: the app image exists by digest with the subject's size and media type, and its
@@ -136,6 +165,7 @@ pub async fn check_tags(
     target: &impl Target,
     plan: &Plan,
     built: &[BuiltArtifact],
+    subject: &Subject,
     overwrite: bool,
 ) -> Result<std::collections::BTreeSet<String>, PublishError> {
     let mut foreign = Vec::new();
@@ -153,10 +183,13 @@ pub async fn check_tags(
                 current.insert(reference);
             } else if is_ours(&m) && !crate::mutants::active(crate::mutants::Mutant::OwnArtifactsAsForeign) {
                 tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
+            } else if m.digest == subject.digest {
+                // Even --overwrite does not take the app image's own tag (R-PUSH-5).
+                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
             } else if overwrite {
                 tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
             } else {
-                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label() });
+                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
             }
         }
     }

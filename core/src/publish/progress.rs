@@ -8,6 +8,33 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Blobs at least this large get a progress bar (8 MiB).
 pub const BAR_THRESHOLD: u64 = 8 * 1024 * 1024;
 
+/// The bar line: message, bar, bytes, speed. At most [`MESSAGE_WIDTH`] + 58 columns (the
+/// bytes as `1023.9 MiB/1023.9 MiB`, the speed as `1023.9 MiB/s`), so it fits 80 columns.
+const BAR_TEMPLATE: &str = "{msg} {bar:20} {bytes}/{total_bytes} {bytes_per_sec}";
+/// Columns left for the message on an 80-column terminal.
+pub const MESSAGE_WIDTH: usize = 22;
+
+/// `what` for the bar: every `sha256:` digest cut to its first 12 hex digits, then the whole
+/// cut to [`MESSAGE_WIDTH`] characters (ending in `…` when cut). The log line keeps it whole.
+pub fn bar_message(what: &str) -> String {
+    let mut short = String::new();
+    let mut rest = what;
+    while let Some(i) = rest.find("sha256:") {
+        let (before, after) = rest.split_at(i + "sha256:".len());
+        short.push_str(before);
+        let hex = after.chars().take_while(char::is_ascii_hexdigit).count();
+        short.push_str(&after[..hex.min(12)]);
+        rest = &after[hex..];
+    }
+    short.push_str(rest);
+    if short.chars().count() <= MESSAGE_WIDTH {
+        return short;
+    }
+    let mut cut: String = short.chars().take(MESSAGE_WIDTH - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// Decides, once per publish, whether bars are drawn.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -27,10 +54,10 @@ impl Progress {
             return BlobProgress::none();
         }
         let bar = ProgressBar::new(size);
-        if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}") {
+        if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
             bar.set_style(style);
         }
-        bar.set_message(what.to_string());
+        bar.set_message(bar_message(what));
         BlobProgress { bar: Some(bar) }
     }
 }
@@ -64,5 +91,21 @@ impl BlobProgress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_line_fits_80_columns() {
+        let what = format!("file mywasmprogram.wasm sha256:{} of examples/wasm/wasm#0", "ab".repeat(32));
+        let message = bar_message(&what);
+        assert_eq!(message, "file mywasmprogram.wa…");
+        // The widest rendering of the rest: bar, bytes and speed, with their spaces.
+        let rest = format!(" {} {}/{} {}", "#".repeat(20), "1023.9 MiB", "1023.9 MiB", "1023.9 MiB/s");
+        assert!(message.chars().count() + rest.chars().count() <= 80, "{message}{rest}");
+        assert_eq!(bar_message(&format!("config sha256:{}", "0".repeat(64))), "config sha256:0000000…");
     }
 }

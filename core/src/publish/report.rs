@@ -3,8 +3,11 @@
 //!
 //! [`PublishReport::to_toml`] writes the `--report-out` file: top-level `target` and `image`, a
 //! `[subject]` table and one `[[artifacts]]` table per artifact in plan order, each with its
-//! `[[artifacts.files]]`. [`PublishReport::summary_lines`] gives one human line per artifact.
-//! No timestamps: the same publish gives the same report.
+//! `[[artifacts.files]]`. [`PublishReport::summary_lines`] gives, per artifact, a human line and
+//! one pasteable reference per line.
+//! No timestamps: the same publish gives the same report. Keys are kebab-case, as in the
+//! lifecycle's own TOML files (report.toml's `manifest-size`); JSON outputs are camelCase, as
+//! in OCI's.
 
 use serde::Serialize;
 
@@ -14,6 +17,7 @@ use crate::reference::Digest;
 
 /// The whole publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct PublishReport {
     /// The registry host, or `oci-layout:<path>`.
     pub target: String,
@@ -25,6 +29,7 @@ pub struct PublishReport {
 
 /// The app image's manifest descriptor, the subject of every artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct SubjectReport {
     pub digest: Digest,
     pub size: u64,
@@ -39,6 +44,7 @@ impl From<&Subject> for SubjectReport {
 
 /// Blob traffic of one artifact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct BlobTally {
     pub blobs_uploaded: u32,
     pub bytes_uploaded: u64,
@@ -52,6 +58,7 @@ pub struct BlobTally {
 
 /// One published artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ArtifactReport {
     /// `buildpack/layer#index`.
     pub label: String,
@@ -75,6 +82,7 @@ pub struct ArtifactReport {
 
 /// One file of an artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct FileReport {
     pub path: String,
     pub digest: Digest,
@@ -111,23 +119,27 @@ impl ArtifactReport {
         }
     }
 
-    /// `buildpack/layer#0: registry/repo:tag1,tag2@sha256:… (2 files; 1.5 MiB uploaded, 0 B present; referrers: fallback)`.
-    pub fn summary(&self) -> String {
-        let tags = if self.tags.is_empty() { String::new() } else { format!(":{}", self.tags.join(",")) };
+    /// `buildpack/layer#0 (2 files; 1.5 MiB uploaded, 0 B present; referrers: fallback)`; for
+    /// an OCI image layout, `written` instead of `uploaded`.
+    pub fn summary(&self, to_layout: bool) -> String {
         let b = &self.blobs;
         let mounted = if b.blobs_mounted > 0 { format!(", {} mounted", human_bytes(b.bytes_mounted)) } else { String::new() };
         format!(
-            "{}: {}/{}{tags}@{} ({} file{}; {} uploaded{mounted}, {} present; referrers: {})",
+            "{} ({}; {} {}{mounted}, {} present; referrers: {})",
             self.label,
-            self.registry,
-            self.repository,
-            self.manifest_digest,
-            self.files.len(),
-            if self.files.len() == 1 { "" } else { "s" },
+            crate::spelling::count(self.files.len(), "file", "files"),
             human_bytes(b.bytes_uploaded),
+            if to_layout { "written" } else { "uploaded" },
             human_bytes(b.bytes_skipped),
             self.referrers,
         )
+    }
+
+    /// Every reference the artifact can be pulled by, each valid on its own (skopeo, crane,
+    /// oras): `registry/repo:tag` per tag, then `registry/repo@sha256:…`.
+    pub fn references(&self) -> Vec<String> {
+        let name = format!("{}/{}", self.registry, self.repository);
+        self.tags.iter().map(|t| format!("{name}:{t}")).chain(std::iter::once(format!("{name}@{}", self.manifest_digest))).collect()
     }
 }
 
@@ -138,9 +150,16 @@ impl PublishReport {
         toml::to_string(self).unwrap_or_default()
     }
 
-    /// One human line per artifact.
+    /// Per artifact: a line naming it and its traffic, then one pasteable reference per line,
+    /// indented by two spaces.
     pub fn summary_lines(&self) -> Vec<String> {
-        self.artifacts.iter().map(ArtifactReport::summary).collect()
+        let to_layout = self.target.starts_with("oci-layout:");
+        let mut lines = Vec::new();
+        for a in &self.artifacts {
+            lines.push(a.summary(to_layout));
+            lines.extend(a.references().into_iter().map(|r| format!("  {r}")));
+        }
+        lines
     }
 }
 
@@ -197,25 +216,30 @@ mod tests {
         let back: toml::Value = toml::from_str(&text).expect("valid TOML");
         let a = &back["artifacts"][0];
         assert_eq!(a["repository"].as_str(), Some("team/app"));
-        assert_eq!(a["manifest_digest"].as_str(), Some(digest('b').as_str()));
+        assert_eq!(a["manifest-digest"].as_str(), Some(digest('b').as_str()));
         assert_eq!(a["referrers"].as_str(), Some("fallback"));
-        assert_eq!(a["fallback_index"].as_str(), Some(digest('c').as_str()));
-        assert_eq!(a["bytes_uploaded"].as_integer(), Some(1536));
+        assert_eq!(a["fallback-index"].as_str(), Some(digest('c').as_str()));
+        assert_eq!(a["bytes-uploaded"].as_integer(), Some(1536));
         assert_eq!(a["files"][0]["path"].as_str(), Some("m.wasm"));
         assert_eq!(back["subject"]["digest"].as_str(), Some(digest('a').as_str()));
         assert!(text.contains("[[artifacts]]"), "{text}");
     }
 
     #[test]
-    fn summary_names_label_reference_and_traffic() {
-        let line = report().summary_lines().remove(0);
+    fn summary_names_label_traffic_and_one_pasteable_reference_per_line() {
+        let mut r = report();
+        r.artifacts[0].tags.push("latest-wasm".into());
         assert_eq!(
-            line,
-            format!(
-                "bp/layer#0: localhost:5000/team/app:wasm@{} (1 file; 1.5 KiB uploaded, 2 B present; referrers: fallback)",
-                digest('b')
-            )
+            r.summary_lines(),
+            [
+                "bp/layer#0 (1 file; 1.5 KiB uploaded, 2 B present; referrers: fallback)".to_string(),
+                "  localhost:5000/team/app:wasm".to_string(),
+                "  localhost:5000/team/app:latest-wasm".to_string(),
+                format!("  localhost:5000/team/app@{}", digest('b')),
+            ]
         );
+        r.target = "oci-layout:/tmp/out".into();
+        assert!(r.summary_lines()[0].contains("1.5 KiB written"), "{:?}", r.summary_lines());
     }
 
     #[rstest]

@@ -152,11 +152,31 @@ impl Transient for reqwest::Error {
             // transport failure; a body that is not what was expected is not.
             return body_read_failed(self);
         }
-        if self.is_builder() || self.is_redirect() || tls_failure(self) {
+        if self.is_builder() || self.is_redirect() || tls_failure(self) || refused_by_loopback(self) {
             return false;
         }
         self.is_timeout() || self.is_connect() || self.is_request() || self.is_body()
     }
+}
+
+/// True when a loopback address refused the connection: nothing listens on that port of this
+/// machine, and retrying would only print warnings before the same error (R-PUSH-7).
+fn refused_by_loopback(e: &reqwest::Error) -> bool {
+    let loopback = e.url().and_then(|u| u.host_str()).is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    });
+    if !loopback || !e.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// True when reading a response body failed in transport (the connection was reset or closed
@@ -370,12 +390,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn r_push_7_connection_refused_is_transient() {
+    async fn r_push_7_connection_refused_by_loopback_fails_fast() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let err = reqwest::Client::new().get(format!("http://127.0.0.1:{port}/v2/")).send().await.unwrap_err();
-        assert!(err.is_transient(), "{err:?}");
+        for host in ["127.0.0.1", "localhost"] {
+            let err = reqwest::Client::new().get(format!("http://{host}:{port}/v2/")).send().await.unwrap_err();
+            assert!(err.is_connect(), "{err:?}");
+            assert!(!err.is_transient(), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn r_push_7_connection_refused_elsewhere_is_transient() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(io_is_transient(&refused));
+        assert!(OciDistributionError::IoError(refused).is_transient());
     }
 
     #[tokio::test]

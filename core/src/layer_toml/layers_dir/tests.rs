@@ -175,7 +175,12 @@ fn r_file_3_every_bad_file_is_reported_and_the_good_ones_read() {
     write(root, "one/good.toml", ARTIFACT);
     write(root, "two/bad.toml", "[types\n");
     let (files, diagnostics) = read_layers_dir(root);
-    assert_eq!(summary(&files), ["one@?/good"]);
+    // The bad file is kept (marked invalid) so the planner can check what did parse; the file
+    // with a syntax error has nothing to check.
+    assert_eq!(summary(&files), ["one@?/bad", "one@?/good", "two@?/bad"]);
+    assert_eq!(files.iter().map(|f| f.valid).collect::<Vec<_>>(), [false, true, false]);
+    assert!(files[2].artifacts.is_empty());
+    assert!(!files[0].artifacts[0].complete);
     let rules: Vec<&str> = diagnostics.0.iter().map(|d| d.rule).collect();
     assert_eq!(rules, ["R-FIELD-9", "R-FILE-5"]);
 }
@@ -290,5 +295,32 @@ fn r_sec_3_a_fifo_or_huge_layer_toml_is_refused_without_blocking_or_reading_it()
     let tmp = tempfile::tempdir().expect("tempdir");
     mkdir(tmp.path(), "bp");
     fs::File::create(tmp.path().join("bp/big.toml")).expect("create").set_len(1 << 30).expect("sparse");
-    assert_eq!(errors(tmp.path()), "error[R-FILE-3]: bp/big.toml: cannot read layer TOML: it is larger than the limit of 1048576 bytes");
+    assert_eq!(errors(tmp.path()), "error[R-FILE-3]: bp/big.toml: cannot read layer TOML: it is larger than the limit of 8388608 bytes");
+}
+
+#[rstest]
+#[case::empty(&[], "not a layers directory: it holds no group.toml and no layer TOML")]
+#[case::only_other_files(&["notes.txt", "bp/readme.md"], "not a layers directory: it holds no group.toml and no layer TOML")]
+#[case::parent_of_layers_dir(&["layers/group.toml", "layers/bp/lay.toml"], "but `ROOT/layers/group.toml` does")]
+fn r_file_9_a_directory_that_is_not_a_layers_dir_is_an_error(#[case] files: &[&str], #[case] message: &str) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for f in files {
+        write(tmp.path(), f, "");
+    }
+    let (_, diagnostics) = read_layers_dir(tmp.path());
+    let text = diagnostics.to_string().replace(&tmp.path().display().to_string(), "ROOT");
+    assert_eq!(diagnostics.0.iter().map(|d| d.rule).collect::<Vec<_>>(), ["R-FILE-9"], "{text}");
+    assert!(text.contains(message), "{text}");
+}
+
+#[rstest]
+#[case::group_toml_alone(&["group.toml"])]
+#[case::layer_toml_without_group_toml(&["bp/lay.toml"])]
+#[case::lifecycle_dirs_beside_group_toml(&["group.toml", "sbom/x.toml", "config/metadata.toml"])]
+fn r_file_9_a_layers_dir_without_artifacts_is_fine(#[case] files: &[&str]) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for f in files {
+        write(tmp.path(), f, "");
+    }
+    read_ok(tmp.path());
 }
