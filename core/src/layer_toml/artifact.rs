@@ -97,7 +97,12 @@ fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, form: De
     let before = report.len();
     match (file_key, files_key) {
         (Some(_), Some(_)) if crate::mutants::merges_file_and_files(&mut decl.files) => {}
-        (Some(a), Some(b)) => report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b }),
+        (Some(a), Some(b)) => {
+            report.error(LayerTomlError::FileAndFiles, if a.start > b.start { a } else { b });
+            // Which of the two was meant is unknown: checking both lists would only add
+            // follow-on errors (the same file "listed twice").
+            decl.files.clear();
+        }
         (None, None) => report.error(LayerTomlError::NoFile, span),
         _ => {}
     }
