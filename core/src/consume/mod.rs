@@ -1,5 +1,5 @@
-//! The consumer's side: finding the artifacts whose subject is an app image ([`discover`]) and
-//! downloading the files of one of them ([`pull`]).
+//! The consumer's side: finding the artifacts whose subject is an app image ([`discover()`]) and
+//! downloading the files of one of them ([`pull()`]).
 //!
 //! A platform that starts from the app image (runwasi, a Helm deployer, a policy engine) asks
 //! "which artifacts were built with this image?". The answer is the subject's referrers: the
