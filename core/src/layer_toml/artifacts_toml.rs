@@ -32,12 +32,7 @@ const LAYER_SWITCH: &str = "ContentLayerMediaType";
 /// Parses one `artifacts.toml` text (`path` is used in diagnostics only): its `artifact` tables
 /// with their switches applied. Returns every problem found, sorted.
 pub fn parse_artifacts_toml(path: &Path, source: &str) -> Result<Vec<ArtifactDecl>, Diagnostics> {
-    let (artifacts, errors) = parse_artifacts_toml_partial(path, source);
-    if errors.is_empty() {
-        Ok(artifacts)
-    } else {
-        Err(errors)
-    }
+    super::whole(parse_artifacts_toml_partial(path, source))
 }
 
 /// Like [`parse_artifacts_toml`], but also returns the artifact tables of a file with problems

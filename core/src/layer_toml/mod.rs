@@ -160,7 +160,12 @@ impl LayerFile {
 /// Checks the TOML syntax (R-FILE-5), the `[types]` / `[layer]` flags (R-FILE-4) and every
 /// artifact table (R-FIELD-*); returns every problem found, sorted.
 pub fn parse_layer_toml(path: &Path, source: &str) -> Result<Vec<ArtifactDecl>, Diagnostics> {
-    let (artifacts, errors) = parse_layer_toml_partial(path, source);
+    whole(parse_layer_toml_partial(path, source))
+}
+
+/// A partial parse as all or nothing: the artifact tables when there is no problem, else every
+/// problem.
+fn whole((artifacts, errors): (Vec<ArtifactDecl>, Diagnostics)) -> Result<Vec<ArtifactDecl>, Diagnostics> {
     if errors.is_empty() {
         Ok(artifacts)
     } else {

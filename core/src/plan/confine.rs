@@ -158,7 +158,7 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
         if let Some(empty) = crate::mutants::non_regular_as_empty(&path) {
             return Ok(empty);
         }
-        return Err(ConfineError::NotRegular { path, kind: file_kind(&meta) });
+        return Err(ConfineError::NotRegular { path, kind: crate::input_file::kind(&meta) });
     }
     Ok(ConfinedFile { path, source: target, size: meta.len() })
 }
@@ -190,22 +190,6 @@ fn relative_to(root: &Path, target: &Path) -> EscapedTarget {
     let mut parts: Vec<String> = vec!["..".to_string(); ups];
     parts.extend(target.components().skip(common).map(|c| display_path(c.as_ref()).to_string()));
     EscapedTarget::Relative(parts.join("/"))
-}
-
-fn file_kind(meta: &std::fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        "directory"
-    } else if t.is_block_device() || t.is_char_device() {
-        "device"
-    } else if t.is_fifo() {
-        "named pipe"
-    } else if t.is_socket() {
-        "socket"
-    } else {
-        "special file"
-    }
 }
 
 /// The size of the reads of [`hash_file`]: large enough that the read calls cost nothing next
