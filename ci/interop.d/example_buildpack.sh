@@ -41,6 +41,8 @@ check "pull --type wasm returns the module" pull_module
 helm_pull() {
     [[ "$helm" != missing:* ]] || { echo "${helm#missing:}"; return 1; }
     local home="$work/helm-home"
+    # helm pull -d writes into an existing directory only.
+    mkdir -p "$work/helm"
     HELM_CACHE_HOME="$home/cache" HELM_CONFIG_HOME="$home/config" HELM_DATA_HOME="$home/data" \
         "$helm" pull "oci://$registry/example/hello" --version 0.1.0 --plain-http -d "$work/helm" &&
         cmp "$work/helm/hello-0.1.0.tgz" "$layers/examples_app-artifacts/chart/hello-0.1.0.tgz"
