@@ -12,6 +12,7 @@ use super::case::{Case, Expect};
 
 /// The coverage of a set of cases.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Coverage {
     /// Whether `docs/spec.md` was found (without it nothing is known to be uncovered).
     pub spec_found: bool,

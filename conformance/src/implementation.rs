@@ -52,6 +52,7 @@ pub enum ImplementationError {
 
 /// A command to run: program and arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Implementation {
     pub program: String,
     pub args: Vec<String>,
@@ -219,7 +220,7 @@ fn toml_string(s: &str) -> String {
 
 /// How an invocation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", rename_all_fields = "camelCase")]
 pub enum Exit {
     Code(i32),
     Signal(i32),
@@ -267,6 +268,7 @@ fn signal_name(signal: i32) -> Option<&'static str> {
 
 /// One run of the implementation, everything needed to reproduce it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Invocation {
     pub command: String,
     pub cwd: PathBuf,

@@ -66,6 +66,7 @@ impl Fault {
 
 /// One thing that did not hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Finding {
     /// Short name of the check, e.g. `exit-status`, `tag`, `fallback-index`, `nothing-new`.
     pub check: String,
@@ -106,6 +107,7 @@ pub enum BaselineMark {
 
 /// The result of one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CaseResult {
     pub id: String,
     pub title: String,
@@ -189,6 +191,7 @@ impl CaseResult {
 
 /// Counts per status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub total: usize,
     pub passed: usize,
@@ -202,6 +205,7 @@ pub struct Summary {
 
 /// Everything one run produced.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunResults {
     pub provenance: Provenance,
     pub summary: Summary,
@@ -262,6 +266,7 @@ impl RunResults {
 
 /// The quirk profile of a run, in the results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QuirksSummary {
     pub profile: String,
     /// `host:port` the implementation was given instead of the registry's.
@@ -278,6 +283,7 @@ pub struct QuirksSummary {
 
 /// How a case went behind the proxy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CaseQuirk {
     pub profile: String,
     /// Answers the quirk changed for the case's namespace (0: the case did not meet the quirk).
@@ -289,6 +295,7 @@ pub struct CaseQuirk {
 
 /// A case that passed because the implementation refused what the quirky registry answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QuirkRefusal {
     pub profile: String,
     /// What the refusal quotes of the registry's answer, e.g. `MANIFEST_INVALID`.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The provenance of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Provenance {
     pub suite_version: String,
     /// `git rev-parse HEAD` of the suite directory, or `unknown`.

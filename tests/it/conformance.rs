@@ -47,7 +47,7 @@ pub(crate) fn available(provider: &Provider) -> bool {
 
 /// The registry a run used no longer answers.
 pub(crate) async fn registry_is_gone(results: &Value) {
-    let host = results["provenance"]["registry_host"].as_str().expect("registry_host");
+    let host = results["provenance"]["registryHost"].as_str().expect("registryHost");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().unwrap();
     let answer = http.get(format!("http://{host}/v2/")).send().await;
     assert!(answer.is_err(), "the registry at {host} still answers after the run: {answer:?}");
@@ -73,7 +73,7 @@ async fn whole_suite_passes(provider: &str) {
     assert!(all.len() >= 40, "only {} cases", all.len());
     assert!(all.iter().all(|(_, s)| s == "pass"), "{all:?}");
     assert_eq!(results["summary"]["passed"].as_u64(), Some(all.len() as u64));
-    assert_eq!(results["provenance"]["registry_provider"], provider);
+    assert_eq!(results["provenance"]["registryProvider"], provider);
     let junit = quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit_path).unwrap()).expect("JUnit parses");
     let suite = &junit.test_suites[0];
     assert_eq!(suite.test_cases.len(), all.len());
@@ -220,7 +220,7 @@ async fn ctrl_c_kills_the_implementation_and_removes_the_registry() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(5), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
-    let results = serde_json::json!({"provenance": {"registry_host": host}});
+    let results = serde_json::json!({"provenance": {"registryHost": host}});
     registry_is_gone(&results).await;
     let proc_dir = format!("/proc/{pid}");
     let gone_by = std::time::Instant::now() + Duration::from_secs(5);

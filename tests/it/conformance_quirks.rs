@@ -60,9 +60,9 @@ async fn check_passed(run: &Run, profile: &str, refused: &[&str], answer: &str) 
     assert_eq!(quirks["profile"], profile);
     assert_eq!(quirks["fired"], true, "the quirk must fire: {quirks}");
     assert!(quirks["hits"].as_u64().unwrap() > 0);
-    assert_eq!(results["provenance"]["registry_quirks"], profile);
-    let proxy = quirks["proxy_host"].as_str().unwrap();
-    assert_ne!(proxy, results["provenance"]["registry_host"].as_str().unwrap());
+    assert_eq!(results["provenance"]["registryQuirks"], profile);
+    let proxy = quirks["proxyHost"].as_str().unwrap();
+    assert_ne!(proxy, results["provenance"]["registryHost"].as_str().unwrap());
     for c in results["cases"].as_array().unwrap() {
         let id = c["id"].as_str().unwrap();
         assert_eq!(c["quirk"]["profile"], profile, "{id}");
@@ -80,7 +80,7 @@ async fn check_passed(run: &Run, profile: &str, refused: &[&str], answer: &str) 
     }
     let accepted = results["cases"].as_array().unwrap().iter().filter(|c| !c["quirk"]["refusal"].is_null()).count();
     assert!(accepted >= refused.len(), "{}", run.stdout);
-    assert_eq!(quirks["refusals_accepted"].as_u64(), Some(accepted as u64));
+    assert_eq!(quirks["refusalsAccepted"].as_u64(), Some(accepted as u64));
     let suite = &run.junit.test_suites[0];
     let property = |name: &str| suite.properties.iter().find(|p| p.name.as_str() == name).map(|p| p.value.to_string());
     assert_eq!(property("registry.quirks").as_deref(), Some(profile));
@@ -88,7 +88,7 @@ async fn check_passed(run: &Run, profile: &str, refused: &[&str], answer: &str) 
     let junit_refusals = suite.test_cases.iter().filter(|t| t.properties.iter().any(|p| p.name.as_str() == "quirk.refusal")).count();
     assert_eq!(junit_refusals, accepted);
     registry_is_gone(results).await;
-    registry_is_gone(&serde_json::json!({"provenance": {"registry_host": proxy}})).await;
+    registry_is_gone(&serde_json::json!({"provenance": {"registryHost": proxy}})).await;
 }
 
 /// Per profile, cases that make its quirk fire (a fresh publish, an earlier publish the case
@@ -135,7 +135,7 @@ async fn the_reference_passes_behind_each_profile(
     let run = run_behind(profile, &filters(cases), 0);
     check_passed(&run, profile, refused, answer).await;
     if answer.is_empty() {
-        assert_eq!(run.results["quirks"]["refusals_accepted"], 0, "{profile} accepts no refusal");
+        assert_eq!(run.results["quirks"]["refusalsAccepted"], 0, "{profile} accepts no refusal");
     }
 }
 
@@ -260,7 +260,7 @@ async fn an_external_registry_works_behind_a_profile() {
     let c = case_of(&run.results, "republish-moves-own-tag");
     assert!(c["namespace"].as_str().unwrap().starts_with("cnb-conformance-"), "{c}");
     assert_eq!(c["quirk"]["refusal"]["answer"], "TAG_INVALID", "{c}");
-    assert_eq!(run.results["provenance"]["registry_host"], registry.host.as_str());
+    assert_eq!(run.results["provenance"]["registryHost"], registry.host.as_str());
 }
 
 /// `--help` lists every profile; an unknown one is a usage error naming the valid ones.
