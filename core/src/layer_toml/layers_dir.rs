@@ -165,8 +165,9 @@ fn layer_toml_names(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> 
 }
 
 /// Names of the layer directories of `buildpack_dir` that hold an `artifacts.toml`: directories
-/// (following symbolic links) not starting with `.`, whose `artifacts.toml` exists, sorted
-/// bytewise (R-ATOML-1). An `artifacts.toml` that is not a regular file is reported.
+/// not starting with `.`, whose `artifacts.toml` exists, sorted bytewise (R-ATOML-1). A link to a
+/// directory is listed too, and reading through it is then refused as unreadable (R-FILE-3); an
+/// `artifacts.toml` that is not a regular file is reported.
 fn artifacts_toml_layers(buildpack_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
     let mut names = Vec::new();
     for (name, path) in dir_entries(buildpack_dir, diagnostics) {
