@@ -59,9 +59,10 @@ pub struct Build {
     /// The app image's repository inside the case namespace.
     #[serde(default = "default_repository")]
     pub repository: String,
-    /// `SOURCE_DATE_EPOCH` for the implementation (unset when absent).
+    /// `SOURCE_DATE_EPOCH` for the implementation (unset when absent): decimal seconds, or a
+    /// string set exactly as written (`""`: set but empty, which counts as unset, R-MAN-8).
     #[serde(default)]
-    pub source_date_epoch: Option<i64>,
+    pub source_date_epoch: Option<SourceDateEpoch>,
     /// Sets `CNB_ARTIFACTS_OVERWRITE=true`: the user allows overwriting foreign tags.
     #[serde(default)]
     pub overwrite: bool,
@@ -69,6 +70,33 @@ pub struct Build {
     /// implementation must notice that the tag does not resolve to it).
     #[serde(default)]
     pub digest: Option<String>,
+}
+
+/// The value of `SOURCE_DATE_EPOCH` a case sets.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum SourceDateEpoch {
+    Seconds(i64),
+    Text(String),
+}
+
+impl SourceDateEpoch {
+    /// The variable's value as the implementation sees it.
+    pub fn env_value(&self) -> String {
+        match self {
+            SourceDateEpoch::Seconds(s) => s.to_string(),
+            SourceDateEpoch::Text(t) => t.clone(),
+        }
+    }
+
+    /// The created time it stands for by R-MAN-8: none when empty; ASCII digits only.
+    pub fn seconds(&self) -> Option<i64> {
+        match self {
+            SourceDateEpoch::Seconds(s) => Some(*s),
+            SourceDateEpoch::Text(t) if t.bytes().all(|b| b.is_ascii_digit()) => t.parse().ok(),
+            SourceDateEpoch::Text(_) => None,
+        }
+    }
 }
 
 fn default_tags() -> Vec<String> {
@@ -162,6 +190,10 @@ pub struct ForeignReferrer {
     /// (R-REF-4 keeps the first of several entries with one digest).
     #[serde(default)]
     pub duplicate: bool,
+    /// JSON text added as further members of the entry, as written (`"a": 1, "a": 2`), for an
+    /// index that is not I-JSON (R-REF-4).
+    #[serde(default)]
+    pub raw_members: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

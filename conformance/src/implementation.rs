@@ -176,7 +176,8 @@ pub struct InvocationEnv {
     pub registry: String,
     pub insecure: bool,
     pub docker_config: PathBuf,
-    pub source_date_epoch: Option<i64>,
+    /// `SOURCE_DATE_EPOCH` exactly as set (unset when `None`).
+    pub source_date_epoch: Option<String>,
     pub overwrite: bool,
 }
 
@@ -197,8 +198,8 @@ impl InvocationEnv {
         set("CNB_ARTIFACTS_REGISTRY", self.registry.clone());
         set("CNB_ARTIFACTS_INSECURE", self.insecure.to_string());
         set("DOCKER_CONFIG", self.docker_config.display().to_string());
-        if let Some(epoch) = self.source_date_epoch {
-            set("SOURCE_DATE_EPOCH", epoch.to_string());
+        if let Some(epoch) = &self.source_date_epoch {
+            set("SOURCE_DATE_EPOCH", epoch.clone());
         }
         if self.overwrite {
             set("CNB_ARTIFACTS_OVERWRITE", "true".to_string());
@@ -365,7 +366,7 @@ mod tests {
         assert_eq!(vars["CNB_ARTIFACTS_INSECURE"], "true");
         assert!(!vars.contains_key("SOURCE_DATE_EPOCH"));
         assert!(!vars.contains_key("CNB_ARTIFACTS_OVERWRITE"));
-        let vars = InvocationEnv { source_date_epoch: Some(1_700_000_000), overwrite: true, ..env() }.vars();
+        let vars = InvocationEnv { source_date_epoch: Some("1700000000".into()), overwrite: true, ..env() }.vars();
         assert_eq!(vars["SOURCE_DATE_EPOCH"], "1700000000");
         assert_eq!(vars["CNB_ARTIFACTS_OVERWRITE"], "true");
     }

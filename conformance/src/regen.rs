@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::case::{Case, Expect, IndexCheck};
+use super::case::{Case, Expect, IndexCheck, SourceDateEpoch};
 use super::diff;
 use super::expect::{canonical_of, pretty};
 use super::fixture;
@@ -168,7 +168,7 @@ fn context(case: &Case) -> Result<BuildContext, String> {
         digest: Some(subject.digest),
         manifest_size: Some(subject.size),
         manifest_media_type: Some(subject.media_type),
-        source_date_epoch: case.build.source_date_epoch,
+        source_date_epoch: case.build.source_date_epoch.as_ref().and_then(SourceDateEpoch::seconds),
     })
 }
 

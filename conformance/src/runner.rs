@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use super::case::{Case, Expect, IndexCheck};
+use super::case::{Case, Expect, IndexCheck, SourceDateEpoch};
 use super::coverage;
 use super::ending;
 use super::error_names::{self, Named};
@@ -434,7 +434,7 @@ fn prepare(ctx: &Ctx<'_>, case: &Case, fixture: &str, dir: &Path, ns: &str, subj
         registry: ctx.implementation_host.clone(),
         insecure: ctx.implementation_insecure,
         docker_config: ctx.docker_config.clone(),
-        source_date_epoch: case.build.source_date_epoch,
+        source_date_epoch: case.build.source_date_epoch.as_ref().map(SourceDateEpoch::env_value),
         overwrite: case.build.overwrite,
     };
     std::fs::write(&env.report, env.report_toml()).map_err(|e| runner(&e))?;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::case::Case;
+use super::case::{Case, ForeignReferrer};
 use super::registry_view::{RegistryView, ViewError};
 use cnb_artifacts_core::canonical;
 use cnb_artifacts_core::media_types::{ANNOTATION_LAYER, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
@@ -33,38 +33,48 @@ pub async fn apply(view: &RegistryView, case: &Case, namespace: &str, subject: &
         let digest = push_foreign_image(view, &repo, &tag, image.spec_artifact).await?;
         done.push(format!("foreign image {repo}:{tag} = {digest}"));
     }
-    let mut by_repo: BTreeMap<String, Vec<(&str, bool)>> = BTreeMap::new();
+    let mut by_repo: BTreeMap<String, Vec<&ForeignReferrer>> = BTreeMap::new();
     for r in &case.setup.foreign_referrers {
         let repo = format!("{namespace}/{}", case.repository(r.repository.as_deref()));
-        by_repo.entry(repo).or_default().push((&r.artifact_type, r.duplicate));
+        by_repo.entry(repo).or_default().push(r);
     }
-    for (repo, types) in by_repo {
+    for (repo, referrers) in by_repo {
         let mut entries = Vec::new();
-        for (artifact_type, duplicate) in types {
-            let entry = push_foreign_referrer(view, &repo, artifact_type, subject).await?;
-            if duplicate {
+        for r in referrers {
+            let entry = push_foreign_referrer(view, &repo, &r.artifact_type, subject).await?;
+            let second = r.duplicate.then(|| {
                 let mut second = entry.clone();
                 second["annotations"] = json!({"com.example.tool": "another-tool", "com.example.copy": "second"});
-                entries.push(entry);
-                entries.push(second);
-            } else {
-                entries.push(entry);
-            }
+                second
+            });
+            entries.push(entry_text(&entry, r.raw_members.as_deref()));
+            entries.extend(second.map(|s| entry_text(&s, None)));
         }
         // Written the way another tool might: pretty-printed, entries in push order, and a
         // top-level annotation of its own (R-REF-4 keeps all of it).
         let index = json!({
             "schemaVersion": 2,
             "mediaType": OCI_INDEX,
-            "manifests": entries,
+            "manifests": [],
             "annotations": {"com.example.written-by": "another-tool"},
         });
-        let bytes = serde_json::to_vec_pretty(&index).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&index).unwrap_or_default();
+        let bytes = text.replacen("\"manifests\": []", &format!("\"manifests\": [\n{}\n  ]", entries.join(",\n")), 1).into_bytes();
         let tag = subject.digest.referrers_tag();
         let digest = view.push_manifest(&repo, &tag, OCI_INDEX, &bytes).await?;
         done.push(format!("foreign fallback index {repo}:{tag} = {digest}"));
     }
     Ok(done)
+}
+
+/// The text of one index entry, pretty-printed, with `raw_members` (JSON text, possibly not
+/// I-JSON) added after its last member.
+fn entry_text(entry: &Value, raw_members: Option<&str>) -> String {
+    let text = serde_json::to_string_pretty(entry).unwrap_or_default();
+    match raw_members {
+        Some(raw) => format!("{},\n  {raw}\n}}", text.trim_end().trim_end_matches('}').trim_end()),
+        None => text,
+    }
 }
 
 /// A small OCI image (not an artifact of this spec unless `spec_artifact`) whose content

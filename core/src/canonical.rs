@@ -6,8 +6,17 @@
 //! whitespace, the ECMAScript number form, the minimal string escaping of RFC 8785 §3.2.2.2 and
 //! no trailing newline. The work is done by the `serde_jcs` crate; the tests below pin it to
 //! the RFC's published examples so a change in that crate cannot change a digest unnoticed.
+//!
+//! A document someone else wrote is read back for rewriting with [`from_i_json`], which refuses
+//! what RFC 8785 cannot carry unchanged (I-JSON, RFC 7493: a member name twice in one object,
+//! an integer beyond 2^53 − 1), so rewriting never silently changes another tool's data (R-REF-4).
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The largest integer every I-JSON reader holds exactly (RFC 7493 §2.2).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// Why a value cannot be written as canonical JSON.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +29,95 @@ pub enum CanonicalError {
 /// The RFC 8785 canonical JSON bytes of `value` (UTF-8, no trailing newline).
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonicalError> {
     Ok(serde_jcs::to_vec(value)?)
+}
+
+/// The JSON value of `bytes`, when they are I-JSON that canonical JSON writes back with the same
+/// values: no object with a member name twice (at any depth) and no number whose value is an
+/// integer of magnitude above 2^53 − 1, however written. `Err` says what is wrong, and where.
+pub fn from_i_json(bytes: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice::<IJson>(bytes).map(|IJson(v)| v).map_err(|e| e.to_string())
+}
+
+/// A JSON value read by [`from_i_json`]'s rules.
+struct IJson(Value);
+
+impl<'de> Deserialize<'de> for IJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(IJsonVisitor).map(IJson)
+    }
+}
+
+struct IJsonVisitor;
+
+fn too_big<E: de::Error>(number: impl std::fmt::Display) -> E {
+    E::custom(format!("the number {number} is an integer beyond 2^53 - 1, which canonical JSON (I-JSON) cannot hold exactly"))
+}
+
+impl<'de> Visitor<'de> for IJsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        if v.unsigned_abs() > MAX_SAFE_INTEGER {
+            return Err(too_big(v));
+        }
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        if v > MAX_SAFE_INTEGER {
+            return Err(too_big(v));
+        }
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // An integer too long for 64 bits arrives here too, as the nearest double.
+        if v.fract() == 0.0 && v.abs() > MAX_SAFE_INTEGER as f64 {
+            return Err(too_big(v));
+        }
+        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("a number that is not finite"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(IJson(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if out.contains_key(&name) {
+                let name = crate::display::text(&name);
+                return Err(de::Error::custom(format!("the member name \"{name}\" appears twice in one object")));
+            }
+            let IJson(v) = map.next_value()?;
+            out.insert(name, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +230,30 @@ mod tests {
             canonical(input),
             r#"{"":"empty","1":{"\n":56,"f":{"F":5,"f":"hi"}},"10":{},"111":[{"E":"no","e":"yes"}],"A":{},"a":{}}"#
         );
+    }
+
+    /// R-REF-4: what canonical JSON would change is refused, naming the defect; the rest reads
+    /// as serde_json reads it.
+    #[rstest]
+    #[case::duplicate_member(r#"{"a":1,"b":{"c":1,"c":2}}"#, "the member name \"c\" appears twice in one object")]
+    #[case::big_integer(r#"{"n":[18446744073709551616]}"#, "is an integer beyond 2^53 - 1")]
+    #[case::big_u64(r#"{"n":9007199254740992}"#, "the number 9007199254740992 is an integer beyond")]
+    #[case::big_negative(r#"{"n":-9007199254740992}"#, "the number -9007199254740992 is an integer beyond")]
+    #[case::big_exponent(r#"{"n":1e300}"#, "is an integer beyond 2^53 - 1")]
+    #[case::not_json(r#"{"n":"#, "EOF")]
+    fn r_ref_4_documents_canonical_json_would_change_are_refused(#[case] input: &str, #[case] reason: &str) {
+        let err = from_i_json(input.as_bytes()).unwrap_err();
+        assert!(err.contains(reason), "{err}");
+    }
+
+    #[rstest]
+    #[case::safe_integers(r#"{"n":[9007199254740991,-9007199254740991,0]}"#)]
+    #[case::fractions(r#"{"n":[1.5,0.1,-2.5e-3,1.0]}"#)]
+    #[case::same_name_in_two_objects(r#"[{"a":1},{"a":2}]"#)]
+    #[case::everything_else(r#"{"s":"\u0041","t":true,"f":false,"z":null,"e":{},"l":[]}"#)]
+    fn r_ref_4_i_json_reads_as_json(#[case] input: &str) {
+        let plain: Value = serde_json::from_str(input).expect("JSON");
+        assert_eq!(from_i_json(input.as_bytes()), Ok(plain));
     }
 
     #[test]

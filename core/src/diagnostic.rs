@@ -52,10 +52,16 @@ impl LineIndex {
         let offset = floor_char_boundary(source, offset.min(source.len()));
         let line = self.starts.partition_point(|&start| start <= offset).max(1);
         let line_start = self.starts[line - 1];
-        let column = source[line_start..offset].chars().count() + 1;
+        // A leading byte order mark is not part of the text (R-FILE-5): columns of line 1 start
+        // after it.
+        let bom = usize::from(line == 1 && offset > 0 && source.starts_with(BOM));
+        let column = source[line_start..offset].chars().count() + 1 - bom;
         Location { file: file.to_path_buf(), line, column }
     }
 }
+
+/// U+FEFF at the start of a file: a byte order mark, skipped by the parsers (R-FILE-5).
+const BOM: char = '\u{feff}';
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
@@ -280,6 +286,23 @@ mod tests {
             let loc = index.location(Path::new("f"), src, offset);
             assert_eq!((loc.line, loc.column), scanned, "offset {offset}");
         }
+    }
+
+    /// R-FILE-5: a leading byte order mark is skipped and not counted as a column of line 1.
+    #[test]
+    fn r_file_5_a_leading_byte_order_mark_is_not_a_column() {
+        let src = "\u{feff}a = [\nb = 1\n";
+        let at = |offset| {
+            let loc = Location::from_offset(Path::new("f.toml"), src, offset);
+            (loc.line, loc.column)
+        };
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(3), (1, 1), "`a` is the first column");
+        assert_eq!(at(7), (1, 5), "`[`");
+        assert_eq!(at(9), (2, 1), "line 2 is not affected");
+        // A U+FEFF later on is an ordinary character.
+        let later = "a\u{feff}b";
+        assert_eq!(Location::from_offset(Path::new("f"), later, 4).column, 3);
     }
 
     #[test]

@@ -4,6 +4,9 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The media types an app image manifest, the `subject` of every artifact, may have (R-MAN-6,
+/// R-CTX-2).
+pub const SUBJECT_MEDIA_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
 /// The empty config of the generic preset, whose bytes are `{}`.
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// Default `artifactType` of the generic preset.

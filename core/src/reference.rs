@@ -82,7 +82,9 @@ impl RepositoryError {
     pub fn help(&self) -> &'static str {
         match self {
             RepositoryError::Empty => "write a repository path such as `team/app-wasm`; a template variable may have expanded to nothing",
-            RepositoryError::TooLong { .. } => "shorten the repository template; repository paths are at most 255 characters",
+            RepositoryError::TooLong { .. } => {
+                "shorten the repository template; `<registry>/<repository>` is at most 255 characters, the host included"
+            }
             RepositoryError::Invalid(_) => {
                 "repository paths are lowercase components [a-z0-9]+ joined by `.`, `_`, `__` or `-`, separated by `/`"
             }
@@ -107,6 +109,21 @@ pub fn validate_repository_path(path: &str) -> Result<(), RepositoryError> {
     // Valid components are ASCII, so bytes count characters.
     if path.len() > MAX_REPOSITORY_LEN {
         return Err(RepositoryError::TooLong { repo: path.to_string(), len: path.len() });
+    }
+    Ok(())
+}
+
+/// Checks the repository path an artifact is pushed to in `registry` (R-REPO-1): the grammar of
+/// [`validate_repository_path`], and at most 255 characters for `<registry>/<path>`, since
+/// Docker's and containerd's reference parsers count the host.
+pub fn validate_repository_in(registry: &str, path: &str) -> Result<(), RepositoryError> {
+    match validate_repository_path(path) {
+        Ok(()) | Err(RepositoryError::TooLong { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let len = registry.chars().count() + 1 + path.len();
+    if len > MAX_REPOSITORY_LEN {
+        return Err(RepositoryError::TooLong { repo: format!("{registry}/{path}"), len });
     }
     Ok(())
 }
@@ -349,6 +366,18 @@ mod tests {
         assert_eq!(validate_repository_path(&"a".repeat(MAX_REPOSITORY_LEN)), Ok(()));
         let long = format!("a/{}", "b".repeat(MAX_REPOSITORY_LEN - 1));
         assert_eq!(validate_repository_path(&long), Err(RepositoryError::TooLong { repo: long.clone(), len: 256 }));
+    }
+
+    /// R-REPO-1: the 255 characters count the registry host, its port and the `/`.
+    #[test]
+    fn r_repo_1_length_limit_counts_the_host() {
+        let registry = "registry.example.com:5000";
+        let longest = "a".repeat(MAX_REPOSITORY_LEN - registry.len() - 1);
+        assert_eq!(longest.len(), 229);
+        assert_eq!(validate_repository_in(registry, &longest), Ok(()));
+        let over = format!("{longest}b");
+        assert_eq!(validate_repository_in(registry, &over), Err(RepositoryError::TooLong { repo: format!("{registry}/{over}"), len: 256 }));
+        assert_eq!(validate_repository_in(registry, "Team/app"), Err(RepositoryError::Invalid("Team/app".to_string())));
     }
 
     #[rstest]

@@ -62,6 +62,20 @@ impl ContextArgs {
                 Err(d) => errors.push(d),
             }
         }
+        // R-CTX-2: the subject's media type is one of R-MAN-6's, exactly.
+        if !cnb_artifacts_core::media_types::SUBJECT_MEDIA_TYPES.contains(&self.manifest_media_type.as_str()) {
+            errors.push(
+                Diagnostic::new(
+                    "R-CTX-2",
+                    None,
+                    format!(
+                        "--manifest-media-type `{}` is not the media type of an image manifest or index",
+                        cnb_artifacts_core::display::text(&self.manifest_media_type)
+                    ),
+                )
+                .with_help(format!("use one of {}", cnb_artifacts_core::media_types::SUBJECT_MEDIA_TYPES.join(", "))),
+            );
+        }
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
             // R-MAN-8: ASCII digits only (`+5` and `-1` are refused); empty counts as unset.
             Ok(v) if !v.is_empty() => Some(v.as_str())

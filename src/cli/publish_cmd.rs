@@ -160,6 +160,7 @@ fn exit_code(e: &PublishError) -> u8 {
         | PublishError::SubjectSizeUnknown { .. }
         | PublishError::SubjectDigestMismatch { .. }
         | PublishError::SubjectDescriptorMismatch { .. }
+        | PublishError::SubjectMediaType { .. }
         | PublishError::ForeignTags { .. }
         | PublishError::ManifestBuild { .. }
         | PublishError::ManifestTooLarge { .. } => exit::INPUT,

@@ -370,3 +370,43 @@ fn r_man_8_source_date_epoch_is_digits_only(#[case] value: &str, #[case] accepte
         assert!(stderr(&out).contains("R-MAN-8"), "{}", report(&cmd, &out));
     }
 }
+
+/// R-CTX-2: the subject media type given is one of the four of R-MAN-6, written exactly.
+#[rstest]
+#[case::oci_manifest("application/vnd.oci.image.manifest.v1+json", true)]
+#[case::oci_index("application/vnd.oci.image.index.v1+json", true)]
+#[case::docker_manifest("application/vnd.docker.distribution.manifest.v2+json", true)]
+#[case::docker_list("application/vnd.docker.distribution.manifest.list.v2+json", true)]
+#[case::artifact("application/vnd.oci.empty.v1+json", false)]
+#[case::parameter("application/vnd.oci.image.manifest.v1+json; charset=utf-8", false)]
+#[case::upper_case("application/vnd.OCI.image.manifest.v1+json", false)]
+fn r_ctx_2_the_subject_media_type_is_one_of_four(#[case] media_type: &str, #[case] accepted: bool) {
+    let mut cmd = plan_cmd("rfc-example");
+    cmd.args(["--manifest-media-type", media_type]);
+    let out = cmd.output().expect("runs");
+    assert_eq!(out.status.success(), accepted, "{}", report(&cmd, &out));
+    if !accepted {
+        assert!(stderr(&out).contains(&format!("error[R-CTX-2]: --manifest-media-type `{media_type}`")), "{}", report(&cmd, &out));
+    }
+}
+
+/// R-CTX-2: a reference without host is on Docker Hub, `library/` in front of one component.
+#[rstest]
+#[case::official("app:1.0", "docker.io library/app")]
+#[case::user("acme/app:1.0", "docker.io acme/app")]
+#[case::with_host("localhost:5000/acme/app:1.0", "localhost:5000 acme/app")]
+fn r_ctx_2_build_registry_and_repository_without_a_host(#[case] image: &str, #[case] expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers");
+    std::fs::create_dir_all(layers.join("acme_x/l")).unwrap();
+    std::fs::write(layers.join("acme_x/l/f"), "x").unwrap();
+    std::fs::write(
+        layers.join("acme_x/l.toml"),
+        "[additionalArtifact]\nfile = \"f\"\n[additionalArtifact.labels]\nwhere = \"${build.registry} ${build.repository}\"\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["plan", "--layers-dir"]).arg(&layers).args(["--image", image]).env_remove("SOURCE_DATE_EPOCH");
+    let out = stdout(&run(&mut cmd));
+    assert!(out.contains(&format!("where = {expected}")), "{out}");
+}

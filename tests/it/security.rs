@@ -291,6 +291,25 @@ async fn r_push_3_manifest_not_matching_the_digest_asked_for_is_refused() {
     }
 }
 
+/// R-PUSH-3: a tag resolves by the bytes served, not by the `Docker-Content-Digest` header: a
+/// header naming the subject over other bytes is refused, naming both digests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r_push_3_a_tag_resolves_by_the_body_and_a_contradicting_header_is_refused() {
+    let registry = require_registry!();
+    let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let tampering = Tampering { path: format!("/v2/{APP}/manifests/1.0"), replace: add_space, fix_header: false };
+    let (run, tags) = publish_through(&registry, &subject, tampering).await;
+    assert_eq!(run.status(), Some(3), "{}", run.described);
+    let served = {
+        let mut bytes = cnb_artifacts_conformance::provider::seed::fetch_manifest(&registry, APP, "1.0").await.unwrap().bytes;
+        bytes.push(b' ');
+        Digest::of(&bytes)
+    };
+    let expected = format!("the registry said {}, but the bytes it sent have digest {served}", subject.digest);
+    assert!(run.stderr().contains(&expected), "names both digests: {}", run.described);
+    assert_eq!(tags, ["1.0"], "nothing was written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r_push_6_manifest_over_4_mib_served_by_the_registry_is_refused() {
     let registry = require_registry!();

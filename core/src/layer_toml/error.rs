@@ -43,6 +43,9 @@ pub enum LayerTomlError {
     GroupEntryWithoutId { index: usize },
     #[error("`group[{index}].id` is empty")]
     GroupEntryEmptyId { index: usize },
+    /// A buildpack listed in group.toml whose path exists but is not a directory (R-FILE-2).
+    #[error("buildpack `{id}` is listed in group.toml, but its path is {found}, not a directory")]
+    ListedNotADirectory { id: String, found: &'static str },
     #[error("buildpack `{id}` is listed twice in group.toml")]
     GroupDuplicateId { id: String },
     #[error("`group[{index}].id` `{id}` is not a buildpack ID: {reason}")]
@@ -106,7 +109,8 @@ impl LayerTomlError {
             | GroupWrongType { .. }
             | GroupEntryWithoutId { .. }
             | GroupEntryEmptyId { .. }
-            | GroupDuplicateId { .. } => "R-FILE-2",
+            | GroupDuplicateId { .. }
+            | ListedNotADirectory { .. } => "R-FILE-2",
             GroupInvalidId { .. } => "R-FILE-7",
             Symlinked { .. } => "R-FILE-8",
             UnreadableLayerToml { .. } => "R-FILE-3",
@@ -202,6 +206,9 @@ impl LayerTomlError {
             LayerFlagWrongType { found: Found::String, .. } => Some("write `true` or `false`, without quotes".into()),
             LayerFlagWrongType { .. } => Some("write `true` or `false`".into()),
             GroupDuplicateId { .. } => Some("list each buildpack once".into()),
+            ListedNotADirectory { .. } => {
+                Some("the lifecycle creates a directory for each buildpack of group.toml; remove what is in its place".into())
+            }
             NotALayersDir => Some(
                 "pass the build's layers directory (`--layers-dir` or `$CNB_LAYERS_DIR`, `/layers` in \
                  a build): the one holding group.toml and a directory per buildpack"

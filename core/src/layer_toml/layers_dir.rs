@@ -91,7 +91,7 @@ fn buildpacks(layers_dir: &Path, diagnostics: &mut Vec<Diagnostic>) -> Vec<Build
                     let mut listed: Vec<Buildpack> = entries
                         .into_iter()
                         .map(|e| Buildpack { dir_name: Buildpack::dir_name_of(&e.id), id: e.id, version: e.version })
-                        .filter(|b| real_dir(&layers_dir.join(&b.dir_name), "buildpack directory listed in group.toml", diagnostics))
+                        .filter(|b| listed_dir(layers_dir, b, diagnostics))
                         .collect();
                     if crate::mutants::active(crate::mutants::Mutant::ReadsUnlistedBuildpacks) {
                         let unlisted: Vec<String> = buildpack_dirs(layers_dir, diagnostics)
@@ -281,6 +281,20 @@ fn real_dir(path: &Path, what: &'static str, diagnostics: &mut Vec<Diagnostic>) 
         Ok(meta) => meta.is_dir(),
         Err(_) => false,
     }
+}
+
+/// Whether the directory of `buildpack`, listed in group.toml, is read (R-FILE-2): a real
+/// directory is; a missing one wrote no layers; a link (R-FILE-8) or anything else in its place
+/// is reported.
+fn listed_dir(layers_dir: &Path, buildpack: &Buildpack, diagnostics: &mut Vec<Diagnostic>) -> bool {
+    let path = layers_dir.join(&buildpack.dir_name);
+    let found = match fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => "a regular file",
+        Ok(meta) if !meta.is_dir() && !meta.is_symlink() => "neither a file nor a directory",
+        _ => return real_dir(&path, "buildpack directory listed in group.toml", diagnostics),
+    };
+    diagnostics.push(LayerTomlError::ListedNotADirectory { id: buildpack.id.clone(), found }.at_path(&path));
+    false
 }
 
 /// The entries of `dir` as (file name, path); an unreadable directory or entry is reported.

@@ -131,6 +131,25 @@ fn r_file_5_syntax_errors_name_line_and_column(#[case] source: &str, #[case] exp
     assert_eq!(errors(source), format!("error[R-FILE-5]: {expected}"));
 }
 
+/// R-FILE-5: a leading byte order mark is skipped; errors after it are located as without it.
+#[test]
+fn r_file_5_a_leading_byte_order_mark_is_skipped() {
+    let artifacts = parse_ok("\u{feff}[additionalArtifact]\nfile = \"a\"\n");
+    assert_eq!(strings(&artifacts[0].files), ["a"]);
+    assert_eq!(errors("\u{feff}x = [\n"), errors("x = [\n"));
+    assert!(errors("a = 1\n\u{feff}b = 2\n").starts_with("error[R-FILE-5]: l.toml:2:1: invalid TOML"), "elsewhere it is a character");
+}
+
+/// R-FILE-5: TOML v1.1.0 syntax is accepted: newlines and a trailing comma in an inline table,
+/// the escapes `\e` and `\xHH`, a time without seconds.
+#[test]
+fn r_file_5_toml_1_1_syntax_is_accepted() {
+    let source = "[metadata]\nat = 07:32\n\n[additionalArtifact]\nfile = \"a\"\nlabels = {\n  \"x\" = \"\\x41\\e\",\n}\n";
+    let artifacts = parse_ok(source);
+    let labels: Vec<(&str, &str)> = artifacts[0].labels.iter().map(|(k, v)| (k.get_ref().as_str(), v.get_ref().as_str())).collect();
+    assert_eq!(labels, [("x", "A\u{1b}")]);
+}
+
 #[test]
 fn r_field_1_array_of_tables_declares_several_artifacts_in_order() {
     let source = "[[additionalArtifact]]\nfile = \"a\"\n\n[[additionalArtifact]]\nfiles = [\"b\", \"c\"]\n";

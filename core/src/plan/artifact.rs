@@ -11,7 +11,7 @@ use crate::plan::confine::{self, ConfineError};
 use crate::plan::presets::{self, PresetInput, PresetOutput};
 use crate::plan::render::{self, Located};
 use crate::plan::{BuildContext, PlannedArtifact, PlannedFile};
-use crate::reference::{validate_repository_path, validate_tag, Digest};
+use crate::reference::{validate_repository_in, validate_tag, Digest};
 
 /// What can be known of an artifact without a build context.
 pub struct Checked<'a> {
@@ -115,7 +115,7 @@ impl Checked<'_> {
             (Some(t), _) => render::repository(layer, t, &vars, &ctx.image.registry).map_err(|d| errors.push(d)).ok(),
             (None, Some(c)) => {
                 let derived = format!("{}/{}", ctx.image.repository, c.name);
-                match validate_repository_path(&derived) {
+                match validate_repository_in(&ctx.image.registry, &derived) {
                     Ok(()) => Some(derived),
                     Err(e) => {
                         let message =

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use crate::plan::presets::test_support::tgz;
 use crate::plan::{plan, BuildContext};
-use crate::reference::{validate_repository_path, validate_tag};
+use crate::reference::{validate_repository_in, validate_tag};
 
 /// A layers dir with one Helm chart artifact whose Chart.yaml says `name` and `version`.
 fn helm_layers(dir: &Path, name: &str, version: &str) {
@@ -71,7 +71,7 @@ proptest! {
     ) {
         if let Ok(plan) = plan_chart(&name, &version) {
             for artifact in &plan.artifacts {
-                prop_assert!(validate_repository_path(&artifact.repository).is_ok(), "{}", artifact.repository);
+                prop_assert!(validate_repository_in(&plan.context.image.registry, &artifact.repository).is_ok(), "{}", artifact.repository);
                 for tag in &artifact.tags {
                     prop_assert!(validate_tag(tag).is_ok(), "{tag}");
                 }

@@ -9,7 +9,7 @@ use toml::Spanned;
 use crate::diagnostic::Diagnostic;
 use crate::layer_toml::{ArtifactDecl, LayerFile};
 use crate::media_types as mt;
-use crate::reference::{validate_repository_path, validate_tag, RepositoryError};
+use crate::reference::{validate_repository_in, validate_tag, RepositoryError};
 use crate::template::{RenderError, Template, Var, Vars};
 
 /// A parsed template and where its text is in the TOML file.
@@ -98,7 +98,7 @@ pub fn tags(layer: &LayerFile, t: &Located, vars: &Vars, app_tags: &[String]) ->
 pub fn repository(layer: &LayerFile, t: &Located, vars: &Vars, app_registry: &str) -> Result<String, Diagnostic> {
     let rendered = crate::mutants::repository(render(layer, t, vars)?);
     let path = strip_registry(&rendered, app_registry).map_err(|e| repo_error(layer, t, e))?;
-    validate_repository_path(path).map_err(|e| repo_error(layer, t, e))?;
+    validate_repository_in(app_registry, path).map_err(|e| repo_error(layer, t, e))?;
     Ok(path.to_string())
 }
 

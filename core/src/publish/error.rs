@@ -172,6 +172,11 @@ pub enum PublishError {
     SubjectSizeUnknown { digest: Digest },
     #[error("the app image tag {reference} points to {found}, but the subject digest given is {expected}: the digest (from --digest or report.toml) does not describe this image")]
     SubjectDigestMismatch { reference: String, expected: Digest, found: String },
+    /// R-CTX-2, R-MAN-6: the app image read from the registry is not a manifest a subject may be.
+    #[error(
+        "the app image {reference} is a {media_type}, not an image manifest or index (R-MAN-6), so it cannot be the subject of artifacts"
+    )]
+    SubjectMediaType { reference: String, media_type: String },
     #[error("the app image {reference} is {found}, but the subject descriptor says {expected}")]
     SubjectDescriptorMismatch { reference: String, expected: String, found: String },
     #[error("cannot read the app image {reference}: {source}")]

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use crate::manifest::BuiltArtifact;
-use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, SUBJECT_MEDIA_TYPES};
 use crate::plan::{BuildContext, Plan, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
@@ -85,11 +85,17 @@ async fn resolve_tag(target: &impl Target, image: &ImageRef) -> Result<Subject, 
     let Some(m) = fetched else {
         return Err(PublishError::AppImageTagMissing { reference });
     };
-    Ok(Subject {
-        digest: m.digest.clone(),
-        size: m.bytes.len() as u64,
-        media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
-    })
+    subject_of(reference, m.digest.clone(), &m)
+}
+
+/// The subject descriptor of the app image manifest `m` read as `reference`: its `mediaType`
+/// member (an OCI image manifest when it has none) must be one of R-MAN-6's (R-CTX-2).
+fn subject_of(reference: String, digest: Digest, m: &FetchedManifest) -> Result<Subject, PublishError> {
+    let media_type = m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string());
+    if !SUBJECT_MEDIA_TYPES.contains(&media_type.as_str()) {
+        return Err(PublishError::SubjectMediaType { reference, media_type: crate::display::text(&media_type).to_string() });
+    }
+    Ok(Subject { digest, size: m.bytes.len() as u64, media_type })
 }
 
 /// The subject descriptor of the app image manifest `digest` given without its size
@@ -101,13 +107,9 @@ pub async fn resolve_subject_by_digest(target: &impl Target, image: &ImageRef, d
     let fetched = target
         .fetch_manifest(&image.repository, ManifestRef::Digest(digest))
         .await
-        .map_err(|source| PublishError::AppImageUnreadable { reference, source: Box::new(source) })?;
+        .map_err(|source| PublishError::AppImageUnreadable { reference: reference.clone(), source: Box::new(source) })?;
     match fetched {
-        Some(m) => Ok(Subject {
-            digest: digest.clone(),
-            size: m.bytes.len() as u64,
-            media_type: m.media_type.clone().unwrap_or_else(|| OCI_MANIFEST.to_string()),
-        }),
+        Some(m) => subject_of(reference, digest.clone(), &m),
         None if target.kind() == TargetKind::Layout => Err(PublishError::SubjectSizeUnknown { digest: digest.clone() }),
         None => Err(PublishError::AppImageMissing { image: image.to_string(), digest: digest.clone() }),
     }
@@ -197,5 +199,25 @@ pub async fn check_tags(
         Ok(current)
     } else {
         Err(PublishError::ForeignTags { tags: foreign })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// R-CTX-2, R-MAN-6: a subject read from the target has one of the four subject media
+    /// types; an image manifest without `mediaType` is an OCI one; anything else is refused.
+    #[test]
+    fn r_ctx_2_a_subject_read_from_the_target_has_a_subject_media_type() {
+        let subject =
+            |json: &str| subject_of("r/app:1".into(), Digest::of(json.as_bytes()), &FetchedManifest::new(json.as_bytes().to_vec()));
+        for media_type in SUBJECT_MEDIA_TYPES {
+            assert_eq!(subject(&format!(r#"{{"mediaType":"{media_type}"}}"#)).unwrap().media_type, media_type);
+        }
+        assert_eq!(subject(r#"{"schemaVersion":2,"config":{},"layers":[]}"#).unwrap().media_type, OCI_MANIFEST);
+        let err = subject(r#"{"mediaType":"application/vnd.example.thing+json"}"#).unwrap_err();
+        assert!(matches!(err, PublishError::SubjectMediaType { .. }), "{err}");
+        assert!(err.to_string().contains("r/app:1 is a application/vnd.example.thing+json"), "{err}");
     }
 }

@@ -146,7 +146,8 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
     let mut top = Map::new();
     let mut entries: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(bytes) = existing.filter(|_| !crate::mutants::active(crate::mutants::Mutant::FallbackDropsEntries)) {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        // I-JSON only: it is written back as canonical JSON, which must not change its values.
+        let value = canonical::from_i_json(bytes).map_err(|e| invalid(format!("not I-JSON: {e}")))?;
         let Value::Object(mut object) = value else {
             return Err(invalid("not a JSON object".to_string()));
         };

@@ -126,9 +126,26 @@ fn r_ref_4_fallback_tag_holding_something_else_is_an_error(#[case] existing: Val
 #[case::schema_1(json!({"schemaVersion": 1, "mediaType": OCI_INDEX}).to_string().into_bytes())]
 #[case::manifests_not_array(json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": {}}).to_string().into_bytes())]
 #[case::entry_without_digest(json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{"size": 1}]}).to_string().into_bytes())]
+#[case::duplicate_member(format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{}","size":1,"size":2}}]}}"#, digest('b')).into_bytes())]
+#[case::big_integer(format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{}","size":18446744073709551616}}]}}"#, digest('b')).into_bytes())]
 fn r_ref_4_invalid_fallback_index_is_an_error(#[case] existing: Vec<u8>) {
     let err = merge_fallback(Some(&existing), REF, &[entry('a')]).unwrap_err();
     assert!(matches!(err, PublishError::FallbackIndexInvalid { .. }), "{err}");
+    assert!(err.to_string().contains(REF), "names the tag: {err}");
+}
+
+/// R-REF-4: kept is member for member, not byte for byte: a value keeps its value and may change
+/// its spelling.
+#[test]
+fn r_ref_4_foreign_values_are_kept_and_written_canonically() {
+    let existing = format!(
+        r#"{{ "schemaVersion": 2, "mediaType": "{OCI_INDEX}", "manifests": [ {{ "digest": "{}", "size": 1.0, "x-name": "\u0041" }} ] }}"#,
+        digest('b')
+    );
+    let merged = merge_fallback(Some(existing.as_bytes()), REF, &[]).unwrap();
+    let expected =
+        format!(r#"{{"manifests":[{{"digest":"{}","size":1,"x-name":"A"}}],"mediaType":"{OCI_INDEX}","schemaVersion":2}}"#, digest('b'));
+    assert_eq!(String::from_utf8(merged).unwrap(), expected);
 }
 
 /// An in-memory fallback tag; `interfere` simulates a concurrent writer that replaces the

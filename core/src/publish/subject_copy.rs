@@ -70,7 +70,7 @@ pub async fn copy_subject(target: &impl Target, app_repository: &str, repository
         return Ok(Copied::AlreadyThere);
     }
     let mut copy = Copier { target, from: app_repository, to: repository, pushed: 0 };
-    match copy.manifest(&subject.digest, 0).await.map_err(failed)? {
+    match copy.manifest(&subject.digest, Some(&subject.media_type), 0).await.map_err(failed)? {
         Ok(()) => Ok(Copied::Pushed { manifests: copy.pushed }),
         Err(reason) => Ok(Copied::Skipped { reason }),
     }
@@ -85,8 +85,10 @@ struct Copier<'a, T> {
 }
 
 impl<T: Target> Copier<'_, T> {
-    /// Copies the manifest `digest` (children and blobs first, then its own bytes).
-    async fn manifest(&mut self, digest: &Digest, depth: usize) -> Result<Result<(), String>, TargetError> {
+    /// Copies the manifest `digest` (children and blobs first, then its own bytes), pushed as its
+    /// `mediaType` member or, without one, as `descriptor_type`, the media type of the
+    /// descriptor that named it.
+    async fn manifest(&mut self, digest: &Digest, descriptor_type: Option<&str>, depth: usize) -> Result<Result<(), String>, TargetError> {
         if depth > MAX_DEPTH {
             return Ok(Err(format!("its indexes nest deeper than {MAX_DEPTH} levels")));
         }
@@ -96,8 +98,8 @@ impl<T: Target> Copier<'_, T> {
         if &m.digest != digest {
             return Ok(Err(format!("{}@{digest} answered bytes with digest {}", self.from, m.digest)));
         }
-        let Some(media_type) = m.media_type.clone() else {
-            return Ok(Err(format!("{digest} has no mediaType member")));
+        let Some(media_type) = m.media_type.clone().or_else(|| descriptor_type.map(str::to_string)) else {
+            return Ok(Err(format!("{digest} has no mediaType member, and neither has its descriptor")));
         };
         match referenced(&m, &media_type) {
             Err(reason) => return Ok(Err(reason)),
@@ -109,9 +111,9 @@ impl<T: Target> Copier<'_, T> {
                 }
             }
             Ok(Referenced::Manifests(children)) => {
-                for child in children {
+                for (child, child_type) in children {
                     if self.target.fetch_manifest(self.to, ManifestRef::Digest(&child)).await?.is_none() {
-                        if let Err(reason) = Box::pin(self.manifest(&child, depth + 1)).await? {
+                        if let Err(reason) = Box::pin(self.manifest(&child, child_type.as_deref(), depth + 1)).await? {
                             return Ok(Err(reason));
                         }
                     }
@@ -124,11 +126,12 @@ impl<T: Target> Copier<'_, T> {
     }
 }
 
-/// What a manifest references: blobs (an image manifest) or manifests (an index).
+/// What a manifest references: blobs (an image manifest) or manifests (an index), each with
+/// the `mediaType` of its entry when it has one.
 #[derive(Debug, PartialEq, Eq)]
 enum Referenced {
     Blobs(Vec<Digest>),
-    Manifests(Vec<Digest>),
+    Manifests(Vec<(Digest, Option<String>)>),
 }
 
 /// The digests `m` references. Layers with `urls` (non-distributable) are not in the registry
@@ -151,7 +154,10 @@ fn referenced(m: &FetchedManifest, media_type: &str) -> Result<Referenced, Strin
             }
             Ok(Referenced::Blobs(blobs))
         }
-        OCI_INDEX | DOCKER_MANIFEST_LIST => Ok(Referenced::Manifests(list("manifests").iter().map(digest_of).collect::<Result<_, _>>()?)),
+        OCI_INDEX | DOCKER_MANIFEST_LIST => {
+            let entry = |e: &Value| Ok((digest_of(e)?, e.get("mediaType").and_then(Value::as_str).map(str::to_string)));
+            Ok(Referenced::Manifests(list("manifests").iter().map(entry).collect::<Result<_, String>>()?))
+        }
         other => Err(format!("{} is a {other}, which this publisher does not copy", m.digest)),
     }
 }
@@ -183,8 +189,15 @@ mod tests {
 
     #[test]
     fn r_push_10_index_references_its_manifests() {
-        let m = fetched(&format!(r#"{{"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{}"}},{{"digest":"{}"}}]}}"#, d('a'), d('b')));
-        assert_eq!(referenced(&m, OCI_INDEX).unwrap(), Referenced::Manifests(vec![d('a').parse().unwrap(), d('b').parse().unwrap()]));
+        let m = fetched(&format!(
+            r#"{{"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{}"}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}"}}]}}"#,
+            d('a'),
+            d('b')
+        ));
+        assert_eq!(
+            referenced(&m, OCI_INDEX).unwrap(),
+            Referenced::Manifests(vec![(d('a').parse().unwrap(), None), (d('b').parse().unwrap(), Some(OCI_MANIFEST.to_string()))])
+        );
     }
 
     #[rstest]
@@ -197,60 +210,87 @@ mod tests {
         assert!(err.contains(reason), "{err}");
     }
 
+    use crate::publish::progress::BlobProgress;
+    use crate::publish::referrers::{ReferrerEntry, ReferrersMode, ReferrersOutcome};
+    use crate::publish::target::BlobSource;
+    use std::sync::Mutex;
+
+    /// A registry holding only the app image `app` in `app`; it mounts blobs when `mounts`, and
+    /// records what is pushed.
+    struct FakeRegistry {
+        app: FetchedManifest,
+        mounts: bool,
+        pushed: Mutex<Vec<String>>,
+    }
+
+    impl FakeRegistry {
+        fn new(app: FetchedManifest, mounts: bool) -> Self {
+            FakeRegistry { app, mounts, pushed: Mutex::new(Vec::new()) }
+        }
+
+        fn pushed(&self) -> Vec<String> {
+            self.pushed.lock().unwrap().clone()
+        }
+    }
+
+    impl Target for FakeRegistry {
+        fn kind(&self) -> TargetKind {
+            TargetKind::Registry
+        }
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+        async fn fetch_manifest(&self, repository: &str, r: ManifestRef<'_>) -> Result<Option<FetchedManifest>, TargetError> {
+            Ok((repository == "app" && r == ManifestRef::Digest(&self.app.digest)).then(|| self.app.clone()))
+        }
+        async fn blob_exists(&self, _: &str, _: &Digest) -> Result<bool, TargetError> {
+            Ok(false)
+        }
+        async fn mount_blob(&self, _: &str, _: &str, _: &Digest) -> Result<bool, TargetError> {
+            Ok(self.mounts)
+        }
+        async fn push_blob(&self, _: &str, d: &Digest, _: BlobSource<'_>, _: &BlobProgress) -> Result<(), TargetError> {
+            self.pushed.lock().unwrap().push(format!("blob {d}"));
+            Ok(())
+        }
+        async fn push_manifest(&self, repo: &str, r: ManifestRef<'_>, media_type: &str, _: &[u8]) -> Result<(), TargetError> {
+            self.pushed.lock().unwrap().push(format!("manifest {} as {media_type}", r.in_repository(repo)));
+            Ok(())
+        }
+        async fn record_referrers(
+            &self,
+            _: &str,
+            _: &Subject,
+            _: &[ReferrerEntry],
+            _: ReferrersMode,
+        ) -> Result<ReferrersOutcome, PublishError> {
+            unreachable!("not called by copy_subject")
+        }
+    }
+
     /// A registry that holds the app image but refuses every mount (Amazon ECR has no
     /// cross-repository mount): the copy is skipped, nothing is pushed.
     #[tokio::test]
     async fn r_push_10_refused_mount_skips_the_copy_and_pushes_nothing() {
-        use crate::publish::progress::BlobProgress;
-        use crate::publish::referrers::{ReferrerEntry, ReferrersMode, ReferrersOutcome};
-        use crate::publish::target::BlobSource;
-        use std::sync::Mutex;
-
-        struct NoMounts {
-            app: FetchedManifest,
-            pushed: Mutex<Vec<String>>,
-        }
-        impl Target for NoMounts {
-            fn kind(&self) -> TargetKind {
-                TargetKind::Registry
-            }
-            fn describe(&self) -> String {
-                "no-mounts".into()
-            }
-            async fn fetch_manifest(&self, repository: &str, r: ManifestRef<'_>) -> Result<Option<FetchedManifest>, TargetError> {
-                Ok((repository == "app" && r == ManifestRef::Digest(&self.app.digest)).then(|| self.app.clone()))
-            }
-            async fn blob_exists(&self, _: &str, _: &Digest) -> Result<bool, TargetError> {
-                Ok(false)
-            }
-            async fn mount_blob(&self, _: &str, _: &str, _: &Digest) -> Result<bool, TargetError> {
-                Ok(false)
-            }
-            async fn push_blob(&self, _: &str, d: &Digest, _: BlobSource<'_>, _: &BlobProgress) -> Result<(), TargetError> {
-                self.pushed.lock().unwrap().push(format!("blob {d}"));
-                Ok(())
-            }
-            async fn push_manifest(&self, repo: &str, r: ManifestRef<'_>, _: &str, _: &[u8]) -> Result<(), TargetError> {
-                self.pushed.lock().unwrap().push(format!("manifest {}", r.in_repository(repo)));
-                Ok(())
-            }
-            async fn record_referrers(
-                &self,
-                _: &str,
-                _: &Subject,
-                _: &[ReferrerEntry],
-                _: ReferrersMode,
-            ) -> Result<ReferrersOutcome, PublishError> {
-                unreachable!("not called by copy_subject")
-            }
-        }
-
         let app = fetched(&format!(r#"{{"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{}"}},"layers":[]}}"#, d('a')));
         let subject = Subject { digest: app.digest.clone(), size: app.bytes.len() as u64, media_type: OCI_MANIFEST.into() };
-        let target = NoMounts { app, pushed: Mutex::new(Vec::new()) };
+        let target = FakeRegistry::new(app, false);
         let copied = copy_subject(&target, "app", "app/chart", &subject).await.unwrap();
         let Copied::Skipped { reason } = copied else { panic!("expected a skip, got {copied:?}") };
         assert!(reason.contains(&format!("did not mount blob {} from app into app/chart", d('a'))), "{reason}");
-        assert!(target.pushed.lock().unwrap().is_empty(), "pushed {:?}", target.pushed.lock().unwrap());
+        assert!(target.pushed().is_empty(), "pushed {:?}", target.pushed());
+    }
+
+    /// R-PUSH-10: a subject manifest without `mediaType` is pushed with the subject's media type
+    /// (the descriptor that named it), its bytes unchanged.
+    #[tokio::test]
+    async fn r_push_10_a_subject_without_media_type_is_pushed_as_its_descriptor_says() {
+        let app = fetched(&format!(r#"{{"schemaVersion":2,"config":{{"digest":"{}"}},"layers":[]}}"#, d('a')));
+        assert_eq!(app.media_type, None);
+        let subject = Subject { digest: app.digest.clone(), size: app.bytes.len() as u64, media_type: OCI_MANIFEST.into() };
+        let target = FakeRegistry::new(app, true);
+        let copied = copy_subject(&target, "app", "app/chart", &subject).await.unwrap();
+        assert_eq!(copied, Copied::Pushed { manifests: 1 });
+        assert_eq!(target.pushed(), [format!("manifest app/chart@{} as {OCI_MANIFEST}", subject.digest)]);
     }
 }

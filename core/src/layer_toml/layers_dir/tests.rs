@@ -262,6 +262,26 @@ fn r_file_8_a_symlinked_buildpack_dir_is_refused() {
     assert!(read_layers_dir(&root).0.is_empty());
 }
 
+/// R-FILE-2: a listed buildpack whose path is a regular file is an error naming the path; an
+/// unlisted one is ignored, and a listed one that is missing wrote no layers.
+#[test]
+fn r_file_2_a_listed_buildpack_path_that_is_a_file_is_an_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    write(root, "group.toml", "[[group]]\nid = \"acme/x\"\n[[group]]\nid = \"acme/gone\"\n[[group]]\nid = \"acme/y\"\n");
+    write(root, "acme_x", "not a directory");
+    write(root, "acme_y/l.toml", ARTIFACT);
+    write(root, "acme_z", "not listed");
+    assert_eq!(
+        errors(root),
+        "error[R-FILE-2]: acme_x: buildpack `acme/x` is listed in group.toml, but its path is a regular file, not a directory\n  \
+         help: the lifecycle creates a directory for each buildpack of group.toml; remove what is in its place"
+    );
+    assert_eq!(summary(&read_layers_dir(root).0), ["acme/y@?/l"], "the other buildpacks are still read");
+    fs::remove_file(root.join("acme_x")).expect("remove");
+    assert_eq!(summary(&read_ok(root)), ["acme/y@?/l"]);
+}
+
 /// group.toml IDs follow the buildpack spec's grammar (R-FILE-7): `.` and `..` would make the
 /// layers dir itself, or its parent, a buildpack directory.
 #[rstest]

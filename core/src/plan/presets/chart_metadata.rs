@@ -211,6 +211,9 @@ fn any_json(value: &Yaml) -> Result<Json, String> {
 /// The Helm config bytes of a Chart.yaml and the chart's name and version.
 pub fn from_yaml(chart_yaml: &[u8]) -> Result<(Vec<u8>, ChartInfo), MetadataError> {
     let chart_yaml = chart_yaml.strip_prefix(b"\xef\xbb\xbf").unwrap_or(chart_yaml);
+    // Every key of every mapping is unique, also where the config drops the key (R-PRESET-3):
+    // reading the document as a YAML value refuses a duplicate anywhere.
+    serde_yaml_ng::from_slice::<Yaml>(chart_yaml).map_err(|e| invalid(e.to_string()))?;
     let mut metadata: Metadata = serde_yaml_ng::from_slice(chart_yaml).map_err(|e| invalid(e.to_string()))?;
     metadata.normalise()?;
     let required = |value: &Text, field: &'static str| value.clone().filter(|v| !v.is_empty()).ok_or(MetadataError::FieldMissing { field });
@@ -379,7 +382,10 @@ x-custom: dropped
     )]
     #[case::not_a_mapping("- name\n", "invalid type: sequence")]
     #[case::syntax("name: [a\n", "")]
-    #[case::duplicate_key("name: a\nname: b\nversion: '1'\n", "duplicate field `name`")]
+    #[case::duplicate_key("name: a\nname: b\nversion: '1'\n", "duplicate entry with key \"name\"")]
+    #[case::duplicate_dropped_key("name: a\nversion: '1'\nengine: x\nengine: y\n", "duplicate entry with key \"engine\"")]
+    #[case::duplicate_nested_dropped_key("name: a\nversion: '1'\nx-any: {a: 1, a: 2}\n", "duplicate entry with key \"a\"")]
+    #[case::duplicate_maintainer_key("name: a\nversion: '1'\nmaintainers: [{name: x, name: y}]\n", "duplicate entry")]
     #[case::two_documents("name: a\n---\nname: b\n", "more than one document")]
     fn r_preset_3_invalid_chart_yaml(#[case] yaml: &str, #[case] reason_contains: &str) {
         match config(yaml) {
