@@ -42,16 +42,24 @@ fn layers(size: u64) -> TempDir {
     dir
 }
 
-/// `cnb-artifacts publish` of `layers` to `host`, with short bounds (connect 1 s, idle 2 s, a
-/// 1 s rate window), one attempt per request, no credentials unless `auth` is set.
+/// Short bounds: connect 1 s, idle 2 s, a 1 s rate window, one attempt per request.
+const SHORT: [&str; 8] = ["--max-attempts", "1", "--connect-timeout", "1", "--idle-timeout", "2", "--min-transfer-window", "1"];
+
+/// `cnb-artifacts publish` of `layers` to `host`, with the [`SHORT`] bounds and `extra`, no
+/// credentials unless `auth` is set.
 fn publish(host: &str, subject: &Subject, layers: &Path, docker_config: &Path, extra: &[&str], auth: bool) -> Command {
+    let mut cmd = publish_with(host, subject, layers, docker_config, &SHORT, auth);
+    cmd.args(extra);
+    cmd
+}
+
+fn publish_with(host: &str, subject: &Subject, layers: &Path, docker_config: &Path, bounds: &[&str], auth: bool) -> Command {
     let mut cmd = Command::new(bin());
     cmd.args(["--log", "info", "publish", "--layers-dir"])
         .arg(layers)
         .args(["--image", &format!("{host}/{APP}:1.0"), "--digest", subject.digest.as_str()])
-        .args(["--manifest-size", &subject.size.to_string(), "--max-attempts", "1"])
-        .args(["--connect-timeout", "1", "--idle-timeout", "2", "--min-transfer-window", "1"])
-        .args(extra)
+        .args(["--manifest-size", &subject.size.to_string()])
+        .args(bounds)
         .env("DOCKER_CONFIG", docker_config)
         .env_remove("CNB_REGISTRY_AUTH")
         .env_remove("RUST_LOG");
@@ -229,7 +237,7 @@ async fn r_sec_2_peak_memory_of_a_large_publish_stays_within_32_mib() {
     let registry = require_registry!();
     let subject = seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
     let (layers, work) = (layers(64 * 1024 * 1024), tempfile::tempdir().unwrap());
-    let cmd = publish(&registry.host, &subject, layers.path(), work.path(), &["--max-attempts", "3", "--idle-timeout", "30"], false);
+    let cmd = publish_with(&registry.host, &subject, layers.path(), work.path(), &[], false);
     let run = measure("publish of a 64 MiB file", cmd, Duration::from_secs(300)).await;
     assert_eq!(run.output.status.code(), Some(0), "{}", run.described);
     assert!(run.peak_rss_kib <= MAX_RSS_KIB, "{}:\n{}", run.figures(), run.described);

@@ -1,6 +1,7 @@
 //! Running the binary with a deadline and measuring it: wall time and peak resident memory
-//! (`ru_maxrss` of `wait4`, the child's own, not its siblings'), for the bounds the publisher
-//! promises (docs/security.md: no input makes it wait longer than its configured bounds or
+//! (`VmHWM` of `/proc/<pid>/status`, read every 2 ms while it runs: the high-water mark of the
+//! child's own memory since its `exec`; `wait4`'s `ru_maxrss` would include the test process's
+//! memory at `fork`), for the bounds the publisher promises (docs/security.md: no input makes it wait longer than its configured bounds or
 //! hold more than 32 MiB).
 
 use std::io::Read;
@@ -58,30 +59,38 @@ pub fn run_measured(mut cmd: Command, deadline: Duration) -> Measured {
     let watchdog = {
         let (done, killed) = (done.clone(), killed.clone());
         std::thread::spawn(move || {
+            let mut peak = 0;
             while !done.load(Ordering::SeqCst) {
-                if started.elapsed() > deadline {
+                peak = peak.max(vm_hwm_kib(pid).unwrap_or(0));
+                if started.elapsed() > deadline && !killed.load(Ordering::SeqCst) {
                     killed.store(true, Ordering::SeqCst);
                     // SAFETY: kill(2) on our own child, not yet reaped (`done` is unset).
                     unsafe { libc::kill(pid, libc::SIGKILL) };
-                    return;
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(2));
             }
+            peak
         })
     };
     let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    // SAFETY: waitpid(2) on our own child.
+    let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
     done.store(true, Ordering::SeqCst);
     let elapsed = started.elapsed();
-    assert_eq!(reaped, pid, "wait4 failed: {}", std::io::Error::last_os_error());
-    let _ = watchdog.join();
+    assert_eq!(reaped, pid, "waitpid failed: {}", std::io::Error::last_os_error());
+    let peak_rss_kib = watchdog.join().unwrap_or(0);
     let output = Output {
         status: ExitStatus::from_raw(status),
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     };
     let described = super::report(&cmd, &output);
-    Measured { output, elapsed, peak_rss_kib: usage.ru_maxrss as u64, killed: killed.load(Ordering::SeqCst), described }
+    Measured { output, elapsed, peak_rss_kib, killed: killed.load(Ordering::SeqCst), described }
+}
+
+/// The `VmHWM` line of `/proc/<pid>/status`, in KiB; `None` once the process has exited.
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
