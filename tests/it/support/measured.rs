@@ -5,8 +5,7 @@
 //! hold more than 32 MiB).
 
 use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,18 +71,11 @@ pub fn run_measured(mut cmd: Command, deadline: Duration) -> Measured {
             peak
         })
     };
-    let mut status = 0;
-    // SAFETY: waitpid(2) on our own child.
-    let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+    let status = child.wait().unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}"));
     done.store(true, Ordering::SeqCst);
     let elapsed = started.elapsed();
-    assert_eq!(reaped, pid, "waitpid failed: {}", std::io::Error::last_os_error());
     let peak_rss_kib = watchdog.join().unwrap_or(0);
-    let output = Output {
-        status: ExitStatus::from_raw(status),
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    };
+    let output = Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() };
     let described = super::report(&cmd, &output);
     Measured { output, elapsed, peak_rss_kib, killed: killed.load(Ordering::SeqCst), described }
 }
