@@ -103,7 +103,7 @@ pub fn pull(target: &Target, out: &std::path::Path) -> u8 {
 /// The listing as text (one line per artifact, foreign ones marked) or JSON.
 fn render(discovery: &Discovery, format: Format) -> String {
     match format {
-        Format::Json => serde_json::to_string_pretty(discovery).map(|s| s + "\n").unwrap_or_default(),
+        Format::Json => serde_json::to_string_pretty(discovery).map(|s| cnb_artifacts_core::display::json(&s) + "\n").unwrap_or_default(),
         Format::Text => {
             let mut out = format!(
                 "{}@{} ({} artifacts, from the {})\n",

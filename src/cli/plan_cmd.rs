@@ -89,7 +89,7 @@ fn report_errors(errors: &Diagnostics, format: Format) -> u8 {
             help: d.help.as_deref(),
         })
         .collect();
-    match serde_json::to_string_pretty(&serde_json::json!({ "errors": list })) {
+    match serde_json::to_string_pretty(&serde_json::json!({ "errors": list })).map(|s| cnb_artifacts_core::display::json(&s)) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: cannot write the errors as JSON: {e}"),
     }
@@ -133,7 +133,7 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
     };
     let doc = PlanJson { subject, artifacts };
     match format {
-        Format::Json => match serde_json::to_string_pretty(&doc) {
+        Format::Json => match serde_json::to_string_pretty(&doc).map(|s| cnb_artifacts_core::display::json(&s)) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("error: cannot write the plan as JSON: {e}");

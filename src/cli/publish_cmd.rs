@@ -48,6 +48,13 @@ pub struct PublishArgs {
     /// Seconds a registry request may go without receiving a byte before it fails.
     #[arg(long, value_name = "SECONDS", default_value_t = cnb_artifacts_core::publish::client::IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
+    /// The slowest a registry request may transfer, in bytes per second averaged over
+    /// --min-transfer-window, before it fails as too slow (0: no minimum) (R-SEC-4).
+    #[arg(long, value_name = "BYTES", default_value_t = cnb_artifacts_core::publish::min_rate::DEFAULT_BYTES_PER_SECOND)]
+    pub min_transfer_rate: u64,
+    /// The span, in seconds, over which --min-transfer-rate is averaged.
+    #[arg(long, value_name = "SECONDS", default_value_t = cnb_artifacts_core::publish::min_rate::DEFAULT_WINDOW.as_secs())]
+    pub min_transfer_window: u64,
     /// A host that may receive the credentials as a registry's token realm on another host
     /// (repeatable); without it any such host over HTTPS may (R-AUTH-6).
     #[arg(long = "realm-host", value_name = "HOST")]
@@ -114,6 +121,10 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
         idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
         realm_hosts: args.realm_hosts.clone(),
         deny_cross_host_realm: args.no_cross_host_realm,
+        min_rate: cnb_artifacts_core::publish::min_rate::MinRate {
+            bytes_per_second: args.min_transfer_rate,
+            window: std::time::Duration::from_secs(args.min_transfer_window.max(1)),
+        },
     };
     let opts = PublishOptions { overwrite: args.overwrite, referrers: args.referrers, progress: std::io::stderr().is_terminal() };
     let known: Option<Subject> = plan.context.subject();

@@ -7,6 +7,7 @@ mod support;
 
 mod architecture;
 mod bad_input;
+mod bounds;
 mod cli;
 mod conformance;
 mod conformance_quirks;
@@ -14,6 +15,7 @@ mod conformance_verdicts;
 mod consume;
 mod docs;
 mod fault;
+mod output_sweep;
 mod publish;
 mod realm;
 mod registry;

@@ -15,8 +15,17 @@ use cnb_artifacts_core::spelling::count;
 /// Lines of stdout and stderr shown per invocation.
 const TAIL_LINES: usize = 25;
 
-/// The whole report.
+/// The whole report, every line escaped (R-SEC-3): it quotes what the implementation printed.
 pub fn render(results: &RunResults) -> String {
+    escaped_lines(&render_raw(results))
+}
+
+/// `text` with the control and invisible characters of each line escaped; the line breaks stay.
+pub fn escaped_lines(text: &str) -> String {
+    text.split('\n').map(cnb_artifacts_core::display::controls).collect::<Vec<_>>().join("\n")
+}
+
+fn render_raw(results: &RunResults) -> String {
     let mut out = String::new();
     let p = &results.provenance;
     let _ = writeln!(out, "cnb-artifacts conformance suite {} (commit {}, data {})", p.suite_version, p.suite_commit, p.suite_data_digest);

@@ -10,7 +10,9 @@ use crate::outcome::RunResults;
 
 /// The results as pretty JSON.
 pub fn render(results: &RunResults) -> Result<String, ReportWriteError> {
-    serde_json::to_string_pretty(results).map_err(|e| ReportWriteError::Serialise { format: "JSON", message: e.to_string() })
+    serde_json::to_string_pretty(results)
+        .map(|s| cnb_artifacts_core::display::json(&s))
+        .map_err(|e| ReportWriteError::Serialise { format: "JSON", message: e.to_string() })
 }
 
 /// Writes the results to `path`.

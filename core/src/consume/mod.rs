@@ -40,12 +40,13 @@ impl Consumer {
             |e: crate::publish::client::TransportError| ConsumeError::Connect { registry: registry.to_string(), reason: e.to_string() };
         let client = make_client_for(opts, &[registry]).map_err(connect)?;
         client.store_auth_if_needed(registry, &auth).await;
-        let http = RegistryHttp::new(registry, opts, client.clone(), auth.clone()).map_err(connect)?;
+        let http = RegistryHttp::new(registry, opts, auth.clone()).map_err(connect)?;
         Ok(Consumer { registry: registry.to_string(), client, auth, http })
     }
 }
 
-/// `text` with every control character escaped, for printing strings a registry sent.
+/// `text` with every control, bidi and invisible character escaped, for printing strings a
+/// registry sent (R-SEC-3, [`crate::display::controls`]).
 pub fn escape(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    crate::display::controls(text)
 }

@@ -53,7 +53,7 @@ pub fn bearer_realm(www_authenticate: &str) -> Option<String> {
 }
 
 /// `a="x,y",b=z` split at the commas outside quotes.
-fn split_params(params: &str) -> Vec<&str> {
+pub(crate) fn split_params(params: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut start, mut quoted) = (0, false);
     for (i, c) in params.char_indices() {

@@ -46,6 +46,22 @@ pub fn mismatch_in(e: &io::Error) -> Option<&FileMismatch> {
     e.get_ref().and_then(|inner| inner.downcast_ref::<FileMismatch>())
 }
 
+/// The [`FileMismatch`] anywhere in `e`'s chain of sources (a streamed upload body's error
+/// travels through reqwest and hyper when an upload is cut short).
+pub fn mismatch_in_chain<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e FileMismatch> {
+    let mut next: Option<&'e (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = next {
+        if let Some(m) = s.downcast_ref::<FileMismatch>() {
+            return Some(m);
+        }
+        if let Some(m) = s.downcast_ref::<io::Error>().and_then(mismatch_in) {
+            return Some(m);
+        }
+        next = s.source();
+    }
+    None
+}
+
 /// Turns a stream error into the target error it stands for.
 pub fn stream_error(path: &Path, expected: &Digest, size: u64, e: io::Error) -> TargetError {
     match mismatch_in(&e) {

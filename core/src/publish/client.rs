@@ -1,20 +1,19 @@
 //! HTTP clients for the publisher: plain HTTP or verified TLS per registry (spec rule
-//! R-AUTH-3), extra trusted CA certificates, upload mode and retry settings.
+//! R-AUTH-3), extra trusted CA certificates, upload mode, retry settings and time bounds
+//! (R-SEC-4).
 //!
-//! [`make_client`] builds the [`oci_client::Client`] every registry operation goes through;
-//! [`http_client`] builds a [`reqwest::Client`] with the same TLS choices for the few raw calls
-//! the publisher makes itself (the referrers API probe), and [`registry_base_url`] gives those
-//! calls their scheme. Certificates are never skipped: a registry is either spoken to over
-//! plain HTTP (because it is listed as insecure, or is on the loopback interface) or over
+//! [`http_client`] builds the [`reqwest::Client`] every request of a publish goes through
+//! (`crate::publish::registry_http`), and [`registry_base_url`] gives those requests their
+//! scheme; [`make_client`] builds an [`oci_client::Client`] with the same TLS choices for the
+//! consumer's blob downloads. Certificates are never skipped: a registry is either spoken to
+//! over plain HTTP (because it is listed as insecure, or is on the loopback interface) or over
 //! HTTPS with full verification.
 //!
-//! Blob uploads: oci-client 0.18 splits chunked uploads into PATCH requests of at most 4 MiB
-//! (a private constant with no setter), below the 5 MiB minimum part size of Amazon ECR. The
-//! client is therefore built for monolithic uploads: `push_blob_stream(…, Some(size))` sends
-//! one streamed `PUT` with a `Content-Length`, which every registry accepts.
+//! Blob uploads are monolithic: one streamed `PUT` with a `Content-Length` per blob, which every
+//! registry accepts and to which no minimum part size applies (Amazon ECR's 5 MiB is for
+//! chunked `PATCH`es; oci-client 0.18 would split chunked uploads into 4 MiB pieces).
 //! [`TransportOptions::chunk_size`] is the size of the stream items the publisher reads files
-//! in. Note that monolithic `push_blob` refuses empty data; push empty blobs with
-//! `push_blob_stream` and `Some(0)`.
+//! in.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,6 +57,8 @@ pub struct TransportOptions {
     pub realm_hosts: Vec<String>,
     /// Refuse every token realm on another host than the registry (R-AUTH-6).
     pub deny_cross_host_realm: bool,
+    /// The slowest a request may transfer before it is cut off (R-SEC-4).
+    pub min_rate: super::min_rate::MinRate,
 }
 
 impl Default for TransportOptions {
@@ -71,6 +72,7 @@ impl Default for TransportOptions {
             idle_timeout: IDLE_TIMEOUT,
             realm_hosts: Vec::new(),
             deny_cross_host_realm: false,
+            min_rate: super::min_rate::MinRate::default(),
         }
     }
 }

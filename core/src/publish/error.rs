@@ -109,9 +109,11 @@ pub enum TargetError {
     /// A registry served a manifest over the 4 MiB limit (R-PUSH-6); it is not used.
     #[error("manifest {reference} served by the registry is {size} bytes, over the 4 MiB limit")]
     ManifestTooLarge { reference: String, size: usize },
-    /// A manifest fetched from the target is not what its digest says.
-    #[error("manifest {reference} is not valid JSON: {reason}")]
-    InvalidManifest { reference: String, reason: String },
+    /// A manifest fetched from the target does not hash to the digest it should have
+    /// (R-PUSH-3): the one asked for, or the one the registry's `Docker-Content-Digest` header
+    /// claims. `said` says which.
+    #[error("manifest {reference}: {said}, but the bytes the registry sent have digest {actual}; they are not used")]
+    DigestMismatch { reference: String, said: String, actual: Digest },
 }
 
 /// A tag that holds something this tool did not publish (R-PUSH-5).

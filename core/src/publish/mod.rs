@@ -11,7 +11,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`client`], [`auth`], [`retry`] | transport: clients, credentials, retries |
+//! | [`client`], [`auth`], [`retry`], [`min_rate`] | transport: clients, credentials, retries, the minimum transfer rate |
 //! | [`target`] | the [`Target`] trait |
 //! | [`registry_target`], [`registry_http`] | publishing to a registry |
 //! | [`layout`] | publishing to an OCI image layout |
@@ -27,6 +27,7 @@ pub mod checked_file;
 pub mod client;
 pub mod error;
 pub mod layout;
+pub mod min_rate;
 pub mod preflight;
 pub mod progress;
 pub mod referrers;
@@ -36,6 +37,7 @@ pub mod report;
 pub mod retry;
 pub mod subject_copy;
 pub mod target;
+pub mod token;
 
 use std::collections::BTreeMap;
 

@@ -1,48 +1,39 @@
-//! Publishing to a registry through oci-client (spec rules R-PUSH-1..6, R-REF-1..5).
+//! Publishing to a registry (spec rules R-PUSH-1..6, R-REF-1..5) through the requests of
+//! [`crate::publish::registry_http`], each inside [`with_retry`](crate::publish::retry::with_retry).
+//! Blobs are streamed from disk in one `PUT` per blob through the checking stream of
+//! [`crate::publish::checked_file`]; manifests are sent as the exact bytes that were digested.
+//! Referrers are recorded by [`RegistryTarget::record_referrers`]: probe, then the tag-schema
+//! fallback index when needed.
 //!
-//! Every call runs inside [`with_retry`]. Blobs are streamed from disk with
-//! `push_blob_stream` (one streamed `PUT` per blob, see [`crate::publish::client`]) through the
-//! checking stream of [`crate::publish::checked_file`]; manifests are sent with `push_manifest_raw`, so
-//! the registry receives exactly the bytes that were digested. Referrers are recorded by
-//! [`RegistryTarget::record_referrers`]: probe, then the tag-schema fallback index when needed,
-//! through [`crate::publish::registry_http`].
+//! Manifests read are checked: their bytes must hash to the digest asked for and to the
+//! `Docker-Content-Digest` header the registry sent, and a manifest (or fallback index) over
+//! 4 MiB is refused rather than used (R-PUSH-3, R-PUSH-6).
 //!
-//! Manifests read are checked: oci-client verifies their bytes against the digest asked for
-//! and against a `Docker-Content-Digest` header, and a manifest (or fallback index) over 4 MiB
-//! is refused rather than used (R-PUSH-3, R-PUSH-6).
-//!
-//! oci-client does not return the headers of a manifest `PUT`, so the `OCI-Subject` header
-//! cannot be read. The probe takes its place (R-REF-1): when the probe says the API is
-//! supported, the listing is read again after the manifests are pushed, and if it does not
-//! name them (the registry did not process the subject), the fallback index is written too.
-
-use std::error::Error as _;
+//! The `OCI-Subject` header of a manifest `PUT` is not relied on: the probe takes its place
+//! (R-REF-1): when the probe says the API is supported, the listing is read again after the
+//! manifests are pushed, and if it does not name them (the registry did not process the
+//! subject), the fallback index is written too.
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
-use oci_client::Reference;
 
 use crate::media_types::OCI_INDEX;
 use crate::plan::Subject;
-use crate::publish::checked_file::{self, mismatch_in, FileMismatch};
-use crate::publish::client::{make_client_for, TransportOptions};
+use crate::publish::checked_file;
+use crate::publish::client::TransportOptions;
 use crate::publish::error::{PublishError, RegistryFailure, TargetError};
 use crate::publish::progress::BlobProgress;
 use crate::publish::referrers::{
     classify_probe, lists_all, write_fallback, IndexStore, Probe, PutOutcome, ReferrerEntry, ReferrersMode, ReferrersOutcome,
     ReferrersUsed, StoredIndex,
 };
-use crate::publish::registry_http::RegistryHttp;
-use crate::publish::retry::{with_retry, Transient};
+use crate::publish::registry_http::{RegistryHttp, UploadError};
 use crate::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
 use crate::reference::Digest;
 
 /// One registry, with resolved credentials.
 pub struct RegistryTarget {
     registry: String,
-    client: oci_client::Client,
     opts: TransportOptions,
     http: RegistryHttp,
 }
@@ -64,22 +55,9 @@ impl RegistryTarget {
                 .await
                 .map_err(|source| PublishError::CredentialsWithheld { registry: registry.to_string(), source })?;
         }
-        let transport = |source| PublishError::Transport { registry: registry.to_string(), source };
-        let client = make_client_for(opts, &[registry]).map_err(transport)?;
-        client.store_auth_if_needed(registry, &auth).await;
-        let http = RegistryHttp::new(registry, opts, client.clone(), auth).map_err(transport)?;
-        Ok(RegistryTarget { registry: registry.to_string(), client, opts: opts.clone(), http })
-    }
-
-    fn reference(&self, repository: &str, reference: ManifestRef<'_>) -> Reference {
-        match reference {
-            ManifestRef::Tag(t) => Reference::with_tag(self.registry.clone(), repository.to_string(), t.to_string()),
-            ManifestRef::Digest(d) => Reference::with_digest(self.registry.clone(), repository.to_string(), d.to_string()),
-        }
-    }
-
-    fn repo(&self, repository: &str) -> Reference {
-        self.reference(repository, ManifestRef::Tag("latest"))
+        let http =
+            RegistryHttp::new(registry, opts, auth).map_err(|source| PublishError::Transport { registry: registry.to_string(), source })?;
+        Ok(RegistryTarget { registry: registry.to_string(), opts: opts.clone(), http })
     }
 
     /// `GET` the fallback tag, for the read–merge–write loop.
@@ -91,51 +69,6 @@ impl RegistryTarget {
             _ => Err(r.to_error().into()),
         }
     }
-}
-
-/// A failed upload attempt: the registry's answer, or the file itself.
-#[derive(Debug, thiserror::Error)]
-enum UploadFailure {
-    #[error("{}", RegistryFailure::from(.0))]
-    Registry(OciDistributionError),
-    #[error("{0}")]
-    File(TargetError),
-}
-
-impl Transient for UploadFailure {
-    fn is_transient(&self) -> bool {
-        match self {
-            UploadFailure::Registry(e) => e.is_transient(),
-            UploadFailure::File(_) => false,
-        }
-    }
-    fn retry_after(&self) -> Option<std::time::Duration> {
-        match self {
-            UploadFailure::Registry(e) => e.retry_after(),
-            UploadFailure::File(_) => None,
-        }
-    }
-}
-
-/// The [`FileMismatch`] anywhere in `e`'s chain (the streamed body's error travels through
-/// reqwest and hyper when an upload is cut short).
-fn find_mismatch(e: &OciDistributionError) -> Option<FileMismatch> {
-    if let OciDistributionError::IoError(io) = e {
-        return mismatch_in(io).cloned();
-    }
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if let Some(m) = mismatch_in(io) {
-                return Some(m.clone());
-            }
-        }
-        if let Some(m) = s.downcast_ref::<FileMismatch>() {
-            return Some(m.clone());
-        }
-        source = s.source();
-    }
-    None
 }
 
 impl Target for RegistryTarget {
@@ -159,15 +92,16 @@ impl Target for RegistryTarget {
             s if (200..300).contains(&s) => {
                 let fetched = FetchedManifest::new(r.body.to_vec());
                 // The bytes must be what the digest asked for, and what the registry says it sent.
-                let claimed = match reference {
-                    ManifestRef::Digest(d) => Some(d.as_str()),
-                    ManifestRef::Tag(_) => r.content_digest.as_deref().filter(|c| c.starts_with("sha256:")),
-                };
-                match claimed {
-                    Some(c) if c != fetched.digest.as_str() => Err(TargetError::InvalidManifest {
-                        reference: whole(),
-                        reason: format!("the registry said {c}, but the bytes it sent have digest {}", fetched.digest),
-                    }),
+                let mismatch = |said: String| TargetError::DigestMismatch { reference: whole(), said, actual: fetched.digest.clone() };
+                if let ManifestRef::Digest(d) = reference {
+                    if d != &fetched.digest {
+                        return Err(mismatch(format!("it was asked for {d}")));
+                    }
+                }
+                match r.content_digest.as_deref().map(str::trim) {
+                    Some(c) if c.starts_with("sha256:") && c != fetched.digest.as_str() => {
+                        Err(mismatch(format!("its Docker-Content-Digest header says {}", crate::display::text(c))))
+                    }
                     _ => Ok(Some(fetched)),
                 }
             }
@@ -176,18 +110,23 @@ impl Target for RegistryTarget {
     }
 
     async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError> {
-        let r = self.repo(repository);
-        let what = format!("check blob {digest} in {}/{repository}", self.registry);
-        with_retry(&self.opts.retry, &what, || self.client.blob_exists(&r, digest.as_str()))
-            .await
-            .map_err(|e| RegistryFailure::from(e).into())
+        let r = self.http.head_blob(repository, digest).await?;
+        match r.status {
+            404 => Ok(false),
+            s if (200..300).contains(&s) => Ok(true),
+            _ => Err(r.to_error().into()),
+        }
     }
 
     async fn mount_blob(&self, repository: &str, from: &str, digest: &Digest) -> Result<bool, TargetError> {
-        match self.client.mount_blob(&self.repo(repository), &self.repo(from), digest.as_str()).await {
-            Ok(()) => Ok(true),
+        match self.http.mount_blob(repository, from, digest).await {
+            Ok(r) if r.status == 201 => Ok(true),
+            Ok(r) => {
+                tracing::debug!("mounting {digest} from {from} into {repository} was answered {}; uploading", r.to_error());
+                Ok(false)
+            }
             Err(e) => {
-                tracing::debug!("mounting {digest} from {from} into {repository} failed ({}); uploading", RegistryFailure::from(e));
+                tracing::debug!("mounting {digest} from {from} into {repository} failed ({e}); uploading");
                 Ok(false)
             }
         }
@@ -200,47 +139,38 @@ impl Target for RegistryTarget {
         source: BlobSource<'_>,
         progress: &BlobProgress,
     ) -> Result<(), TargetError> {
-        let r = self.repo(repository);
-        let what = format!("upload blob {digest} to {}/{repository}", self.registry);
-        let result = with_retry(&self.opts.retry, &what, || async {
-            match source {
-                BlobSource::Bytes(bytes) => {
-                    let stream = futures_util::stream::iter([Ok(Bytes::copy_from_slice(bytes))]);
-                    self.client.push_blob_stream(&r, stream, digest.as_str(), Some(bytes.len() as u64)).await
-                }
-                BlobSource::File { path, size, identity } => {
-                    let stream = checked_file::file_stream(
-                        path,
-                        identity,
-                        digest,
-                        size,
-                        self.opts.chunk_size,
-                        checked_file::Check::Length,
-                        progress.clone(),
-                    )
+        let chunk = self.opts.chunk_size;
+        let result = match source {
+            BlobSource::Bytes(bytes) => {
+                let body = Bytes::copy_from_slice(bytes);
+                let size = body.len() as u64;
+                self.http
+                    .upload(repository, digest, size, || {
+                        let body = body.clone();
+                        async move { Ok::<_, TargetError>(futures_util::stream::iter([Ok::<_, std::io::Error>(body)])) }
+                    })
                     .await
-                    .map_err(UploadFailure::File)?
-                    .map(|chunk| chunk.map_err(OciDistributionError::IoError));
-                    self.client.push_blob_stream(&r, stream, digest.as_str(), Some(size)).await
-                }
             }
-            .map(|_| ())
-            .map_err(|e| match (find_mismatch(&e), source) {
-                (Some(m), BlobSource::File { path, size, .. }) => UploadFailure::File(TargetError::FileChanged {
-                    path: path.to_path_buf(),
-                    expected: digest.clone(),
-                    expected_size: size,
-                    found: m.found,
-                }),
-                _ => UploadFailure::Registry(e),
-            })
-        })
-        .await;
+            BlobSource::File { path, size, identity } => {
+                self.http
+                    .upload(repository, digest, size, || {
+                        checked_file::file_stream(path, identity, digest, size, chunk, checked_file::Check::Length, progress.clone())
+                    })
+                    .await
+            }
+        };
         progress.finish();
+        let changed = |found: String| match source {
+            BlobSource::File { path, size, .. } => {
+                Some(TargetError::FileChanged { path: path.to_path_buf(), expected: digest.clone(), expected_size: size, found })
+            }
+            BlobSource::Bytes(_) => None,
+        };
         match result {
             Ok(()) => Ok(()),
-            Err(UploadFailure::File(e)) => Err(e),
-            Err(UploadFailure::Registry(e)) => {
+            Err(UploadError::FileChanged(m)) => Err(changed(m.found)
+                .unwrap_or_else(|| TargetError::Registry(RegistryFailure { status: None, detail: "the upload stream failed".into() }))),
+            Err(UploadError::Failed(e)) => {
                 // The stream checks only the length (checked_file::Check::Length): a registry refuses
                 // bytes whose digest is not the planned one. Was it the file that changed?
                 if let BlobSource::File { path, size, .. } = source {
@@ -248,30 +178,26 @@ impl Target for RegistryTarget {
                     let hashed = tokio::task::spawn_blocking(move || crate::plan::confine::hash_file(&owned)).await;
                     if let Ok(Ok((found, found_size, _))) = hashed {
                         if &found != digest || found_size != size {
-                            return Err(TargetError::FileChanged {
-                                path: path.to_path_buf(),
-                                expected: digest.clone(),
-                                expected_size: size,
-                                found: format!("{found} ({found_size} bytes)"),
-                            });
+                            return Err(changed(format!("{found} ({found_size} bytes)")).unwrap_or(e));
                         }
                     }
                 }
-                Err(RegistryFailure::from(e).into())
+                Err(e)
             }
         }
     }
 
     async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError> {
-        let r = self.reference(repository, reference);
-        let what = format!("push manifest {}/{}", self.registry, reference.in_repository(repository));
-        let content_type = reqwest::header::HeaderValue::from_str(media_type)
-            .map_err(|e| TargetError::Registry(RegistryFailure { status: None, detail: format!("media type `{media_type}`: {e}") }))?;
-        let body = Bytes::copy_from_slice(bytes);
-        with_retry(&self.opts.retry, &what, || self.client.push_manifest_raw(&r, body.clone(), content_type.clone()))
-            .await
-            .map(|_| ())
-            .map_err(|e| RegistryFailure::from(e).into())
+        let name = match reference {
+            ManifestRef::Tag(t) => t.to_string(),
+            ManifestRef::Digest(d) => d.to_string(),
+        };
+        let r = self.http.put_manifest(repository, &name, media_type, bytes, None).await?;
+        if r.is_success() {
+            Ok(())
+        } else {
+            Err(r.to_error().into())
+        }
     }
 
     async fn record_referrers(

@@ -3,15 +3,16 @@
 //! Every network call of the publisher runs inside [`with_retry`]: a bounded number of
 //! attempts, exponential backoff with full jitter between them, and a server's `Retry-After`
 //! honoured (capped by the policy's longest delay). Which failures are worth another attempt is
-//! the error type's business, through [`Transient`]; this module implements it for the two
-//! error types the publisher meets, [`oci_client::errors::OciDistributionError`] and
-//! [`reqwest::Error`].
+//! the error type's business, through [`Transient`]; this module implements it for
+//! [`reqwest::Error`] (every request of a publish, `crate::publish::registry_http`) and for
+//! [`oci_client::errors::OciDistributionError`] (the consumer's blob downloads).
 //!
 //! The loop is our own (about 30 lines) rather than a crate such as `backon`: it must take the
 //! delay from the error itself (`Retry-After`), be testable under tokio's paused clock, and log
 //! one warning per retry naming the operation; a dependency would not make that shorter.
 //!
-//! Gaps in what oci-client 0.18 reports (so a retry cannot be decided better than this):
+//! Gaps in what oci-client 0.18 reports (so a retry of the consumer's calls cannot be decided
+//! better than this):
 //! - its errors keep no response headers, so `Retry-After` is never known for them;
 //! - a failed token request becomes `AuthenticationFailure(body)` without the status code, so a
 //!   token server's 503 is not retried;

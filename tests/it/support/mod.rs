@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cnb_artifacts_conformance::provider::{self, Provider, RunningRegistry};
+
+pub mod measured;
 use tempfile::TempDir;
 
 /// A registry for one test.

@@ -109,6 +109,18 @@ pub enum Reply {
     /// Send the status, the headers and a `Content-Length` of the whole body, then the first
     /// half of the body, then reset the connection. A response without a body is a [`Reply::Reset`].
     Truncate(ProxyResponse),
+    /// Send the status and the headers with a `Content-Length` of the whole body, then the body
+    /// one byte every so often: a registry that trickles its answer.
+    Trickle(ProxyResponse, Duration),
+    /// Send `status`, a `Content-Type` and a `Content-Length` of `size`, then `size` bytes of
+    /// `x`, made as they are sent (never held in memory), counting in `sent` the bytes the
+    /// client took: a registry whose error answer is huge.
+    Huge {
+        status: u16,
+        content_type: String,
+        size: u64,
+        sent: Arc<AtomicU64>,
+    },
 }
 
 /// Decides the answer to every request. `upstream` forwards a request to the real registry.
@@ -348,10 +360,18 @@ impl<H: Handler> Shared<H> {
         let request = ProxyRequest { number, method: parts.method, target, headers: parts.headers, body };
         let public_base = format!("{}://{host}", self.scheme);
         match self.handler.handle(request, &self.upstream).await {
-            Reply::Respond(r) => Ok(self.to_hyper(r, &public_base, is_head, false)),
+            Reply::Respond(r) => Ok(self.to_hyper(r, &public_base, is_head, Shape::Whole)),
             Reply::Truncate(r) if !r.body.is_empty() && !is_head => {
                 reset.store(true, Ordering::SeqCst);
-                Ok(self.to_hyper(r, &public_base, is_head, true))
+                Ok(self.to_hyper(r, &public_base, is_head, Shape::Truncated))
+            }
+            Reply::Trickle(r, every) => Ok(self.to_hyper(r, &public_base, is_head, Shape::Trickled(every))),
+            Reply::Huge { status, content_type, size, sent } => {
+                let r = ProxyResponse::new(status, &content_type, Bytes::new());
+                let mut response = self.to_hyper(r, &public_base, true, Shape::Whole);
+                response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(size));
+                *response.body_mut() = huge_body(size, sent);
+                Ok(response)
             }
             Reply::Reset | Reply::Truncate(_) => {
                 reset.store(true, Ordering::SeqCst);
@@ -360,7 +380,7 @@ impl<H: Handler> Shared<H> {
         }
     }
 
-    fn to_hyper(&self, r: ProxyResponse, public_base: &str, is_head: bool, truncate: bool) -> Response<ProxyBody> {
+    fn to_hyper(&self, r: ProxyResponse, public_base: &str, is_head: bool, shape: Shape) -> Response<ProxyBody> {
         let mut headers = r.headers;
         if let Some(location) = headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
             if let Some(rest) = location.strip_prefix(&self.upstream.base) {
@@ -373,23 +393,53 @@ impl<H: Handler> Shared<H> {
         if !is_head {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(r.body.len()));
         }
-        let body: ProxyBody = if truncate {
-            let half = r.body.slice(..r.body.len() / 2);
-            let first = futures_util::stream::once(async move { Ok(Frame::data(half)) });
-            // Pausing lets hyper flush the head and the first half before the error aborts it.
-            let cut = futures_util::stream::once(async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                Err(io::Error::new(io::ErrorKind::ConnectionReset, "response cut off by the proxy"))
-            });
-            BodyExt::boxed_unsync(StreamBody::new(first.chain(cut)))
-        } else {
-            BodyExt::boxed_unsync(Full::new(r.body).map_err(|never| match never {}))
+        let body: ProxyBody = match shape {
+            Shape::Truncated => {
+                let half = r.body.slice(..r.body.len() / 2);
+                let first = futures_util::stream::once(async move { Ok(Frame::data(half)) });
+                // Pausing lets hyper flush the head and the first half before the error aborts it.
+                let cut = futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(io::Error::new(io::ErrorKind::ConnectionReset, "response cut off by the proxy"))
+                });
+                BodyExt::boxed_unsync(StreamBody::new(first.chain(cut)))
+            }
+            Shape::Trickled(every) => {
+                let bytes = futures_util::stream::iter((0..r.body.len()).map(move |i| r.body.slice(i..=i))).then(move |byte| async move {
+                    tokio::time::sleep(every).await;
+                    Ok(Frame::data(byte))
+                });
+                BodyExt::boxed_unsync(StreamBody::new(bytes))
+            }
+            Shape::Whole => BodyExt::boxed_unsync(Full::new(r.body).map_err(|never| match never {})),
         };
         let mut response = Response::new(body);
         *response.status_mut() = r.status;
         *response.headers_mut() = headers;
         response
     }
+}
+
+/// How a response's body is sent.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    Whole,
+    /// The first half, then a reset.
+    Truncated,
+    /// One byte per interval.
+    Trickled(Duration),
+}
+
+/// `size` bytes of `x` in 64 KiB frames, made as the client reads them, counted in `sent`.
+fn huge_body(size: u64, sent: Arc<AtomicU64>) -> ProxyBody {
+    const FRAME: u64 = 64 * 1024;
+    let block = Bytes::from(vec![b'x'; FRAME as usize]);
+    let frames = futures_util::stream::iter((0..size.div_ceil(FRAME)).map(move |i| {
+        let len = FRAME.min(size - i * FRAME);
+        sent.fetch_add(len, Ordering::SeqCst);
+        Ok(Frame::data(block.slice(..len as usize)))
+    }));
+    BodyExt::boxed_unsync(StreamBody::new(frames))
 }
 
 /// A client connection that, once `reset` is set, closes with a TCP reset (`SO_LINGER` 0)
