@@ -145,7 +145,7 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
     let invalid = |reason: String| PublishError::FallbackIndexInvalid { reference: reference.to_string(), reason };
     let mut top = Map::new();
     let mut entries: BTreeMap<String, Value> = BTreeMap::new();
-    if let Some(bytes) = existing.filter(|_| !crate::mutants::active(crate::mutants::Mutant::FallbackDropsEntries)) {
+    if let Some(bytes) = existing {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
         let Value::Object(mut object) = value else {
             return Err(invalid("not a JSON object".to_string()));
@@ -178,10 +178,6 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
             let Some(digest) = entry.get("digest").and_then(Value::as_str).map(str::to_string) else {
                 return Err(invalid(format!("entry {i} has no string `digest`")));
             };
-            if crate::mutants::active(crate::mutants::Mutant::KeepsLastDuplicate) {
-                entries.insert(digest, entry);
-                continue;
-            }
             entries.entry(digest).or_insert(entry);
         }
         top = object;
