@@ -14,11 +14,11 @@
 //! The mutants that still need a narrow hook inside the core are listed in ARCHITECTURE.md
 //! ("Boundaries"), with why.
 
-mod inputs;
-mod manifest_bytes;
-mod parsed;
-mod plan;
-mod target;
+pub mod inputs;
+pub mod manifest_bytes;
+pub mod parsed;
+pub mod plan;
+pub mod target;
 
 use std::sync::Mutex;
 
