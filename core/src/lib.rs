@@ -13,12 +13,12 @@
 //! | [`layer_toml`] | reading layer TOML files and their `[additionalArtifact]` tables |
 //! | [`template`] | `${build.tag}`-style templates |
 //! | [`reference`](mod@reference) | tags, repositories, digests, image references |
-//! | [`plan`] | from a layers dir + build context to the artifacts to publish; all checks |
+//! | [`plan`] | from a layers dir + build context to the artifacts to publish; all checks; the pipeline's seams ([`plan::seams`]) |
 //! | [`manifest`] | exact manifest bytes, presets, digests |
 //! | [`publish`] | pushing a plan to a registry (or writing an OCI image layout) |
 //! | [`diagnostic`] | user-facing input errors with file, line and column |
 //! | [`spelling`] | "did you mean …?" suggestions and counted nouns |
-//! | [`mutants`] | known-bad behaviours for the conformance self-check (feature `mutants`; inert without it) |
+//! | [`mutants`] | the self-check's known-bad behaviours by name, and the few switches no seam reaches (feature `mutants`; inert without it) |
 //!
 //! The normative rules are in `docs/spec.md`; each module names the rule IDs it implements.
 //!

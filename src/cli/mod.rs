@@ -20,6 +20,24 @@ use clap::{Parser, Subcommand};
 
 pub use context::ContextArgs;
 
+use cnb_artifacts_core::plan::{NoSeams, Plan};
+use cnb_artifacts_core::publish::Target;
+
+/// The pipeline's seams as the command line drives them: the core's
+/// ([`cnb_artifacts_core::plan::Seams`]: after parsing, on the plan, on the manifest bytes) and
+/// the fourth, a [`Target`] wrapped around the one publishing. The release binary passes
+/// [`NoSeams`]; the self-check's mutant binary passes its mutations (`crate::mutants`).
+pub trait Seams: cnb_artifacts_core::plan::Seams {
+    /// The target to publish `plan` through, around `target`.
+    fn target<'a, T: Target + 'a>(&'a self, plan: &'a Plan, target: T) -> impl Target + 'a;
+}
+
+impl Seams for NoSeams {
+    fn target<'a, T: Target + 'a>(&'a self, _plan: &'a Plan, target: T) -> impl Target + 'a {
+        target
+    }
+}
+
 /// Exit codes, one per outcome class.
 pub mod exit {
     pub const OK: u8 = 0;
@@ -97,6 +115,11 @@ pub enum Command {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
+    main_with(&NoSeams)
+}
+
+/// [`main`], with `seams` rewriting between the pipeline's stages.
+pub fn main_with(seams: &impl Seams) -> ExitCode {
     // clap reports a variable that is not UTF-8 as "invalid UTF-8 was detected in one or more
     // arguments", naming neither the variable nor the flag.
     for (var, flag) in [("CNB_OUTPUT_IMAGE", "--image"), ("CNB_CONFORMANCE_IMPLEMENTATION", "--implementation")] {
@@ -116,7 +139,7 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(&cli.log);
-    ExitCode::from(run_quiet_on_broken_pipe(cli))
+    ExitCode::from(run_quiet_on_broken_pipe(cli, seams))
 }
 
 /// The panic message of `println!` when the reader of stdout (or stderr) has gone away.
@@ -127,7 +150,7 @@ fn is_broken_pipe(message: &str) -> bool {
 /// Runs `cli`; output piped into a reader that closes early (`conformance list | head -3`)
 /// ends the command quietly with exit 0, as ripgrep and cargo do, instead of a panic and a
 /// backtrace. The unwinding still runs every guard (registries started are stopped).
-fn run_quiet_on_broken_pipe(cli: Cli) -> u8 {
+fn run_quiet_on_broken_pipe(cli: Cli, seams: &impl Seams) -> u8 {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -136,7 +159,7 @@ fn run_quiet_on_broken_pipe(cli: Cli) -> u8 {
             default_hook(info);
         }
     }));
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli, seams))) {
         Ok(code) => code,
         Err(payload) => {
             let message = payload.downcast_ref::<String>().map(String::as_str).or_else(|| payload.downcast_ref::<&str>().copied());
@@ -161,11 +184,11 @@ fn init_tracing(level: &str) {
         .try_init();
 }
 
-fn run(cli: Cli) -> u8 {
+fn run(cli: Cli, seams: &impl Seams) -> u8 {
     match cli.command {
-        Command::Validate { layers_dir } => plan_cmd::validate(&layers_dir),
-        Command::Plan { layers_dir, context, format } => plan_cmd::plan(&layers_dir, &context, format),
-        Command::Publish(args) => publish_cmd::publish(&args),
+        Command::Validate { layers_dir } => plan_cmd::validate(&layers_dir, seams),
+        Command::Plan { layers_dir, context, format } => plan_cmd::plan(&layers_dir, &context, format, seams),
+        Command::Publish(args) => publish_cmd::publish(&args, seams),
         Command::Discover { target, format } => consume_cmd::discover(&target, format),
         Command::Pull { target, out } => consume_cmd::pull(&target, &out),
         Command::Conformance { cmd } => conformance_cmd::run(cmd),

@@ -16,8 +16,8 @@ pub enum Format {
     Json,
 }
 
-pub fn validate(layers_dir: &Path) -> u8 {
-    match plan::validate(layers_dir) {
+pub fn validate(layers_dir: &Path, seams: &dyn plan::Seams) -> u8 {
+    match plan::validate_with(layers_dir, seams) {
         Ok(()) => {
             println!("ok: {} is valid", layers_dir.display());
             exit::OK
@@ -98,12 +98,12 @@ fn report_errors(errors: &Diagnostics, format: Format) -> u8 {
     exit::INPUT
 }
 
-pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
+pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format, seams: &dyn plan::Seams) -> u8 {
     let ctx = match args.to_context() {
         Ok(c) => c,
         Err(errors) => return report_errors(&errors, format),
     };
-    let plan = match plan::plan(layers_dir, &ctx) {
+    let plan = match plan::plan_with(layers_dir, &ctx, seams) {
         Ok(p) => p,
         Err(errors) => return report_errors(&errors, format),
     };
@@ -118,7 +118,7 @@ pub fn plan(layers_dir: &Path, args: &ContextArgs, format: Format) -> u8 {
     let mut artifacts = Vec::new();
     for a in &plan.artifacts {
         let built = match &subject {
-            Some(s) => match cnb_artifacts_core::manifest::build(a, s) {
+            Some(s) => match cnb_artifacts_core::manifest::build_with(a, s, seams) {
                 Ok(b) => Some(b),
                 Err(e) => return report_errors(&Diagnostics(vec![Diagnostic::new("R-MAN-9", None, e.to_string())]), format),
             },

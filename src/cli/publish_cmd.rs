@@ -67,12 +67,12 @@ pub struct PublishArgs {
     pub report_out: Option<PathBuf>,
 }
 
-pub fn publish(args: &PublishArgs) -> u8 {
+pub fn publish(args: &PublishArgs, seams: &impl super::Seams) -> u8 {
     let ctx = match args.context.to_context() {
         Ok(c) => c,
         Err(errors) => return report_input_errors(&errors),
     };
-    let plan = match plan::plan(&args.layers_dir, &ctx) {
+    let plan = match plan::plan_with(&args.layers_dir, &ctx, seams) {
         Ok(p) => p,
         Err(errors) => return report_input_errors(&errors),
     };
@@ -83,7 +83,7 @@ pub fn publish(args: &PublishArgs) -> u8 {
             return exit::PUBLISH;
         }
     };
-    match runtime.block_on(run(args, &plan)) {
+    match runtime.block_on(run(args, &plan, seams)) {
         Ok(report) => {
             for line in report.summary_lines() {
                 println!("{line}");
@@ -111,7 +111,7 @@ pub fn publish(args: &PublishArgs) -> u8 {
     }
 }
 
-async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishError> {
+async fn run(args: &PublishArgs, plan: &Plan, seams: &impl super::Seams) -> Result<PublishReport, PublishError> {
     let transport = TransportOptions {
         insecure_registries: args.insecure_registries.clone(),
         ca_file: args.ca_file.clone(),
@@ -135,7 +135,7 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
                 Some(s) => s,
                 None => publish::resolve_subject(&target, &plan.context).await?,
             };
-            publish::publish(plan, &subject, &opts, &target).await
+            publish::publish_with(plan, &subject, &opts, &seams.target(plan, target), seams).await
         }
         None => {
             let target = RegistryTarget::connect(&plan.context.image.registry, &transport).await?;
@@ -143,7 +143,7 @@ async fn run(args: &PublishArgs, plan: &Plan) -> Result<PublishReport, PublishEr
                 Some(s) => s,
                 None => publish::resolve_subject(&target, &plan.context).await?,
             };
-            publish::publish(plan, &subject, &opts, &target).await
+            publish::publish_with(plan, &subject, &opts, &seams.target(plan, target), seams).await
         }
     }
 }

@@ -85,7 +85,6 @@ fn artifact_decl(index: usize, span: Range<usize>, table: &DeTable<'_>, form: De
             "artifactType" => decl.artifact_type = media_type_field("artifactType", value, report),
             "mediaType" => decl.media_type = media_type_field("mediaType", value, report),
             "labels" => decl.labels = labels_field(value, form, report),
-            _ if crate::mutants::active(crate::mutants::Mutant::AcceptsUnknownKeys) => {}
             other => {
                 report.error(LayerTomlError::UnknownKey { key: other.to_string(), suggestion: suggest_artifact_key(other) }, key.span())
             }

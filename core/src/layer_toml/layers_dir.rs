@@ -45,9 +45,6 @@ pub fn read_layers_dir(layers_dir: &Path) -> (Vec<LayerFile>, Diagnostics) {
                 layer_files.push(file);
             }
         }
-        if crate::mutants::active(crate::mutants::Mutant::IgnoresArtifactsToml) {
-            continue;
-        }
         for layer_name in artifacts_toml_layers(&buildpack_dir, &mut diagnostics) {
             toml_names += 1;
             if let Some(file) = read_artifacts_toml(layers_dir, buildpack, &buildpack_dir, &layer_name, &mut diagnostics) {

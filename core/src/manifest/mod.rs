@@ -102,6 +102,12 @@ struct LayerJson<'a> {
 
 /// Builds the manifest of `artifact` with `subject` as its subject (R-MAN-1..9).
 pub fn build(artifact: &PlannedArtifact, subject: &Subject) -> Result<BuiltArtifact, ManifestError> {
+    build_with(artifact, subject, &crate::plan::NoSeams)
+}
+
+/// [`build`], with `seams` rewriting the manifest bytes before they are checked and hashed
+/// ([`crate::plan::seams`]).
+pub fn build_with(artifact: &PlannedArtifact, subject: &Subject, seams: &dyn crate::plan::Seams) -> Result<BuiltArtifact, ManifestError> {
     let config = Descriptor {
         media_type: artifact.config.media_type.clone(),
         digest: Digest::of(&artifact.config.bytes),
@@ -136,8 +142,8 @@ pub fn build(artifact: &PlannedArtifact, subject: &Subject) -> Result<BuiltArtif
     };
     let manifest_bytes =
         canonical::to_vec(&manifest).map_err(|source| ManifestError::NotCanonical { artifact: artifact.label(), source })?;
-    let manifest_bytes = crate::mutants::manifest_bytes(manifest_bytes);
-    if manifest_bytes.len() > MAX_MANIFEST_SIZE && !crate::mutants::active(crate::mutants::Mutant::NoSizeLimit) {
+    let manifest_bytes = seams.manifest_bytes(manifest_bytes);
+    if manifest_bytes.len() > MAX_MANIFEST_SIZE && seams.enforces_manifest_size_limit() {
         return Err(ManifestError::TooLarge { artifact: artifact.label(), size: manifest_bytes.len() });
     }
     let manifest_digest = Digest::of(&manifest_bytes);

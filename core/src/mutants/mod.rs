@@ -1,25 +1,33 @@
-//! Known-bad behaviours ("mutants") that `cnb-artifacts conformance self-check` runs the suite
-//! against, to prove that every case can fail (`docs/conformance.md`, "Self-check").
+//! The names of the known-bad behaviours ("mutants") that `cnb-artifacts conformance
+//! self-check` runs the suite against, to prove that every case can fail
+//! (`docs/conformance.md`, "Self-check"), which one is armed, and the few switches that cannot
+//! live at a seam.
 //!
 //! Each [`Mutant`] is one plausible way to get the spec wrong — ignore collisions, drop labels,
 //! write non-canonical JSON, follow symlinks out of the layer, set tags before the referrers
-//! index… The library calls the hooks of this module at the one spot each mutation needs
-//! ([`active`] for a plain switch, the functions of [`hooks`] and [`planned`] where a value is
-//! rewritten). Only the `cnb-artifacts-mutant` binary (`src/bin/cnb-artifacts-mutant.rs`, built
-//! with the cargo feature `mutants`) arms one mutant, from `$CNB_ARTIFACTS_MUTANT` (`arm`).
+//! index… Almost all of them are applied outside the core, by the `cnb-artifacts-mutant`
+//! binary (`src/bin/cnb-artifacts-mutant.rs`, `src/mutants/`, cargo feature `mutants`), at the
+//! pipeline's seams ([`crate::plan::seams`] and a wrapping [`crate::publish::Target`]): the real
+//! path does not go through them. The binary arms one mutant from `$CNB_ARTIFACTS_MUTANT`
+//! (`arm`).
 //!
-//! Without the feature, [`active`] is the constant `false`: every hook is the identity, the
-//! optimiser removes the mutated branches, and the release binary holds no mutant code, no
-//! mutant name and no `CNB_ARTIFACTS_MUTANT`. With the feature, the `cnb-artifacts` binary
-//! itself never arms a mutant, so it behaves exactly like a build without the feature.
+//! The rest are plain switches ([`active`], [`hooks`]) at the one spot inside the core where
+//! the wrong behaviour happens, because no seam sees it: reading through a link or `..`
+//! (confinement, the layers dir walk, `group.toml` IDs, the opens of [`crate::input_file`]),
+//! what the TOML reader does with a key or a `type` value, and what a preset reads from a file.
+//! ARCHITECTURE.md ("Boundaries") lists them with why. This module imports nothing from the
+//! layers above it.
+//!
+//! Without the feature, [`active`] is the constant `false`: every switch is off, the optimiser
+//! removes the mutated branches, and the release binary holds no mutant code, no mutant name
+//! and no `CNB_ARTIFACTS_MUTANT`. With the feature, the `cnb-artifacts` binary itself never arms
+//! a mutant, so it behaves exactly like a build without the feature.
 //!
 //! No spec rules are implemented here; each mutant's doc names the rule it breaks.
 
 pub mod hooks;
-mod plan;
 
 pub use hooks::*;
-pub use plan::planned;
 
 /// Declares [`Mutant`] with its kebab-case names, which the mutant files of
 /// `conformance/mutants/` use in `CNB_ARTIFACTS_MUTANT=<name>`.
@@ -183,18 +191,14 @@ impl std::fmt::Display for Mutant {
 
 #[cfg(feature = "mutants")]
 mod armed {
-    use std::sync::{Mutex, OnceLock};
+    use std::sync::OnceLock;
 
     use super::Mutant;
-    use crate::diagnostic::Diagnostic;
 
     /// The environment variable naming the mutant to arm.
     pub const ENV: &str = "CNB_ARTIFACTS_MUTANT";
 
     pub static ARMED: OnceLock<Option<Mutant>> = OnceLock::new();
-
-    /// Input errors [`Mutant::PublishesValidArtifacts`] holds back until the publish is done.
-    pub static DEFERRED: Mutex<Vec<Diagnostic>> = Mutex::new(Vec::new());
 
     /// `$CNB_ARTIFACTS_MUTANT` names no mutant.
     #[derive(Debug, thiserror::Error)]
@@ -247,24 +251,6 @@ const _: () = {
         i += 1;
     }
 };
-
-/// Holds `errors` back (for [`Mutant::PublishesValidArtifacts`]): the mutant binary reports
-/// them and exits 1 after the publish.
-#[cfg(feature = "mutants")]
-fn defer(errors: Vec<crate::diagnostic::Diagnostic>) {
-    if let Ok(mut deferred) = armed::DEFERRED.lock() {
-        deferred.extend(errors);
-    }
-}
-
-#[cfg(not(feature = "mutants"))]
-fn defer(_errors: Vec<crate::diagnostic::Diagnostic>) {}
-
-/// The errors held back by [`Mutant::PublishesValidArtifacts`], emptied.
-#[cfg(feature = "mutants")]
-pub fn take_deferred() -> Vec<crate::diagnostic::Diagnostic> {
-    armed::DEFERRED.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default()
-}
 
 #[cfg(test)]
 mod tests {

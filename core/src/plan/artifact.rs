@@ -88,13 +88,12 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
 
 fn plan_file(layer: &LayerFile, declared: &str, earlier: &[PlannedFile]) -> Result<PlannedFile, ConfineError> {
     let c = confine::confine(&layer.layer_dir, declared)?;
-    if earlier.iter().any(|f| f.path == c.path) && !crate::mutants::active(crate::mutants::Mutant::AllowsDuplicateFiles) {
+    if earlier.iter().any(|f| f.path == c.path) {
         return Err(ConfineError::Duplicate(c.path));
     }
     let (digest, size, identity): (Digest, u64, _) =
         confine::hash_file(&c.source).map_err(|e| ConfineError::Unreadable { path: c.path.clone(), reason: e.to_string() })?;
-    let path = crate::mutants::file_title(declared, c.path, &c.source, &layer.layer_dir);
-    Ok(PlannedFile { path, source: c.source, identity, size, digest, media_type: String::new() })
+    Ok(PlannedFile { path: c.path, source: c.source, identity, size, digest, media_type: String::new() })
 }
 
 impl Checked<'_> {

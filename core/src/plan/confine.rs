@@ -124,8 +124,8 @@ pub fn normalise(declared: &str) -> Result<String, ConfineError> {
 
 /// Resolves `declared` inside `layer_dir` (R-CONF-1..5).
 pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, ConfineError> {
-    if let Some(unconfined) = crate::mutants::unconfined(layer_dir, declared) {
-        return unconfined;
+    if crate::mutants::active(crate::mutants::Mutant::NoConfinement) {
+        return unconfined(layer_dir, declared);
     }
     let path = normalise(declared)?;
     check_real_dirs(layer_dir)?;
@@ -155,12 +155,23 @@ pub fn confine(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, Confine
     }
     let meta = target.metadata().map_err(|e| ConfineError::Unreadable { path: path.clone(), reason: e.to_string() })?;
     if !meta.is_file() {
-        if let Some(empty) = crate::mutants::non_regular_as_empty(&path) {
-            return Ok(empty);
+        if crate::mutants::active(crate::mutants::Mutant::NonRegularAsEmpty) {
+            return Ok(ConfinedFile { path, source: PathBuf::from("/dev/null"), size: 0 });
         }
         return Err(ConfineError::NotRegular { path, kind: crate::input_file::kind(&meta) });
     }
     Ok(ConfinedFile { path, source: target, size: meta.len() })
+}
+
+/// The self-check's [`crate::mutants::Mutant::NoConfinement`]: `declared` resolved by the
+/// operating system from `layer_dir`, whatever it is (absolute, `..`, links out).
+fn unconfined(layer_dir: &Path, declared: &str) -> Result<ConfinedFile, ConfineError> {
+    let source = layer_dir.join(declared);
+    match std::fs::metadata(&source) {
+        Ok(meta) if meta.is_file() => Ok(ConfinedFile { path: declared.to_string(), source, size: meta.len() }),
+        Ok(_) => Err(ConfineError::NotRegular { path: declared.to_string(), kind: "special file" }),
+        Err(_) => Err(ConfineError::Missing { path: declared.to_string(), layer_dir: layer_dir.display().to_string() }),
+    }
 }
 
 /// The layer directory and its buildpack directory must not be symbolic links (R-CONF-7): a

@@ -13,6 +13,7 @@ pub mod confine;
 mod derived_names_tests;
 pub mod presets;
 mod render;
+pub mod seams;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ use serde::Serialize;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::layer_toml::{self, Preset};
 use crate::reference::{Digest, ImageRef};
+pub use render::vars as template_vars;
+pub use seams::{NoSeams, Seams};
 
 /// The app image's manifest descriptor: the `subject` of every artifact (R-MAN-6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,18 +153,29 @@ pub struct Plan {
 /// Plans every artifact under `layers_dir` for the build `ctx` (R-PLAN-1..3). Returns every
 /// problem found in any file, or the complete plan; never a partial plan.
 pub fn plan(layers_dir: &Path, ctx: &BuildContext) -> Result<Plan, Diagnostics> {
-    run(layers_dir, Some(ctx)).map(|artifacts| Plan { context: ctx.clone(), artifacts })
+    plan_with(layers_dir, ctx, &NoSeams)
+}
+
+/// [`plan`], with `seams` rewriting between its stages ([`seams`]).
+pub fn plan_with(layers_dir: &Path, ctx: &BuildContext, seams: &dyn Seams) -> Result<Plan, Diagnostics> {
+    run(layers_dir, Some(ctx), seams).map(|artifacts| Plan { context: ctx.clone(), artifacts })
 }
 
 /// Checks everything that needs no build context (R-PLAN-1): parsing, template syntax, label
 /// keys, confinement, presets. Returns every problem found.
 pub fn validate(layers_dir: &Path) -> Result<(), Diagnostics> {
-    run(layers_dir, None).map(|_| ())
+    validate_with(layers_dir, &NoSeams)
 }
 
-fn run(layers_dir: &Path, ctx: Option<&BuildContext>) -> Result<Vec<PlannedArtifact>, Diagnostics> {
-    let (layers, mut errors) = layer_toml::read_layers_dir(layers_dir);
-    let created = match crate::mutants::source_date_epoch(ctx.and_then(|c| c.source_date_epoch)) {
+/// [`validate`], with `seams` rewriting between its stages ([`seams`]).
+pub fn validate_with(layers_dir: &Path, seams: &dyn Seams) -> Result<(), Diagnostics> {
+    run(layers_dir, None, seams).map(|_| ())
+}
+
+fn run(layers_dir: &Path, ctx: Option<&BuildContext>, seams: &dyn Seams) -> Result<Vec<PlannedArtifact>, Diagnostics> {
+    let (mut layers, mut errors) = layer_toml::read_layers_dir(layers_dir);
+    seams.parsed(&mut layers, &mut errors, ctx);
+    let created = match ctx.and_then(|c| c.source_date_epoch) {
         Some(epoch) => match crate::plan::presets::created_timestamp(epoch) {
             Some(t) => Some(t),
             None => {
@@ -195,7 +209,7 @@ fn run(layers_dir: &Path, ctx: Option<&BuildContext>) -> Result<Vec<PlannedArtif
     if let Some(ctx) = ctx {
         errors.extend(collisions::check(&claims, &ctx.image.repository, &ctx.all_tags()));
     }
-    crate::mutants::planned(&mut artifacts, &mut errors, ctx);
+    seams.planned(&layers, &mut artifacts, &mut errors, ctx);
     if errors.is_empty() {
         Ok(artifacts)
     } else {

@@ -40,7 +40,7 @@ pub fn parse(layer: &LayerFile, value: &Spanned<String>) -> Result<Located, Diag
     let quote = if src.starts_with("\"\"\"") || src.starts_with("'''") { 3 } else { usize::from(src.starts_with(['"', '\''])) };
     let verbatim = src.len() >= 2 * quote && src.get(quote..src.len() - quote) == Some(value.get_ref().as_str());
     let located = |template| Located { template, start: span.start + quote, verbatim, span: span.clone() };
-    match crate::mutants::parse_template(value.get_ref()) {
+    match Template::parse(value.get_ref()) {
         Ok(template) => Ok(located(template)),
         Err(e) => {
             let at = located(Template { segments: Vec::new() }).location(layer, e.offset());
@@ -51,7 +51,7 @@ pub fn parse(layer: &LayerFile, value: &Spanned<String>) -> Result<Located, Diag
 
 /// Renders `t`; a variable without a value is a diagnostic at its `${` (R-TPL-5..7).
 pub fn render(layer: &LayerFile, t: &Located, vars: &Vars) -> Result<String, Diagnostic> {
-    crate::mutants::render_template(&t.template, vars).map_err(|RenderError { var, offset }| {
+    t.template.render(vars).map_err(|RenderError { var, offset }| {
         let (rule, help) = match var {
             Var::BuildTag => ("R-TPL-5", "the app image reference has no tag; pass one (e.g. `--image app:1.0` or `--tag 1.0`)"),
             Var::BuildDigest => ("R-TPL-6", "the app image digest is unknown; pass `--digest` or `--report`"),
@@ -73,7 +73,7 @@ pub fn tags(layer: &LayerFile, t: &Located, vars: &Vars, app_tags: &[String]) ->
     let mut out: Vec<String> = Vec::new();
     let mut errors = Vec::new();
     for v in &per_tag {
-        match render(layer, t, v).map(crate::mutants::tag) {
+        match render(layer, t, v) {
             Ok(tag) => match validate_tag(&tag) {
                 Ok(()) if !out.contains(&tag) => out.push(tag),
                 Ok(()) => {}
@@ -96,7 +96,7 @@ pub fn tags(layer: &LayerFile, t: &Located, vars: &Vars, app_tags: &[String]) ->
 /// The repository path of an artifact (R-REPO-1..3): rendered, an optional leading host that
 /// must be the app image's registry is dropped, then checked against the grammar.
 pub fn repository(layer: &LayerFile, t: &Located, vars: &Vars, app_registry: &str) -> Result<String, Diagnostic> {
-    let rendered = crate::mutants::repository(render(layer, t, vars)?);
+    let rendered = render(layer, t, vars)?;
     let path = strip_registry(&rendered, app_registry).map_err(|e| repo_error(layer, t, e))?;
     validate_repository_in(app_registry, path).map_err(|e| repo_error(layer, t, e))?;
     Ok(path.to_string())
@@ -114,9 +114,6 @@ fn repo_error(layer: &LayerFile, t: &Located, e: RepositoryError) -> Diagnostic 
 /// Drops a leading registry host (R-REPO-2): the first path component is a host when it contains
 /// `.` or `:` or is `localhost`; it must then equal the app image's registry.
 pub fn strip_registry<'a>(repo: &'a str, app_registry: &str) -> Result<&'a str, RepositoryError> {
-    if crate::mutants::active(crate::mutants::Mutant::KeepsRegistryHost) {
-        return Ok(repo);
-    }
     match repo.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
             if first == app_registry {
@@ -157,9 +154,6 @@ pub fn annotations(
     }
     out.insert(mt::ANNOTATION_LAYER.to_string(), layer.name.clone());
     if let Some(created) = created {
-        if crate::mutants::active(crate::mutants::Mutant::EpochOverridesCreatedLabel) {
-            out.insert(mt::ANNOTATION_CREATED.to_string(), created.to_string());
-        }
         out.entry(mt::ANNOTATION_CREATED.to_string()).or_insert_with(|| created.to_string());
     }
     let _ = decl;
@@ -173,7 +167,7 @@ pub fn annotations(
 /// Label keys may not use the reserved prefix and may not be empty (R-LABEL-2).
 pub fn check_label_key(layer: &LayerFile, key: &Spanned<String>) -> Result<(), Diagnostic> {
     let k = key.get_ref();
-    if k.starts_with(mt::RESERVED_PREFIX) && !crate::mutants::active(crate::mutants::Mutant::AllowsReservedLabels) {
+    if k.starts_with(mt::RESERVED_PREFIX) {
         return Err(Diagnostic::at(
             "R-LABEL-2",
             layer.location(key.span().start),
@@ -198,7 +192,6 @@ pub fn vars(layer: &LayerFile, ctx: Option<&crate::plan::BuildContext>) -> Vars 
         v.build_repository = Some(ctx.image.repository.clone());
         v.build_registry = Some(ctx.image.registry.clone());
         v.build_digest = ctx.digest.as_ref().map(|d| d.to_string());
-        crate::mutants::vars(&mut v, ctx);
     }
     v
 }

@@ -70,11 +70,20 @@ pub struct PublishOptions {
 /// Publishes every artifact of `plan`, with `subject` as their subject, to `target`
 /// (R-PUSH-1): preflight, blobs, manifests by digest, referrers, tags.
 pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, target: &impl Target) -> Result<PublishReport, PublishError> {
+    publish_with(plan, subject, opts, target, &crate::plan::NoSeams).await
+}
+
+/// [`publish`], with `seams` rewriting the manifest bytes it builds ([`crate::plan::seams`]).
+pub async fn publish_with(
+    plan: &Plan,
+    subject: &Subject,
+    opts: &PublishOptions,
+    target: &impl Target,
+    seams: &dyn crate::plan::Seams,
+) -> Result<PublishReport, PublishError> {
     // (a) preflight: nothing is pushed until every check passed.
-    let built = build_all(plan, subject)?;
-    if !crate::mutants::active(crate::mutants::Mutant::NoSubjectCheck) {
-        preflight::check_subject(target, &plan.context.image, subject).await?;
-    }
+    let built = build_all(plan, subject, seams)?;
+    preflight::check_subject(target, &plan.context.image, subject).await?;
     let already_tagged = preflight::check_tags(target, plan, &built, subject, opts.overwrite).await?;
 
     // (b) blobs.
@@ -95,12 +104,6 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
         tracing::info!("pushed manifest {}@{} ({})", artifact.name(), b.manifest_digest, artifact.label());
     }
 
-    // A mutant sets the tags here, before the referrers (the order R-PUSH-1 forbids).
-    let tags_early = crate::mutants::active(crate::mutants::Mutant::TagsBeforeReferrers);
-    if tags_early {
-        push_tags(target, plan, &built, &already_tagged).await?;
-    }
-
     // (d) referrers, per repository.
     let mut by_repository: BTreeMap<&str, Vec<ReferrerEntry>> = BTreeMap::new();
     for (artifact, b) in plan.artifacts.iter().zip(&built) {
@@ -114,9 +117,7 @@ pub async fn publish(plan: &Plan, subject: &Subject, opts: &PublishOptions, targ
     }
 
     // (e) tags, last.
-    if !tags_early {
-        push_tags(target, plan, &built, &already_tagged).await?;
-    }
+    push_tags(target, plan, &built, &already_tagged).await?;
 
     let artifacts = plan
         .artifacts
@@ -164,18 +165,18 @@ async fn push_tags(
 
 /// Builds every manifest; any over the 4 MiB limit fails the publish before anything is pushed
 /// (R-PUSH-6).
-fn build_all(plan: &Plan, subject: &Subject) -> Result<Vec<BuiltArtifact>, PublishError> {
+fn build_all(plan: &Plan, subject: &Subject, seams: &dyn crate::plan::Seams) -> Result<Vec<BuiltArtifact>, PublishError> {
     plan.artifacts
         .iter()
         .map(|artifact| {
-            let built = crate::manifest::build(artifact, subject).map_err(|source| match source {
+            let built = crate::manifest::build_with(artifact, subject, seams).map_err(|source| match source {
                 crate::manifest::ManifestError::TooLarge { size, .. } => {
                     PublishError::ManifestTooLarge { artifact: artifact.label(), declared_at: artifact.declared_at.clone(), size }
                 }
                 #[allow(unreachable_patterns)]
                 source => PublishError::ManifestBuild { artifact: artifact.label(), source },
             })?;
-            if built.manifest_bytes.len() > MAX_MANIFEST_SIZE && !crate::mutants::active(crate::mutants::Mutant::NoSizeLimit) {
+            if built.manifest_bytes.len() > MAX_MANIFEST_SIZE && seams.enforces_manifest_size_limit() {
                 return Err(PublishError::ManifestTooLarge {
                     artifact: artifact.label(),
                     declared_at: artifact.declared_at.clone(),

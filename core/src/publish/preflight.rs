@@ -183,7 +183,7 @@ pub async fn check_tags(
             if m.digest == b.manifest_digest {
                 tracing::info!("{reference} already holds {}", m.digest);
                 current.insert(reference);
-            } else if is_ours(&m) && !crate::mutants::active(crate::mutants::Mutant::OwnArtifactsAsForeign) {
+            } else if is_ours(&m) {
                 tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
             } else if m.digest == subject.digest {
                 // Even --overwrite does not take the app image's own tag (R-PUSH-5).

@@ -145,7 +145,7 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
     let invalid = |reason: String| PublishError::FallbackIndexInvalid { reference: reference.to_string(), reason };
     let mut top = Map::new();
     let mut entries: BTreeMap<String, Value> = BTreeMap::new();
-    if let Some(bytes) = existing.filter(|_| !crate::mutants::active(crate::mutants::Mutant::FallbackDropsEntries)) {
+    if let Some(bytes) = existing {
         // I-JSON only: it is written back as canonical JSON, which must not change its values.
         let value = canonical::from_i_json(bytes).map_err(|e| invalid(format!("not I-JSON: {e}")))?;
         let Value::Object(mut object) = value else {
@@ -179,10 +179,6 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
             let Some(digest) = entry.get("digest").and_then(Value::as_str).map(str::to_string) else {
                 return Err(invalid(format!("entry {i} has no string `digest`")));
             };
-            if crate::mutants::active(crate::mutants::Mutant::KeepsLastDuplicate) {
-                entries.insert(digest, entry);
-                continue;
-            }
             entries.entry(digest).or_insert(entry);
         }
         top = object;

@@ -40,10 +40,7 @@ pub enum Copied {
 /// Step 2's second half: [`copy_subject`] into every target repository of `plan`; a skipped copy
 /// is a warning.
 pub async fn copy_into_every_repository(target: &impl Target, plan: &Plan, subject: &Subject) -> Result<(), PublishError> {
-    let mut repositories: BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
-    if crate::mutants::active(crate::mutants::Mutant::NoSubjectCopy) {
-        repositories.clear();
-    }
+    let repositories: BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
     for repository in repositories {
         match copy_subject(target, &plan.context.image.repository, repository, subject).await? {
             Copied::Skipped { reason } => tracing::warn!(

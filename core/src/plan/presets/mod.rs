@@ -192,9 +192,6 @@ impl ChartInfo {
 /// Helm's rule (R-PRESET-4): the repository path ends with the chart name (as its last
 /// component) and every tag is the chart version (with `+` as `_`).
 pub fn check_helm_target(chart: &ChartInfo, repository: &str, tags: &[String]) -> Result<(), PresetError> {
-    if crate::mutants::active(crate::mutants::Mutant::IgnoresHelmRule) {
-        return Ok(());
-    }
     let last = repository.rsplit('/').next().unwrap_or(repository);
     if last != chart.name {
         return Err(PresetError::HelmRepositoryMismatch { expected: chart.name.clone(), found: repository.to_string() });
