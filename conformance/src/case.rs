@@ -46,7 +46,42 @@ pub struct Case {
     /// For a rejected case without a twin: why none can exist.
     #[serde(default)]
     pub twin_waiver: Option<String>,
+    /// Publish to a registry that requires credentials, handed over as this says.
+    #[serde(default)]
+    pub auth: Option<Auth>,
     pub expect: Expect,
+}
+
+/// An authenticated registry and the credentials the implementation gets for it
+/// (R-AUTH-1, R-AUTH-4; `docs/conformance.md`, "Credentials").
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `basic` (htpasswd) or `token` (a token service).
+    pub registry: crate::provider::auth::AuthKind,
+    /// `CNB_REGISTRY_AUTH` holds an entry for the registry.
+    #[serde(default)]
+    pub registry_auth: Option<Given>,
+    /// The Docker config's `auths` holds an entry for the registry.
+    #[serde(default)]
+    pub auths: Option<Given>,
+    /// The Docker config's `credHelpers` names the suite's helper for the registry, which
+    /// answers with these credentials.
+    #[serde(default)]
+    pub cred_helper: Option<Given>,
+}
+
+/// Which credentials a source holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Given {
+    /// The account the registry accepts.
+    Valid,
+    /// The account's user with a password the registry refuses.
+    Wrong,
+    /// A value R-AUTH-1 calls malformed (`CNB_REGISTRY_AUTH` only): `Basic` followed by
+    /// `user:password` in clear instead of base64.
+    Malformed,
 }
 
 /// The build the implementation publishes artifacts for.
@@ -231,6 +266,9 @@ pub enum Expect {
         /// image's fallback tag).
         #[serde(default)]
         error_tags: Vec<String>,
+        /// Credential sources the error must name (`CNB_REGISTRY_AUTH`, R-AUTH-2).
+        #[serde(default)]
+        error_sources: Vec<String>,
     },
 }
 
@@ -313,9 +351,12 @@ impl Case {
             Expect::Rejected { rules, .. } => rules.as_slice(),
             Expect::Published { .. } => &[],
         };
-        if let Expect::Rejected { error_files, error_tags, .. } = &self.expect {
-            if error_files.is_empty() && error_tags.is_empty() {
-                problems.push("a rejected case must say what its error names: set `error_files` or `error_tags` in [expect]".to_string());
+        if let Expect::Rejected { error_files, error_tags, error_sources, .. } = &self.expect {
+            if error_files.is_empty() && error_tags.is_empty() && error_sources.is_empty() {
+                problems.push(
+                    "a rejected case must say what its error names: set `error_files`, `error_tags` or `error_sources` in [expect]"
+                        .to_string(),
+                );
             }
             for file in error_files {
                 if Path::new(file).is_absolute() || file.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
@@ -332,6 +373,14 @@ impl Case {
         }
         if self.rules.is_empty() {
             problems.push("`rules` is empty: name the spec rules the case checks".to_string());
+        }
+        if let Some(auth) = &self.auth {
+            if auth.auths == Some(Given::Malformed) || auth.cred_helper == Some(Given::Malformed) {
+                problems.push("[auth] `malformed` is only for `registry_auth`".to_string());
+            }
+            if !self.concurrent.is_empty() || !self.setup.publish.is_empty() {
+                problems.push("[auth] cases publish once: no `concurrent` fixtures or `[[setup.publish]]`".to_string());
+            }
         }
         if let Some(d) = &self.build.digest {
             if d.parse::<cnb_artifacts_core::reference::Digest>().is_err() {

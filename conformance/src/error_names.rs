@@ -1,6 +1,7 @@
 //! A rejection counts only for the right reason: the implementation's output must name what a
 //! correct error names (R-ERR-1). A rejected case lists, in `[expect]`, the layer TOML files
-//! (`error_files`, relative to the layers directory) and the tags (`error_tags`) its error is
+//! (`error_files`, relative to the layers directory), the tags (`error_tags`) and the
+//! credential sources (`error_sources`, such as `CNB_REGISTRY_AUTH`, R-AUTH-2) its error is
 //! about; [`missing`] says which of them an invocation's output does not name.
 //!
 //! The matching rule (written for implementers in `docs/conformance.md`, "What a rejection must
@@ -10,7 +11,7 @@
 //! letter, digit, `_`, `-` or `/`, nor a `.` followed by a letter or digit. A tag `T` is named
 //! when `T` occurs with none of a letter, digit, `_`, `-`, `.`, `/`, `#` or `@` before it, and
 //! after it none of a letter, digit, `_`, `-`, `/`, `#` or `@`, nor a `.` followed by one of
-//! those or a `.`. Letter case matters. Rule IDs (`R-COLL-1`) are never required.
+//! those or a `.`. A credential source is named like a tag. Letter case matters. Rule IDs (`R-COLL-1`) are never required.
 
 use std::path::Path;
 
@@ -24,6 +25,8 @@ pub enum Named<'a> {
     /// A layer TOML file, relative to the layers directory, `/`-separated.
     File(&'a str),
     Tag(&'a str),
+    /// A credential source: an environment variable such as `CNB_REGISTRY_AUTH`.
+    Source(&'a str),
 }
 
 impl std::fmt::Display for Named<'_> {
@@ -31,6 +34,7 @@ impl std::fmt::Display for Named<'_> {
         match self {
             Named::File(path) => write!(f, "the file {path}"),
             Named::Tag(tag) => write!(f, "the tag {tag}"),
+            Named::Source(source) => write!(f, "the credential source {source}"),
         }
     }
 }
@@ -67,7 +71,7 @@ fn names(wanted: &Named<'_>, layers_dir: &Path, output: &str) -> bool {
             }
             forms.iter().any(|form| occurs(output, form, is_path_char, |b| is_path_char(b) && b != b'.'))
         }
-        Named::Tag(tag) => occurs(output, tag, joins_tag, |b| joins_tag(b) && b != b'.'),
+        Named::Tag(word) | Named::Source(word) => occurs(output, word, joins_tag, |b| joins_tag(b) && b != b'.'),
     }
 }
 
@@ -133,6 +137,15 @@ mod tests {
     #[case::digest_reference("app@wasm", false)]
     fn tags_are_named_as_whole_words(#[case] output: &str, #[case] named: bool) {
         assert_eq!(missing(&[Named::Tag("wasm")], Path::new(LAYERS), "", output).is_empty(), named, "{output}");
+    }
+
+    #[rstest]
+    #[case::quoted("error: `CNB_REGISTRY_AUTH` entry `127.0.0.1:5000` is not `Basic …`", true)]
+    #[case::plain("CNB_REGISTRY_AUTH is not a JSON object", true)]
+    #[case::longer("CNB_REGISTRY_AUTH_FILE is unset", false)]
+    #[case::absent("error: bad credentials", false)]
+    fn sources_are_named_as_whole_words(#[case] output: &str, #[case] named: bool) {
+        assert_eq!(missing(&[Named::Source("CNB_REGISTRY_AUTH")], Path::new(LAYERS), output, "").is_empty(), named, "{output}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 /// Environment variables the runner owns; inherited values of these are removed.
-const OWNED_VARS: [&str; 12] = [
+const OWNED_VARS: [&str; 13] = [
     "CNB_LAYERS_DIR",
     "CNB_OUTPUT_IMAGE",
     "CNB_ARTIFACTS_TAGS",
@@ -26,6 +26,7 @@ const OWNED_VARS: [&str; 12] = [
     "CNB_ARTIFACTS_INSECURE",
     "CNB_ARTIFACTS_OVERWRITE",
     "DOCKER_CONFIG",
+    "CNB_REGISTRY_AUTH",
     "SOURCE_DATE_EPOCH",
 ];
 
@@ -107,6 +108,7 @@ impl Implementation {
         command.envs(&vars);
         let started = Instant::now();
         let child = command.spawn().map_err(|source| ImplementationError::Spawn { command: self.display.clone(), source })?;
+        let vars = recorded(vars);
         let mut group = GroupGuard(child.id());
         let waited = tokio::time::timeout(timeout, child.wait_with_output()).await;
         let duration = started.elapsed();
@@ -137,6 +139,14 @@ impl Implementation {
             duration_ms: duration.as_millis() as u64,
         })
     }
+}
+
+/// The environment as the results show it: `CNB_REGISTRY_AUTH`'s value is never recorded.
+fn recorded(mut vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Some(value) = vars.get_mut("CNB_REGISTRY_AUTH") {
+        *value = crate::credentials::REDACTED.to_string();
+    }
+    vars
 }
 
 /// Kills the child's process group when dropped while it may still run (timeout, Ctrl-C).
@@ -176,6 +186,10 @@ pub struct InvocationEnv {
     pub registry: String,
     pub insecure: bool,
     pub docker_config: PathBuf,
+    /// `CNB_REGISTRY_AUTH`, set only for a case with `[auth]` that asks for it.
+    pub registry_auth: Option<String>,
+    /// A directory put first on the inherited `PATH` (the suite's credential helper).
+    pub path_first: Option<PathBuf>,
     /// `SOURCE_DATE_EPOCH` exactly as set (unset when `None`).
     pub source_date_epoch: Option<String>,
     pub overwrite: bool,
@@ -198,6 +212,15 @@ impl InvocationEnv {
         set("CNB_ARTIFACTS_REGISTRY", self.registry.clone());
         set("CNB_ARTIFACTS_INSECURE", self.insecure.to_string());
         set("DOCKER_CONFIG", self.docker_config.display().to_string());
+        if let Some(value) = &self.registry_auth {
+            set("CNB_REGISTRY_AUTH", value.clone());
+        }
+        if let Some(dir) = &self.path_first {
+            let inherited = std::env::var_os("PATH").unwrap_or_default();
+            let joined = std::env::join_paths(std::iter::once(dir.clone()).chain(std::env::split_paths(&inherited)))
+                .map_or_else(|_| dir.display().to_string(), |p| p.to_string_lossy().into_owned());
+            set("PATH", joined);
+        }
         if let Some(epoch) = &self.source_date_epoch {
             set("SOURCE_DATE_EPOCH", epoch.clone());
         }
@@ -354,6 +377,8 @@ mod tests {
             registry: "127.0.0.1:5000".into(),
             insecure: true,
             docker_config: "/tmp/docker".into(),
+            registry_auth: None,
+            path_first: None,
             source_date_epoch: None,
             overwrite: false,
         }
@@ -387,6 +412,16 @@ mod tests {
         assert_eq!(out.exit, Exit::Code(3));
         assert_eq!(out.stdout.trim(), "127.0.0.1:5000/case/app:1.0");
         assert_eq!(out.mentioned_rules(), ["R-COLL-1"]);
+    }
+
+    #[tokio::test]
+    async fn registry_auth_is_handed_over_but_never_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let i = Implementation::parse("sh -c 'echo \"$CNB_REGISTRY_AUTH\"'").unwrap();
+        let env = InvocationEnv { registry_auth: Some("{\"h\":\"Basic eDp5\"}".into()), ..env() };
+        let out = i.run(&env, dir.path(), Duration::from_secs(10)).await.expect("runs");
+        assert_eq!(out.stdout.trim(), "{\"h\":\"Basic eDp5\"}");
+        assert_eq!(out.env["CNB_REGISTRY_AUTH"], crate::credentials::REDACTED);
     }
 
     #[tokio::test]

@@ -7,6 +7,8 @@
 //! | [`case`] | the case files (`conformance/cases/<id>.toml`) |
 //! | [`fixture`] | building each case's layers directory; the suite-data digest |
 //! | [`implementation`] | the implementation-under-test contract: command, environment, timeout |
+//! | [`credentials`] | the credentials handed to an implementation for a case with `[auth]`, the authenticated registries of a run |
+//! | [`secrecy`] | R-AUTH-2: searching an implementation's output for the credentials it was handed |
 //! | [`registry_view`] | reading the registry: catalog, tags, manifests, blobs; snapshots |
 //! | [`setup`] | state the registry holds before a case runs |
 //! | [`expect`] | expected manifests and fallback indexes for one run |
@@ -29,6 +31,7 @@
 pub mod baseline;
 pub mod case;
 pub mod coverage;
+pub mod credentials;
 mod diff;
 pub mod ending;
 pub mod error_names;
@@ -44,6 +47,7 @@ pub mod regen;
 pub mod registry_view;
 pub mod report;
 pub mod runner;
+pub mod secrecy;
 pub mod selection;
 pub mod self_check;
 pub mod setup;

@@ -173,16 +173,20 @@ fn context(case: &Case) -> Result<BuildContext, String> {
 }
 
 /// The `[expect]` section of a rejected case: the planner's rules; what the error must name
-/// (`error_files`, `error_tags`) is kept from `old`, since only the case author knows it.
+/// (`error_files`, `error_tags`, `error_sources`) is kept from `old`, since only the case author
+/// knows it.
 fn rejected_section(rules: &BTreeSet<String>, old: &Expect) -> String {
     let list = |items: &mut dyn Iterator<Item = &String>| items.map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
     let mut section = format!("[expect]\noutcome = \"rejected\"\nrules = [{}]\n", list(&mut rules.iter()));
-    if let Expect::Rejected { error_files, error_tags, .. } = old {
+    if let Expect::Rejected { error_files, error_tags, error_sources, .. } = old {
         if !error_files.is_empty() {
             section.push_str(&format!("error_files = [{}]\n", list(&mut error_files.iter())));
         }
         if !error_tags.is_empty() {
             section.push_str(&format!("error_tags = [{}]\n", list(&mut error_tags.iter())));
+        }
+        if !error_sources.is_empty() {
+            section.push_str(&format!("error_sources = [{}]\n", list(&mut error_sources.iter())));
         }
     }
     section

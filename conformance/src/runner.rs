@@ -13,6 +13,11 @@
 //! for the whole run: the implementation is given only the proxy's host (and the expected
 //! manifests are rendered with it), while seeding, setup and verification use the registry
 //! directly; a failed publish may then pass as an accepted refusal ([`super::quirks`]).
+//!
+//! A case with `[auth]` publishes instead to an authenticated registry of the run
+//! ([`super::credentials`]), never through the proxy, which serves the storage of the anonymous
+//! one: everything else about the case is as above, and the implementation's output is then
+//! searched for the credentials it was handed ([`super::secrecy`], R-AUTH-2).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::case::{Case, Expect, IndexCheck, SourceDateEpoch};
 use super::coverage;
+use super::credentials::{self, AuthRegistries};
 use super::ending;
 use super::error_names::{self, Named};
 use super::expect::{self, ExpectedArtifact};
@@ -32,6 +38,7 @@ use super::outcome::{CaseResult, Fault, Finding, RunResults, Status};
 use super::provenance::{self, Provenance};
 use super::quirks::{self, Attempt, Behind, Observed, RefusalVerdict};
 use super::registry_view::{RegistryView, Snapshot, ViewError};
+use super::secrecy;
 use super::selection::Selected;
 use super::setup;
 use super::verify;
@@ -69,6 +76,8 @@ pub enum RunError {
     RegistryStart { provider: Provider, source: ProviderError },
     #[error("the registry at {host} failed its health check: {source}")]
     HealthCheck { host: String, source: ProviderError },
+    #[error("could not start an authenticated registry ({provider}): {source}")]
+    AuthRegistry { provider: Provider, source: ProviderError },
     #[error("could not start the registry quirks proxy ({profile}): {source}")]
     QuirksProxy { profile: QuirkProfile, source: ProxyError },
     #[error(transparent)]
@@ -100,6 +109,8 @@ struct Ctx<'a> {
     /// whether it speaks plain HTTP.
     implementation_host: String,
     implementation_insecure: bool,
+    /// The authenticated registries for cases with `[auth]`.
+    auth: &'a AuthRegistries,
 }
 
 /// One prepared invocation: its environment and working directory.
@@ -133,10 +144,15 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
         Some(profile) => Some(Behind::start(&registry.url(), profile).await.map_err(|source| RunError::QuirksProxy { profile, source })?),
         None => None,
     };
+    // Declared after `registry`, so dropped before it: they serve its storage.
+    let auth_kinds = selected.iter().filter(|s| !s.disabled).filter_map(|s| s.case.auth.as_ref().map(|a| a.registry));
+    let auth = AuthRegistries::start(&opts.provider, &registry, auth_kinds)
+        .await
+        .map_err(|source| RunError::AuthRegistry { provider: opts.provider.clone(), source })?;
     let work = tempfile::Builder::new().prefix("cnb-conformance-").tempdir().map_err(RunError::WorkDir)?;
     let docker_config = match &opts.provider {
-        Provider::External(_) => external_docker_config(),
-        _ => anonymous_docker_config(work.path()).map_err(RunError::WorkDir)?,
+        Provider::External(_) => credentials::external_docker_config(),
+        _ => credentials::anonymous_docker_config(work.path()).map_err(RunError::WorkDir)?,
     };
     let run_prefix = matches!(opts.provider, Provider::External(_)).then(|| format!("{}-{:08x}", opts.namespace_prefix, fastrand::u32(..)));
     let view = RegistryView::new(&registry.host, registry.insecure)?;
@@ -167,6 +183,7 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
         implementation_host: behind.as_ref().map_or_else(|| registry.host.clone(), |b| b.proxy.host()),
         implementation_insecure: behind.is_some() || registry.insecure,
         behind,
+        auth: &auth,
     };
     let jobs = opts.jobs.max(1);
     let mut cases: Vec<CaseResult> = stream::iter(selected.iter()).map(|s| run_selected(&ctx, s)).buffer_unordered(jobs).collect().await;
@@ -204,6 +221,14 @@ async fn run_selected(ctx: &Ctx<'_>, selected: &Selected) -> CaseResult {
     }
     let started = Instant::now();
     let case = &selected.case;
+    if let Some(auth) = case.auth.as_ref().filter(|a| ctx.auth.host(a.registry).is_none()) {
+        let mut r = CaseResult::new(case, Status::Skip);
+        r.reason = Some(format!(
+            "needs a registry with {} auth that the runner starts; --registry URL names one it cannot configure",
+            auth.registry
+        ));
+        return r;
+    }
     let mut result = CaseResult::new(case, Status::Pass);
     if let Some(b) = &ctx.behind {
         result.quirk = Some(CaseQuirk { profile: b.rule.profile.to_string(), hits: 0, refusal: None });
@@ -241,7 +266,8 @@ async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<
         .await
         .map_err(|e| registry_fault("seeding the app image")(&e))?;
     result.setup = setup::apply(&ctx.view, case, &ns, &subject).await.map_err(|e| registry_fault("setting up")(&e))?;
-    let expected = expect::load_manifests(case, ctx.suite, &ctx.implementation_host, &ns).map_err(|e| (Fault::CaseData, e.to_string()))?;
+    let expected =
+        expect::load_manifests(case, ctx.suite, implementation_host(ctx, case).0, &ns).map_err(|e| (Fault::CaseData, e.to_string()))?;
     let known = known_repositories(case, &ns, &expected);
     if !earlier_publishes(ctx, case, &ns, &known, &subject, result).await? {
         return Ok(());
@@ -268,15 +294,22 @@ async fn execute(ctx: &Ctx<'_>, case: &Case, result: &mut CaseResult) -> Result<
     if let Some(why) = result.invocations.iter().find_map(ending::not_started) {
         return Err((Fault::NotStarted, why));
     }
+    if case.auth.is_some() {
+        let secrets = ctx.auth.secrets();
+        result.findings.extend(secrecy::findings(&secrets, &result.invocations));
+        secrecy::redact(&secrets, &mut result.invocations);
+    }
     let after = snapshot(ctx, &ns, &known, "reading the registry after the run").await?;
     result.found = after.digests();
     let invocations: Vec<&Invocation> = result.invocations[first_main..].iter().collect();
     let findings = if rejected {
         let mut f = verify::exits_rejected(&invocations);
-        if let Expect::Rejected { error_files, error_tags, .. } = &case.expect {
+        if let Expect::Rejected { error_files, error_tags, error_sources, .. } = &case.expect {
             let referrers_tag = subject.digest.referrers_tag();
             let tags: Vec<String> = error_tags.iter().map(|t| t.replace("@@REFERRERS_TAG@@", &referrers_tag)).collect();
-            let wanted: Vec<Named> = error_files.iter().map(|f| Named::File(f)).chain(tags.iter().map(|t| Named::Tag(t))).collect();
+            let files = error_files.iter().map(|f| Named::File(f));
+            let sources = error_sources.iter().map(|s| Named::Source(s));
+            let wanted: Vec<Named> = files.chain(tags.iter().map(|t| Named::Tag(t))).chain(sources).collect();
             let layers = prepared.iter().map(|p| p.env.layers_dir.as_path());
             f.extend(error_names::findings(&wanted, invocations.iter().copied().zip(layers)));
         }
@@ -419,7 +452,12 @@ fn prepare(ctx: &Ctx<'_>, case: &Case, fixture: &str, dir: &Path, ns: &str, subj
     let layers = fixture::materialise(case, ctx.suite, fixture, dir, ns).map_err(|e| runner(&e))?;
     let cwd = dir.join("cwd");
     std::fs::create_dir_all(&cwd).map_err(|e| runner(&e))?;
-    let name = format!("{}/{ns}/{}", ctx.implementation_host, case.build.repository);
+    let (host, insecure) = implementation_host(ctx, case);
+    let name = format!("{host}/{ns}/{}", case.build.repository);
+    let handover = match &case.auth {
+        Some(auth) => credentials::hand_over(auth, host, &ctx.auth.accounts, dir).map_err(|e| runner(&e))?,
+        None => credentials::Handover { docker_config: ctx.docker_config.clone(), ..credentials::Handover::default() },
+    };
     let env = InvocationEnv {
         layers_dir: layers,
         output_image: match case.build.tags.first() {
@@ -431,14 +469,25 @@ fn prepare(ctx: &Ctx<'_>, case: &Case, fixture: &str, dir: &Path, ns: &str, subj
         manifest_size: subject.size,
         manifest_media_type: subject.media_type.clone(),
         report: dir.join("report.toml"),
-        registry: ctx.implementation_host.clone(),
-        insecure: ctx.implementation_insecure,
-        docker_config: ctx.docker_config.clone(),
+        registry: host.to_string(),
+        insecure,
+        docker_config: handover.docker_config,
+        registry_auth: handover.registry_auth,
+        path_first: handover.path_first,
         source_date_epoch: case.build.source_date_epoch.as_ref().map(SourceDateEpoch::env_value),
         overwrite: case.build.overwrite,
     };
     std::fs::write(&env.report, env.report_toml()).map_err(|e| runner(&e))?;
     Ok(Prepared { env, cwd })
+}
+
+/// The registry `host:port` the implementation publishes `case` to, and whether it is plain
+/// HTTP: an authenticated registry for a case with `[auth]`, else the run's (or its proxy).
+fn implementation_host<'c>(ctx: &'c Ctx<'_>, case: &Case) -> (&'c str, bool) {
+    match case.auth.as_ref().and_then(|a| ctx.auth.host(a.registry)) {
+        Some(host) => (host, true),
+        None => (&ctx.implementation_host, ctx.implementation_insecure),
+    }
 }
 
 async fn invoke(ctx: &Ctx<'_>, case: &Case, prepared: &Prepared) -> Result<Invocation, Abort> {
@@ -484,20 +533,4 @@ async fn strays(view: &RegistryView, selected: &[Selected]) -> Result<Vec<Findin
             )
         })
         .collect())
-}
-
-/// `DOCKER_CONFIG` for a registry the runner started: a `config.json` with no credentials.
-fn anonymous_docker_config(work: &Path) -> std::io::Result<PathBuf> {
-    let dir = work.join("docker-config");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("config.json"), "{\"auths\":{}}\n")?;
-    Ok(dir)
-}
-
-/// `DOCKER_CONFIG` for an external registry: the user's own (`$DOCKER_CONFIG` or `~/.docker`).
-fn external_docker_config() -> PathBuf {
-    std::env::var_os("DOCKER_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
-        .unwrap_or_else(|| PathBuf::from(".docker"))
 }

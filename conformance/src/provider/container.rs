@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use testcontainers::bollard::models::PortBinding;
+use testcontainers::bollard::models::{Mount, MountType, PortBinding};
 use testcontainers::bollard::query_parameters::{
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
 };
@@ -22,13 +22,18 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::image;
-use super::ProviderError;
+use super::{ProviderError, Storage, Variant};
 
 /// Label on every container this module starts; its value names the owner process.
 pub const OWNER_LABEL: &str = "io.buildpacks.cnb-artifacts.registry.owner";
 /// Name prefix of containers left running on purpose.
 pub const KEPT_PREFIX: &str = "cnb-artifacts-kept-";
 const REGISTRY_PORT: u16 = 5000;
+/// The registry's storage inside the container: an anonymous volume, which another container
+/// can share (`volumes_from`) and which is removed with the container.
+const STORAGE_PATH: &str = "/var/lib/registry";
+/// Where a [`Variant`]'s files are copied inside the container.
+const FILES_DIR: &str = "/etc/docker/registry/files";
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running registry container; dropping it removes the container.
@@ -45,27 +50,44 @@ pub(super) fn docker() -> Result<Docker, ProviderError> {
         .map_err(|source| ProviderError::Docker { action: "connecting to the Docker engine".to_string(), source })
 }
 
-/// Starts a registry container; returns its guard, `127.0.0.1:port` and the registry version.
-pub(super) async fn start() -> Result<(ContainerGuard, String, Option<String>), ProviderError> {
+/// Starts a registry container with `variant`'s settings and files (and another container's
+/// storage volume, when it says so); returns its guard, `127.0.0.1:port` and the registry
+/// version.
+pub(super) async fn start(variant: &Variant) -> Result<(ContainerGuard, String, Option<String>), ProviderError> {
     let docker = docker()?;
     reap_orphans(&docker).await;
     let image = image::ensure_image(&docker).await?;
-    let container = GenericImage::new(image.name.as_str(), image.tag.as_str())
+    let shared = match &variant.storage_of {
+        Some(Storage::Container(id)) => Some(id.clone()),
+        _ => None,
+    };
+    let mut request = GenericImage::new(image.name.as_str(), image.tag.as_str())
         .with_exposed_port(REGISTRY_PORT.tcp())
         .with_label(OWNER_LABEL, owner::this_process())
         .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
-        .with_host_config_modifier(|host| {
+        .with_host_config_modifier(move |host| {
             // Loopback only, on a port the engine picks (not every interface, as by default).
             let binding = PortBinding { host_ip: Some("127.0.0.1".to_string()), host_port: Some(String::new()) };
             host.publish_all_ports = Some(false);
             host.port_bindings = Some(HashMap::from([(format!("{REGISTRY_PORT}/tcp"), Some(vec![binding]))]));
-        })
-        .start()
-        .await
-        .map_err(|source| ProviderError::Testcontainers {
-            action: format!("starting a container of {}:{}", image.name, image.tag),
-            source,
-        })?;
+            match &shared {
+                Some(id) => host.volumes_from = Some(vec![id.clone()]),
+                None => {
+                    let volume = Mount { target: Some(STORAGE_PATH.to_string()), typ: Some(MountType::VOLUME), ..Mount::default() };
+                    host.mounts = Some(vec![volume]);
+                }
+            }
+        });
+    for (key, value) in variant.env_with(FILES_DIR) {
+        request = request.with_env_var(key, value);
+    }
+    for (name, bytes) in &variant.files {
+        request = request.with_copy_to(format!("{FILES_DIR}/{name}"), bytes.clone());
+    }
+    let container = request.start().await.map_err(|source| ProviderError::Testcontainers {
+        action: format!("starting a container of {}:{}", image.name, image.tag),
+        source,
+    })?;
     let id = container.id().to_string();
     // On an error the container is dropped, and so removed.
     let port = container

@@ -12,6 +12,7 @@
 //! `docs/registries.md`). Containers go through testcontainers, so no `docker` command line
 //! is needed.
 
+pub mod auth;
 mod command;
 pub mod container;
 pub mod image;
@@ -144,10 +145,43 @@ pub enum ProviderError {
     BlobCheck { reference: String, digest: String, source: oci_client::errors::OciDistributionError },
     #[error("listing the tags of {reference} failed: {source}")]
     ListTags { reference: String, source: oci_client::errors::OciDistributionError },
+    #[error("cannot start the registry with {kind} auth: {reason}")]
+    AuthRegistry { kind: auth::AuthKind, reason: String },
     #[error("the registry at {url} sent a manifest without a Content-Type header")]
     MissingContentType { url: String },
     #[error("the registry at {url} says the manifest digest is {header} but its bytes hash to {computed}")]
     DigestHeaderMismatch { url: String, header: String, computed: String },
+}
+
+/// How a started registry differs from the plain one: the `REGISTRY_*` settings it gets on
+/// top of `ci/registry/config.yml`, the files those settings name, and whose storage it uses.
+/// The authenticated registries of [`auth`] are variants that share the storage of the
+/// anonymous one, so that the runner reads what an implementation pushed to them anonymously.
+#[derive(Debug, Clone, Default)]
+pub struct Variant {
+    /// `REGISTRY_*` environment overrides; `{files}` in a value stands for the directory that
+    /// holds [`Variant::files`] as the registry sees it.
+    pub env: Vec<(String, String)>,
+    /// Files the registry reads (name, bytes), e.g. an htpasswd file or a certificate bundle.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Serve the storage of this registry instead of a fresh one.
+    pub storage_of: Option<Storage>,
+}
+
+/// Where a started registry keeps its blobs and manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// A directory of this machine (process provider).
+    Dir(PathBuf),
+    /// The storage volume of this container (container provider).
+    Container(String),
+}
+
+impl Variant {
+    /// The environment overrides with `{files}` replaced by `files_dir`.
+    fn env_with(&self, files_dir: &str) -> Vec<(String, String)> {
+        self.env.iter().map(|(k, v)| (k.clone(), v.replace("{files}", files_dir))).collect()
+    }
 }
 
 /// What must be cleaned up when a [`RunningRegistry`] is dropped.
@@ -182,9 +216,15 @@ const PORT_ATTEMPTS: usize = 3;
 /// Starts (or, for an external URL, just names) a registry. Started registries answer `/v2/`
 /// when this returns; an external one is not contacted (see [`RunningRegistry::health_check`]).
 pub async fn start(provider: &Provider) -> Result<RunningRegistry, ProviderError> {
+    start_variant(provider, &Variant::default()).await
+}
+
+/// Starts a registry of `provider` configured as `variant` says (an external registry cannot
+/// be configured: it is only named, as by [`start`]).
+pub async fn start_variant(provider: &Provider, variant: &Variant) -> Result<RunningRegistry, ProviderError> {
     match provider {
         Provider::Container => {
-            let (guard, host, version) = container::start().await?;
+            let (guard, host, version) = container::start(variant).await?;
             let registry =
                 RunningRegistry { host, insecure: true, provider: provider.clone(), version, guard: Guard::Container(Box::new(guard)) };
             registry.wait_ready().await?;
@@ -193,7 +233,7 @@ pub async fn start(provider: &Provider) -> Result<RunningRegistry, ProviderError
         Provider::Process => {
             let mut attempt = 1;
             loop {
-                let (guard, host, version) = process::start().await?;
+                let (guard, host, version) = process::start(variant).await?;
                 let registry = RunningRegistry { host, insecure: true, provider: provider.clone(), version, guard: Guard::Process(guard) };
                 match registry.wait_ready().await {
                     Ok(()) => return Ok(registry),
@@ -332,6 +372,15 @@ impl RunningRegistry {
         match &self.guard {
             Guard::Container(guard) => Some(guard.id()),
             _ => None,
+        }
+    }
+
+    /// Where this registry keeps its data, for a registry this module started.
+    pub fn storage(&self) -> Option<Storage> {
+        match &self.guard {
+            Guard::Container(guard) => Some(Storage::Container(guard.id().to_string())),
+            Guard::Process(guard) => Some(Storage::Dir(guard.storage_dir())),
+            Guard::Nothing => None,
         }
     }
 

@@ -18,13 +18,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::command;
-use super::ProviderError;
 use super::CONFIG_YML;
+use super::{ProviderError, Storage, Variant};
 
 /// Environment variable naming the registry binary to run instead of `docker-registry` on PATH.
 pub const BINARY_ENV: &str = "CNB_ARTIFACTS_REGISTRY_BIN";
 const BINARY_NAME: &str = "docker-registry";
 const LOG_FILE: &str = "registry.log";
+const STORAGE_DIR: &str = "storage";
 
 /// A running registry process; dropping it kills the process and removes its directory.
 #[derive(Debug)]
@@ -65,12 +66,21 @@ pub fn binary_version(binary: &Path) -> Option<String> {
 
 /// Starts a registry process; returns its guard, `127.0.0.1:port` and the registry version.
 /// Readiness (`/v2/` answering) is checked by the caller.
-pub(super) async fn start() -> Result<(ProcessGuard, String, Option<String>), ProviderError> {
+/// The registry gets `variant`'s settings and files (written into its directory) and, when the
+/// variant says so, another registry's storage directory.
+pub(super) async fn start(variant: &Variant) -> Result<(ProcessGuard, String, Option<String>), ProviderError> {
     let binary = find_binary()?;
     let version = binary_version(&binary);
     let dir = tempfile::Builder::new().prefix("cnb-artifacts-registry-").tempdir().map_err(ProviderError::TempDir)?;
     let config = dir.path().join("config.yml");
     std::fs::write(&config, CONFIG_YML).map_err(ProviderError::TempDir)?;
+    for (name, bytes) in &variant.files {
+        std::fs::write(dir.path().join(name), bytes).map_err(ProviderError::TempDir)?;
+    }
+    let storage = match &variant.storage_of {
+        Some(Storage::Dir(shared)) => shared.clone(),
+        _ => dir.path().join(STORAGE_DIR),
+    };
     let log = File::create(dir.path().join(LOG_FILE)).map_err(ProviderError::TempDir)?;
     let log_err = log.try_clone().map_err(ProviderError::TempDir)?;
     let host = format!("127.0.0.1:{}", free_port().map_err(ProviderError::TempDir)?);
@@ -82,7 +92,8 @@ pub(super) async fn start() -> Result<(ProcessGuard, String, Option<String>), Pr
             cmd.env_remove(key);
         }
     }
-    cmd.env("REGISTRY_HTTP_ADDR", &host).env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path().join("storage"));
+    cmd.env("REGISTRY_HTTP_ADDR", &host).env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", storage);
+    cmd.envs(variant.env_with(&dir.path().display().to_string()));
     die_with_parent(&mut cmd);
     let child = cmd.spawn().map_err(|source| ProviderError::Spawn { program: binary.display().to_string(), source })?;
     let pid = child.id();
@@ -126,6 +137,11 @@ impl ProcessGuard {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The storage directory of a registry started with its own storage.
+    pub(super) fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join(STORAGE_DIR)
     }
 
     /// An error when the process has already exited (with the end of its log).

@@ -174,6 +174,14 @@ declare_mutants! {
     /// R-REF-4: of several entries of an existing fallback index with one digest, the last is
     /// kept instead of the first.
     KeepsLastDuplicate = "keeps-last-duplicate",
+    /// R-AUTH-1: the Docker config file is consulted before `CNB_REGISTRY_AUTH`.
+    DockerConfigFirst = "docker-config-first",
+    /// R-AUTH-1: a malformed `CNB_REGISTRY_AUTH` is ignored and the next source is used.
+    MalformedRegistryAuthFallsThrough = "malformed-registry-auth-falls-through",
+    /// R-AUTH-4: the Docker config's `auths` entry is taken before its `credHelpers` helper.
+    AuthsBeforeCredHelpers = "auths-before-cred-helpers",
+    /// R-AUTH-2: the `Authorization` value of the credentials found is printed on stderr.
+    PrintsCredentials = "prints-credentials",
 }
 
 impl Mutant {

@@ -28,6 +28,8 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use oci_client::secrets::RegistryAuth;
 
+use crate::mutants::Mutant;
+
 pub use docker_config::DOCKER_HUB_SERVER;
 
 /// The platform variable with per-registry authorization headers (CNB platform spec).
@@ -141,23 +143,62 @@ pub fn resolve(registry: &str) -> Result<RegistryAuth, AuthError> {
 /// The credentials for `registry` from `source`: `CNB_REGISTRY_AUTH` first, then the Docker
 /// config file, else anonymous (R-AUTH-1).
 pub fn resolve_with(registry: &str, source: &AuthSource) -> Result<RegistryAuth, AuthError> {
+    let auth = first_source(registry, source)?;
+    if crate::mutants::active(Mutant::PrintsCredentials) {
+        eprintln!("debug: credentials for {registry}: Authorization: {}", mutant_header(&auth));
+    }
+    Ok(auth)
+}
+
+/// The `Authorization` value [`Mutant::PrintsCredentials`] prints (R-AUTH-2 forbids it).
+fn mutant_header(auth: &RegistryAuth) -> String {
+    match auth {
+        RegistryAuth::Basic(user, password) => {
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+        }
+        RegistryAuth::Bearer(token) => format!("Bearer {token}"),
+        RegistryAuth::Anonymous => "(anonymous)".to_string(),
+    }
+}
+
+/// The credentials of the first source with an entry for `registry` (R-AUTH-1).
+fn first_source(registry: &str, source: &AuthSource) -> Result<RegistryAuth, AuthError> {
     if source.registry_auth_not_utf8 {
         return Err(AuthError::RegistryAuthEnvNotUtf8);
     }
-    if let Some(auth) = from_registry_auth_env(registry, source.registry_auth.as_ref())? {
+    let docker_config_first = crate::mutants::active(Mutant::DockerConfigFirst);
+    if docker_config_first {
+        if let Some(auth) = from_docker_config(registry, source)? {
+            return Ok(auth);
+        }
+    }
+    let from_env = match from_registry_auth_env(registry, source.registry_auth.as_ref()) {
+        Err(_) if crate::mutants::active(Mutant::MalformedRegistryAuthFallsThrough) => None,
+        found => found?,
+    };
+    if let Some(auth) = from_env {
         tracing::debug!(registry, "credentials from {REGISTRY_AUTH_ENV}");
         return Ok(auth);
     }
-    if let Some(path) = &source.docker_config {
-        if let Some(auth) =
-            docker_config::resolve(registry, path, source.helper_path.as_deref(), source.helper_timeout.unwrap_or(HELPER_TIMEOUT))?
-        {
-            tracing::debug!(registry, config = %path.display(), "credentials from the Docker config");
+    if !docker_config_first {
+        if let Some(auth) = from_docker_config(registry, source)? {
             return Ok(auth);
         }
     }
     tracing::debug!(registry, "no credentials found; anonymous access");
     Ok(RegistryAuth::Anonymous)
+}
+
+/// The credentials the Docker config file holds for `registry`, if any (R-AUTH-4).
+fn from_docker_config(registry: &str, source: &AuthSource) -> Result<Option<RegistryAuth>, AuthError> {
+    let Some(path) = &source.docker_config else {
+        return Ok(None);
+    };
+    let found = docker_config::resolve(registry, path, source.helper_path.as_deref(), source.helper_timeout.unwrap_or(HELPER_TIMEOUT))?;
+    if found.is_some() {
+        tracing::debug!(registry, config = %path.display(), "credentials from the Docker config");
+    }
+    Ok(found)
 }
 
 /// The normal form of a registry name or credential key, used to match one to the other:

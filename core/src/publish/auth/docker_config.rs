@@ -79,17 +79,31 @@ pub(super) fn resolve(
     let helpers = Helpers { config_path: path, search_path: helper_path, timeout };
     let server = helper_server(registry);
 
+    let auths_first = crate::mutants::active(crate::mutants::Mutant::AuthsBeforeCredHelpers);
+    if auths_first {
+        if let Some(auth) = from_auths(path, &config, registry)? {
+            return Ok(Some(auth));
+        }
+    }
     if let Some((key, helper)) = lookup(&config.cred_helpers, registry).filter(|(_, h)| !h.is_empty()) {
         let setting = format!("credHelpers.\"{key}\"");
         return helpers.get(helper, &server, &setting, true);
     }
-    if let Some((key, entry)) = lookup(&config.auths, registry) {
-        if let Some(auth) = from_entry(path, key, entry)? {
+    if !auths_first {
+        if let Some(auth) = from_auths(path, &config, registry)? {
             return Ok(Some(auth));
         }
     }
     match config.creds_store.as_deref().filter(|s| !s.is_empty()) {
         Some(store) => helpers.get(store, &server, "credsStore", false),
+        None => Ok(None),
+    }
+}
+
+/// The credentials of the `auths` entry for `registry`, if it holds any.
+fn from_auths(path: &Path, config: &DockerConfig, registry: &str) -> Result<Option<RegistryAuth>, AuthError> {
+    match lookup(&config.auths, registry) {
+        Some((key, entry)) => from_entry(path, key, entry),
         None => Ok(None),
     }
 }
