@@ -13,6 +13,7 @@ mod conformance_quirks;
 mod conformance_verdicts;
 mod consume;
 mod docs;
+mod external_registry;
 mod fault;
 mod publish;
 mod realm;
