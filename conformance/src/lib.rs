@@ -16,6 +16,7 @@
 //! | [`ending`] | how an invocation ended: crashes, commands that could not start |
 //! | [`error_names`] | what a rejection's output must name (files, tags) |
 //! | [`runner`] | running the selected cases (in parallel) and collecting results |
+//! | [`cleanup`] | deleting what a run left in an external registry (`--registry URL`) |
 //! | [`outcome`] | result types: status, fault, findings |
 //! | [`quirks`] | running behind a registry quirk profile: what each profile makes correct, accepted refusals |
 //! | [`selection`], [`baseline`], [`coverage`], [`provenance`] | what to run, known failures, rule coverage, where results come from |
@@ -30,6 +31,7 @@
 
 pub mod baseline;
 pub mod case;
+pub mod cleanup;
 pub mod coverage;
 pub mod credentials;
 mod diff;

@@ -217,6 +217,10 @@ pub struct RunResults {
     pub require_coverage: bool,
     /// What `--keep` left behind.
     pub kept: Vec<String>,
+    /// On an external registry, what the run deleted there at its end or what is left to
+    /// remove by hand (`cleanup::Cleanup::line`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<String>,
     /// The quirk profile the run put in front of its registry (`--registry-quirks`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quirks: Option<QuirksSummary>,

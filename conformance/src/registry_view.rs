@@ -1,6 +1,6 @@
 //! The runner's own view of the registry, over the distribution API with plain HTTP requests:
-//! the catalog, tag lists, manifests by tag or digest, blob existence, and the small pushes
-//! [`super::setup`] needs. [`RegistryView::snapshot`] records every tag of a case namespace
+//! the catalog, tag lists, manifests by tag or digest, blob existence, the small pushes
+//! [`super::setup`] needs, and the deletes of [`super::cleanup`]. [`RegistryView::snapshot`] records every tag of a case namespace
 //! with the exact manifest bytes it points at, before and after the implementation runs.
 //!
 //! Reads are anonymous: the registries the runner starts allow them. An external registry
@@ -189,6 +189,19 @@ impl RegistryView {
             return Err(Self::status_error("PUT", &url, answer).await);
         }
         Ok(Digest::of(bytes))
+    }
+
+    /// `DELETE /v2/<repo>/<kind>/<digest>` (`kind`: `manifests` or `blobs`): true when it was
+    /// deleted, false when it was not there (404). A registry that does not allow deletion
+    /// answers 405 (an error here, `ViewError::Status`).
+    pub async fn delete(&self, repo: &str, kind: &'static str, digest: &Digest) -> Result<bool, ViewError> {
+        let url = format!("{}/v2/{repo}/{kind}/{digest}", self.base);
+        let answer = self.send("DELETE", &url, self.http.delete(&url)).await?;
+        match answer.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(Self::status_error("DELETE", &url, answer).await),
+        }
     }
 
     /// The repositories under `namespace/`: from the catalog when the registry serves it,

@@ -6,7 +6,8 @@
 //! runner, so its digest is fixed), its setup, a snapshot of the namespace before and after
 //! the implementation runs, and a verdict ([`super::verify`]). A case that the runner or the
 //! registry cannot carry through is an ERROR, never a FAIL. Finally, in a registry the runner
-//! started, no repository may exist outside the case namespaces. Dropping the future (Ctrl-C)
+//! started, no repository may exist outside the case namespaces; an external registry is
+//! cleaned up instead ([`super::cleanup`]), unless `keep`. Dropping the future (Ctrl-C)
 //! removes the registry and kills running implementations.
 //!
 //! With a quirk profile ([`RunOptions::quirks`]) a quirks proxy stands in front of the registry
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 
 use super::case::{Case, Expect, IndexCheck, SourceDateEpoch};
+use super::cleanup;
 use super::coverage;
 use super::credentials::{self, AuthRegistries};
 use super::ending;
@@ -44,12 +46,9 @@ use super::setup;
 use super::verify;
 use super::SuiteDir;
 use crate::provider::quirks::{ProxyError, QuirkProfile};
-use crate::provider::{self, Provider, ProviderError, RunningRegistry};
+use crate::provider::{self, Provider, ProviderError, RunningRegistry, HEALTH_CHECK_REPO};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
-
-/// The repository the registry health check writes to; not a stray.
-const HEALTH_CHECK_REPO: &str = "cnb-artifacts/health-check";
 
 /// How a run is carried out.
 #[derive(Debug, Clone)]
@@ -157,7 +156,8 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
     let run_prefix = matches!(opts.provider, Provider::External(_)).then(|| format!("{}-{:08x}", opts.namespace_prefix, fastrand::u32(..)));
     let view = RegistryView::new(&registry.host, registry.insecure)?;
     let hidden = behind.as_ref().is_some_and(|b| b.rule.hides_referrers_api);
-    let referrers_api = view.has_referrers_api(HEALTH_CHECK_REPO).await? && !hidden;
+    let registry_referrers_api = view.has_referrers_api(HEALTH_CHECK_REPO).await?;
+    let referrers_api = registry_referrers_api && !hidden;
     let provenance = Provenance {
         suite_version: super::SUITE_VERSION.to_string(),
         suite_commit: provenance::git_commit(suite.root()),
@@ -165,7 +165,10 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
         implementation: opts.implementation.display.clone(),
         implementation_version,
         registry_provider: opts.provider.to_string(),
-        registry_version: registry.version.clone().unwrap_or_else(|| "unknown".to_string()),
+        registry_version: match &registry.version {
+            Some(version) => version.clone(),
+            None => registry.announced_version().await.unwrap_or_else(|| "unknown".to_string()),
+        },
         registry_host: registry.host.clone(),
         registry_referrers_api: referrers_api,
         registry_quirks: opts.quirks.map(|p| p.to_string()),
@@ -192,12 +195,24 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
         Some(_) => Vec::new(),
         None => strays(&ctx.view, &selected).await?,
     };
+    let mut kept = Vec::new();
+    let cleanup = match &ctx.run_prefix {
+        Some(prefix) if opts.keep => {
+            kept.push(format!("registry content under {prefix}/ and in {HEALTH_CHECK_REPO}"));
+            None
+        }
+        Some(prefix) => {
+            let known: Vec<String> =
+                cases.iter().flat_map(|c| c.found.keys()).filter_map(|k| Some(k.rsplit_once(':')?.0.to_string())).collect();
+            Some(cleanup::clean(&ctx.view, prefix, &known, registry_referrers_api).await.line(prefix))
+        }
+        None => None,
+    };
     // Every case is done: the proxy stops here (on an early return or Ctrl-C, when dropped).
     let quirks = ctx.behind.map(|b| b.summary(&cases));
     let spec = std::fs::read_to_string(suite.spec_path()).ok();
     let ran: Vec<&Case> = selected.iter().filter(|s| !s.disabled).map(|s| &s.case).collect();
     let coverage = coverage::compute(spec.as_deref(), &ran, &exemptions);
-    let mut kept = Vec::new();
     if opts.keep {
         let dir = work.keep();
         for c in &mut cases {
@@ -210,7 +225,7 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
         }
     }
     let summary = RunResults::summarise(&cases);
-    Ok(RunResults { provenance, summary, cases, run_findings, coverage, require_coverage: opts.require_coverage, kept, quirks })
+    Ok(RunResults { provenance, summary, cases, run_findings, coverage, require_coverage: opts.require_coverage, kept, cleanup, quirks })
 }
 
 async fn run_selected(ctx: &Ctx<'_>, selected: &Selected) -> CaseResult {

@@ -112,7 +112,8 @@ pub struct RunArgs {
     /// Cases run at once.
     #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     pub jobs: usize,
-    /// Leave the registry and case directories in place and say where.
+    /// Leave the registry and case directories in place and say where (with --registry URL,
+    /// what the run pushed there, which is otherwise deleted at the end).
     #[arg(long)]
     pub keep: bool,
     /// Known failures (TOML); listed failures do not fail the run, listed passes do.

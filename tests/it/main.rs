@@ -14,6 +14,7 @@ mod conformance_quirks;
 mod conformance_verdicts;
 mod consume;
 mod docs;
+mod external_registry;
 mod fault;
 mod output_sweep;
 mod publish;

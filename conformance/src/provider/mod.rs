@@ -5,7 +5,8 @@
 //! on a free loopback port ([`process`]), or an external registry named by URL. [`start`] gives
 //! a [`RunningRegistry`] whose `Drop` removes whatever was started (the container, or the
 //! process and its storage directory); [`RunningRegistry::keep`] leaves it running on purpose.
-//! [`RunningRegistry::health_check`] proves the registry answers `/v2/` and accepts a push.
+//! [`RunningRegistry::health_check`] proves the registry answers `/v2/` and accepts a push;
+//! [`RunningRegistry::announced_version`] reads what an external registry says of itself there.
 //! [`seed`] pushes the deterministic app image that every artifact names as its `subject`.
 //!
 //! No spec rules live here: this is test and conformance infrastructure (see
@@ -22,6 +23,15 @@ pub mod seed;
 
 /// The registry configuration (`ci/registry/config.yml`) of both the image and the process provider.
 pub const CONFIG_YML: &str = include_str!("../../../ci/registry/config.yml");
+
+/// The repository the health check pushes its blob to.
+pub const HEALTH_CHECK_REPO: &str = "cnb-artifacts/health-check";
+/// The blob the health check pushes.
+pub const HEALTH_CHECK_BLOB: &[u8] = b"cnb-artifacts health check\n";
+
+/// The `/v2/` answer headers that name a registry's software or API version, in the order
+/// they are reported.
+const VERSION_HEADERS: [&str; 2] = ["Server", "Docker-Distribution-API-Version"];
 
 use std::fmt;
 use std::path::PathBuf;
@@ -305,14 +315,20 @@ impl RunningRegistry {
         }
     }
 
-    /// `GET /v2/` answers 200 (open) or 401 (needs credentials).
-    async fn check_v2(&self) -> Result<(), ProviderError> {
+    /// `GET /v2/`: the answer, whatever its status.
+    async fn get_v2(&self) -> Result<(String, reqwest::Response), ProviderError> {
         let url = format!("{}/v2/", self.url());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|source| ProviderError::Unreachable { url: url.clone(), source })?;
         let answer = http.get(&url).send().await.map_err(|source| ProviderError::Unreachable { url: url.clone(), source })?;
+        Ok((url, answer))
+    }
+
+    /// `GET /v2/` answers 200 (open) or 401 (needs credentials).
+    async fn check_v2(&self) -> Result<(), ProviderError> {
+        let (url, answer) = self.get_v2().await?;
         let status = answer.status().as_u16();
         if status == 200 || status == 401 {
             return Ok(());
@@ -325,9 +341,9 @@ impl RunningRegistry {
     /// repository `cnb-artifacts/health-check` is then found by a HEAD request.
     pub async fn health_check(&self) -> Result<(), ProviderError> {
         self.check_v2().await?;
-        let blob: &[u8] = b"cnb-artifacts health check\n";
+        let blob = HEALTH_CHECK_BLOB;
         let digest = cnb_artifacts_core::reference::Digest::of(blob).to_string();
-        let reference = self.reference("cnb-artifacts/health-check", "unused");
+        let reference = self.reference(HEALTH_CHECK_REPO, "unused");
         let client = self.client();
         client.store_auth_if_needed(&self.host, &RegistryAuth::Anonymous).await;
         client.push_blob(&reference, blob.to_vec(), &digest).await.map_err(|source| ProviderError::Push {
@@ -344,6 +360,15 @@ impl RunningRegistry {
             return Err(ProviderError::BlobMissingAfterPush { reference: reference.whole(), digest });
         }
         Ok(())
+    }
+
+    /// What the registry says of itself in its `/v2/` answer: the `Server` and
+    /// `Docker-Distribution-API-Version` headers it sends (e.g.
+    /// `Docker-Distribution-API-Version registry/2.0`), or `None` when it sends neither or
+    /// cannot be asked. For an external registry, whose software the runner does not know.
+    pub async fn announced_version(&self) -> Option<String> {
+        let (_, answer) = self.get_v2().await.ok()?;
+        announced(answer.headers())
     }
 
     /// Leaves the registry running (for `--keep`) and says what was left and how to remove it.
@@ -393,6 +418,19 @@ impl RunningRegistry {
     }
 }
 
+/// The version headers of a `/v2/` answer, each as `Name value` (the value escaped and cut to
+/// 100 characters: it is the registry's text), joined by `, `; `None` without any.
+fn announced(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let said: Vec<String> = VERSION_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = String::from_utf8_lossy(headers.get(*name)?.as_bytes()).trim().chars().take(100).collect::<String>();
+            (!value.is_empty()).then(|| format!("{name} {}", cnb_artifacts_core::display::text(&value)))
+        })
+        .collect();
+    (!said.is_empty()).then(|| said.join(", "))
+}
+
 /// At most 500 characters of a response body, for error messages.
 fn shorten(body: &str) -> String {
     match body.char_indices().nth(500) {
@@ -420,6 +458,19 @@ mod tests {
         for given in ["container", "process", "https://registry.example:8443"] {
             assert_eq!(given.parse::<Provider>().unwrap().to_string(), given);
         }
+    }
+
+    #[test]
+    fn announced_version_names_the_known_headers_only() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let mut headers = HeaderMap::new();
+        assert_eq!(announced(&headers), None);
+        headers.insert("x-powered-by", HeaderValue::from_static("something"));
+        assert_eq!(announced(&headers), None, "an unknown header names no version");
+        headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
+        assert_eq!(announced(&headers).as_deref(), Some("Docker-Distribution-API-Version registry/2.0"));
+        headers.insert("server", HeaderValue::from_bytes("evil\u{202e}/1.0".as_bytes()).unwrap());
+        assert_eq!(announced(&headers).as_deref(), Some("Server evil\\u{202e}/1.0, Docker-Distribution-API-Version registry/2.0"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use crate::implementation::tail;
 use crate::outcome::{BaselineMark, CaseResult, RunResults, Status};
+use crate::provenance::Provenance;
 use cnb_artifacts_core::spelling::count;
 
 /// Lines of stdout and stderr shown per invocation.
@@ -30,7 +31,7 @@ fn render_raw(results: &RunResults) -> String {
     let p = &results.provenance;
     let _ = writeln!(out, "cnb-artifacts conformance suite {} (commit {}, data {})", p.suite_version, p.suite_commit, p.suite_data_digest);
     let _ = writeln!(out, "implementation: {} ({})", p.implementation, p.implementation_version);
-    let _ = writeln!(out, "registry: {} {} at {}; {}", p.registry_provider, p.registry_version, p.registry_host, p.date);
+    let _ = writeln!(out, "{}; {}", registry_line(p), p.date);
     if let Some(q) = &results.quirks {
         let _ = writeln!(
             out,
@@ -55,6 +56,9 @@ fn render_raw(results: &RunResults) -> String {
     out.push_str(&coverage(results));
     for kept in &results.kept {
         let _ = writeln!(out, "kept: {kept}");
+    }
+    if let Some(cleanup) = &results.cleanup {
+        let _ = writeln!(out, "{cleanup}");
     }
     if let Some(q) = &results.quirks {
         let _ = write!(
@@ -92,6 +96,18 @@ fn render_raw(results: &RunResults) -> String {
     };
     let _ = writeln!(out, "\nresult: {verdict}");
     out
+}
+
+/// `registry: container 2.8.2+ds1 at 127.0.0.1:32768` for a registry the runner started;
+/// `registry: http://host:5000 (external, <what its /v2/ answer announced>)` for one named
+/// by URL, or `(external, version unknown)` when it announced nothing.
+fn registry_line(p: &Provenance) -> String {
+    if p.registry_provider.contains("://") {
+        let version = if p.registry_version == "unknown" { "version unknown" } else { p.registry_version.as_str() };
+        format!("registry: {} (external, {version})", p.registry_provider)
+    } else {
+        format!("registry: {} {} at {}", p.registry_provider, p.registry_version, p.registry_host)
+    }
 }
 
 fn status_label(case: &CaseResult) -> String {
@@ -217,4 +233,39 @@ fn coverage(results: &RunResults) -> String {
         let _ = writeln!(out, "rules cited by cases but not defined in the spec: {}", c.unknown.join(" "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provenance(provider: &str, version: &str, host: &str) -> Provenance {
+        Provenance {
+            suite_version: "1".to_string(),
+            suite_commit: "unknown".to_string(),
+            suite_data_digest: "sha256:0".to_string(),
+            implementation: "impl".to_string(),
+            implementation_version: "unknown".to_string(),
+            registry_provider: provider.to_string(),
+            registry_version: version.to_string(),
+            registry_host: host.to_string(),
+            registry_referrers_api: false,
+            registry_quirks: None,
+            date: "2026-01-01T00:00:00Z".to_string(),
+        }
+    }
+
+    #[test]
+    fn a_started_registry_is_named_with_its_version_and_address() {
+        let p = provenance("container", "2.8.2+ds1", "127.0.0.1:32768");
+        assert_eq!(registry_line(&p), "registry: container 2.8.2+ds1 at 127.0.0.1:32768");
+    }
+
+    #[test]
+    fn an_external_registry_is_named_by_its_url_and_what_it_announced() {
+        let p = provenance("http://127.0.0.1:5055", "Docker-Distribution-API-Version registry/2.0", "127.0.0.1:5055");
+        assert_eq!(registry_line(&p), "registry: http://127.0.0.1:5055 (external, Docker-Distribution-API-Version registry/2.0)");
+        let p = provenance("http://127.0.0.1:5055", "unknown", "127.0.0.1:5055");
+        assert_eq!(registry_line(&p), "registry: http://127.0.0.1:5055 (external, version unknown)");
+    }
 }
