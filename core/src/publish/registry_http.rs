@@ -41,6 +41,8 @@ pub struct RawResponse {
     pub etag: Option<String>,
     /// The `Docker-Content-Digest` header, which registries send with manifests.
     pub content_digest: Option<String>,
+    /// The `Link` header, by which a paginated referrers listing names its next page.
+    pub link: Option<String>,
     retry_after: Option<String>,
     pub body: Bytes,
 }
@@ -129,7 +131,14 @@ impl RegistryHttp {
 
     /// `GET /v2/<repository>/referrers/<digest>` accepting an OCI image index.
     pub async fn referrers(&self, repository: &str, digest: &str) -> Result<RawResponse, TargetError> {
-        let url = format!("{}/v2/{repository}/referrers/{digest}", self.base);
+        self.referrers_page(repository, digest, None).await
+    }
+
+    /// One page of the referrers listing: `query` is the query string (without `?`) of the
+    /// previous page's `Link: <…>; rel="next"`, on this registry's own path for `digest`.
+    pub async fn referrers_page(&self, repository: &str, digest: &str, query: Option<&str>) -> Result<RawResponse, TargetError> {
+        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+        let url = format!("{}/v2/{repository}/referrers/{digest}{query}", self.base);
         let accept = crate::media_types::OCI_INDEX;
         self.send(repository, "referrers probe", |c| c.get(&url).header("Accept", accept)).await
     }
@@ -223,8 +232,14 @@ impl RegistryHttp {
         };
         let mut response = request.send().await.map_err(Attempt::Transport)?;
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let (status, content_type, etag, content_digest, retry_after) =
-            (response.status().as_u16(), header("content-type"), header("etag"), header("docker-content-digest"), header("retry-after"));
+        let (status, content_type, etag, content_digest, link, retry_after) = (
+            response.status().as_u16(),
+            header("content-type"),
+            header("etag"),
+            header("docker-content-digest"),
+            header("link"),
+            header("retry-after"),
+        );
         if let Some(length) = response.content_length().filter(|&l| l > MAX_BODY as u64) {
             return Err(Attempt::TooLarge(usize::try_from(length).unwrap_or(usize::MAX)));
         }
@@ -235,7 +250,7 @@ impl RegistryHttp {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(RawResponse { status, content_type, etag, content_digest, retry_after, body: body.freeze() })
+        Ok(RawResponse { status, content_type, etag, content_digest, link, retry_after, body: body.freeze() })
     }
 
     /// Exchanges the credentials for an authorization with push and pull scope on `repository`.
