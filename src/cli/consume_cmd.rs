@@ -28,6 +28,11 @@ pub struct Target {
     /// Only artifacts declared by this buildpack ID.
     #[arg(long, value_name = "ID")]
     pub buildpack: Option<String>,
+    /// Also search this repository of the image's registry (repeatable), e.g. `team/app/hello`
+    /// for a Helm chart published to its default `<app>/<chart>`: referrers are listed per
+    /// repository.
+    #[arg(long = "repository", value_name = "REPOSITORY", value_parser = parse_repository)]
+    pub repositories: Vec<String>,
     /// Only artifacts with this manifest annotation (repeatable).
     #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<(String, String)>,
@@ -37,6 +42,10 @@ pub struct Target {
 pub enum Format {
     Text,
     Json,
+}
+
+fn parse_repository(s: &str) -> Result<String, String> {
+    cnb_artifacts_core::reference::validate_repository_path(s).map(|()| s.to_string()).map_err(|e| format!("{e} ({})", e.help()))
 }
 
 fn parse_annotation(s: &str) -> Result<(String, String), String> {
@@ -77,7 +86,7 @@ fn with_consumer<T>(target: &Target, work: impl AsyncFnOnce(&Consumer, &ImageRef
 
 pub fn discover(target: &Target, format: Format) -> u8 {
     let filter = target.filter();
-    match with_consumer(target, async |c, image| consume::discover(c, image).await) {
+    match with_consumer(target, async |c, image| consume::discover(c, image, &target.repositories).await) {
         Ok(mut discovery) => {
             discovery.artifacts.retain(|a| filter.matches(a));
             print!("{}", render(&discovery, format));
@@ -89,7 +98,7 @@ pub fn discover(target: &Target, format: Format) -> u8 {
 
 pub fn pull(target: &Target, out: &std::path::Path) -> u8 {
     let filter = target.filter();
-    match with_consumer(target, async |c, image| consume::pull(c, image, &filter, out).await) {
+    match with_consumer(target, async |c, image| consume::pull(c, image, &target.repositories, &filter, out).await) {
         Ok(pulled) => {
             for f in &pulled.files {
                 println!("{}", escape(&f.display().to_string()));
@@ -97,6 +106,13 @@ pub fn pull(target: &Target, out: &std::path::Path) -> u8 {
             exit::OK
         }
         Err(code) => code,
+    }
+}
+
+fn source_name(source: consume::ListingSource) -> &'static str {
+    match source {
+        consume::ListingSource::ReferrersApi => "referrers API",
+        consume::ListingSource::FallbackTag => "fallback tag",
     }
 }
 
@@ -110,12 +126,13 @@ fn render(discovery: &Discovery, format: Format) -> String {
                 escape(&discovery.image),
                 discovery.subject,
                 discovery.artifacts.len(),
-                match discovery.source {
-                    consume::ListingSource::ReferrersApi => "referrers API",
-                    consume::ListingSource::FallbackTag => "fallback tag",
-                }
+                source_name(discovery.source)
             );
-            out.push_str("TYPE\tBUILDPACK\tLAYER\tTAGS\tDIGEST\tSIZE\n");
+            for r in discovery.repositories.iter().skip(1) {
+                let note = if r.subject_present { "" } else { ", the subject is not there" };
+                out.push_str(&format!("also searched {} (from the {}{note})\n", escape(&r.repository), source_name(r.source)));
+            }
+            out.push_str("TYPE\tBUILDPACK\tLAYER\tTAGS\tDIGEST\tSIZE\tREPOSITORY\n");
             for a in &discovery.artifacts {
                 let size: u64 = a.files.iter().map(|f| f.size).sum();
                 let (buildpack, layer) = if a.foreign {
@@ -124,7 +141,12 @@ fn render(discovery: &Discovery, format: Format) -> String {
                     (escape(a.buildpack.as_deref().unwrap_or("-")), escape(a.layer.as_deref().unwrap_or("-")))
                 };
                 let tags = if a.tags.is_empty() { "-".to_string() } else { escape(&a.tags.join(",")) };
-                out.push_str(&format!("{}\t{buildpack}\t{layer}\t{tags}\t{}\t{size}\n", escape(&a.artifact_type), a.digest));
+                out.push_str(&format!(
+                    "{}\t{buildpack}\t{layer}\t{tags}\t{}\t{size}\t{}\n",
+                    escape(&a.artifact_type),
+                    a.digest,
+                    escape(&a.repository)
+                ));
             }
             out
         }

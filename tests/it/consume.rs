@@ -114,6 +114,25 @@ async fn discover_and_pull_use_the_referrers_api_when_the_registry_has_one() {
     assert_eq!(pulled, published);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_follows_the_pages_of_a_referrers_listing() {
+    use cnb_artifacts_conformance::provider::quirks::referrers_api::ReferrersApi;
+    use cnb_artifacts_conformance::provider::quirks::{Proxy, ProxyOptions};
+    let Some(registry) = crate::support::registry("discover_follows_the_pages_of_a_referrers_listing").await else {
+        return;
+    };
+    let proxy = Proxy::start(&registry.host, ReferrersApi::paginated(1), ProxyOptions::default()).await.unwrap();
+    seed_app_image(&registry, APP, &["1.0".to_string()]).await.unwrap();
+    let fixture = copy_fixture("cases/atoml-three-forms");
+    let image = format!("{}/{APP}:1.0", proxy.host());
+    run(Command::new(bin()).args(["publish", "--layers-dir"]).arg(fixture.path().join("layers")).args(["--image", &image]));
+
+    let listing = run(Command::new(bin()).args(["discover", &image, "--format", "json"]));
+    let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(listing["source"], "referrers-api", "{listing:#}");
+    assert_eq!(listing["artifacts"].as_array().unwrap().len(), 4, "one artifact per page, every page read: {listing:#}");
+}
+
 /// Pushes an artifact that claims to be of this spec (it has `io.buildpacks.artifact.layer`)
 /// with one layer titled `title` whose descriptor states `size`, listed in the fallback index.
 async fn push_crafted_artifact(host: &str, subject: &cnb_artifacts_core::plan::Subject, title: &str, size: usize) {
@@ -174,9 +193,10 @@ async fn discover_and_pull_round_trip_every_preset() {
     let Some(registry) = crate::support::registry("discover_and_pull_round_trip_every_preset").await else {
         return;
     };
-    // The chart's repository must end in the chart name (R-PRESET-4) and discover reads the
-    // app image's repository, so the app lives at `team/hello`.
-    let app = "team/hello";
+    // The chart goes to its default repository `<app>/<chart>` (R-PRESET-4), where only
+    // `--repository` finds it: referrers are listed per repository.
+    let app = "team/app";
+    let chart_repository = "team/app/hello";
     seed_app_image(&registry, app, &["1.0".to_string()]).await.unwrap();
     let fixtures = crate::support::fixtures_dir();
     let chart = std::fs::read(fixtures.join("charts/hello-0.1.0.tgz")).unwrap();
@@ -189,11 +209,7 @@ async fn discover_and_pull_round_trip_every_preset() {
         b"[types]\nlaunch = false\n[additionalArtifact]\ntype = \"wasm\"\nfile = \"m.wasm\"\ntag = \"${build.tag}-wasm\"\n",
     );
     put(l, "acme_app/module/m.wasm", WASM);
-    put(
-        l,
-        "acme_app/chart/artifacts.toml",
-        b"[[artifact]]\ntype = \"helm\"\nfile = \"hello-0.1.0.tgz\"\nrepository = \"${build.repository}\"\n",
-    );
+    put(l, "acme_app/chart/artifacts.toml", b"[[artifact]]\ntype = \"helm\"\nfile = \"hello-0.1.0.tgz\"\n");
     put(l, "acme_app/chart/hello-0.1.0.tgz", &chart);
     put(
         l,
@@ -209,7 +225,31 @@ async fn discover_and_pull_round_trip_every_preset() {
 
     let listing = run(Command::new(bin()).args(["discover", &image, "--format", "json"]));
     let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(listing["artifacts"].as_array().unwrap().len(), 3, "the chart is not in the app's repository: {listing:#}");
+    let listing = run(Command::new(bin()).args([
+        "discover",
+        &image,
+        "--repository",
+        chart_repository,
+        "--repository",
+        "team/nowhere",
+        "--format",
+        "json",
+    ]));
+    let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
     assert_eq!(listing["artifacts"].as_array().unwrap().len(), 4, "{listing:#}");
+    let searched: Vec<(&str, bool)> = listing["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["repository"].as_str().unwrap(), r["subjectPresent"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(searched, [(app, true), (chart_repository, true), ("team/nowhere", false)]);
+    let helm: Vec<&Value> = listing["artifacts"].as_array().unwrap().iter().filter(|a| a["repository"] == chart_repository).collect();
+    assert_eq!(helm.len(), 1, "{listing:#}");
+    assert_eq!(helm[0]["tags"], json!(["0.1.0"]), "the chart's default tag is its version, in its own repository");
+    let bad = run_failing(Command::new(bin()).args(["discover", &image, "--repository", "Team/App"]));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid repository path"), "{bad:?}");
     let junit = run(Command::new(bin()).args(["discover", &image, "--type", "junit", "--format", "json"]));
     let junit: Value = serde_json::from_slice(&junit.stdout).unwrap();
     assert_eq!(junit["artifacts"][0]["config"]["mediaType"], "application/vnd.buildpacks.test-results.config.v1+json");
@@ -221,7 +261,7 @@ async fn discover_and_pull_round_trip_every_preset() {
         ("generic", vec![("a.txt", b"a\n".to_vec()), ("sub/b.txt", b"b\n".to_vec())]),
     ] {
         let out = tempfile::tempdir().unwrap();
-        run(Command::new(bin()).args(["pull", &image, "--type", preset, "-o"]).arg(out.path()));
+        run(Command::new(bin()).args(["pull", &image, "--repository", chart_repository, "--type", preset, "-o"]).arg(out.path()));
         for (name, bytes) in files {
             assert_eq!(std::fs::read(out.path().join(name)).unwrap(), bytes, "{preset}: {name}");
         }

@@ -1,7 +1,14 @@
-//! Listing the artifacts whose subject is an app image: the subject's digest, its referrers
-//! (referrers API, else the fallback tag of R-REF-2), each referrer's manifest (read within the
-//! 4 MiB limit and checked against its digest) and the tags that point at each. Foreign
-//! entries (no `io.buildpacks.artifact.layer` annotation, R-LABEL-3) are kept and marked.
+//! Listing the artifacts whose subject is an app image: the subject's digest (read in the app
+//! image's repository), then in that repository and in each extra one the caller names, its
+//! referrers (referrers API, following its `Link` pages, else the fallback tag of R-REF-2),
+//! each referrer's manifest (read within the 4 MiB limit and checked against its digest) and
+//! the tags that point at each. Foreign entries (no `io.buildpacks.artifact.layer` annotation,
+//! R-LABEL-3) are kept and marked.
+//!
+//! Referrers are per repository: an artifact published to another repository than the app
+//! image's (a Helm chart's default `<app>/<chart>`, R-PRESET-4, or any `repository` template)
+//! is listed only there, beside the copy of the subject R-PUSH-10 puts there. A registry has
+//! no portable way to find those repositories, so the caller names them.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +28,9 @@ use crate::reference::{is_referrers_tag, Digest, ImageRef};
 /// At most this many tags of a repository are resolved to find the tags of the artifacts.
 const MAX_TAGS: usize = 1000;
 
+/// At most this many pages of a referrers API listing are read (each within the 4 MiB limit).
+const MAX_PAGES: usize = 64;
+
 /// Where the list of referrers came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -35,13 +45,29 @@ pub struct Discovery {
     /// `registry/repository`.
     pub image: String,
     pub subject: String,
+    /// Where the app image's own repository got its listing from.
     pub source: ListingSource,
+    /// Every repository searched, the app image's first, with where its listing came from.
+    pub repositories: Vec<Searched>,
     pub artifacts: Vec<Discovered>,
+}
+
+/// One repository searched for referrers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Searched {
+    pub repository: String,
+    pub source: ListingSource,
+    /// False when the subject is not in this repository, so nothing of this image can be listed
+    /// there (every publisher copies it into each artifact repository, R-PUSH-10).
+    #[serde(rename = "subjectPresent")]
+    pub subject_present: bool,
 }
 
 /// One referrer and what its manifest says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Discovered {
+    /// The repository the artifact is in (on the app image's registry).
+    pub repository: String,
     pub digest: String,
     /// Size of the manifest.
     pub size: u64,
@@ -106,25 +132,55 @@ impl Filter {
     }
 }
 
-/// Lists the referrers of `image` (a tag or digest reference).
-pub async fn discover(consumer: &Consumer, image: &ImageRef) -> Result<Discovery, ConsumeError> {
-    let repository = image.repository.as_str();
+/// Lists the referrers of `image` (a tag or digest reference) in its repository and in each of
+/// `also` (repositories of the same registry, e.g. `team/app/hello` for a chart); a repository
+/// named twice is searched once.
+pub async fn discover(consumer: &Consumer, image: &ImageRef, also: &[String]) -> Result<Discovery, ConsumeError> {
     let subject = match &image.digest {
         Some(d) => d.clone(),
         None => {
             let tag = image.tag.as_deref().unwrap_or("latest");
             let reference = format!("{}:{tag}", image.name());
-            let answer = manifest(consumer, repository, tag, &reference).await?;
+            let answer = manifest(consumer, &image.repository, tag, &reference).await?;
             Digest::of(&answer.body)
         }
     };
-    let (source, listing) = referrers(consumer, repository, &subject).await?;
+    let mut repositories: Vec<Searched> = Vec::new();
     let mut artifacts = Vec::new();
-    for entry in listing {
-        artifacts.push(referrer(consumer, image, &entry).await?);
+    for repository in std::iter::once(&image.repository).chain(also) {
+        if repositories.iter().any(|r| &r.repository == repository) {
+            continue;
+        }
+        let (source, listing) = referrers(consumer, repository, &subject).await?;
+        let subject_present =
+            repository == &image.repository || !listing.is_empty() || has_manifest(consumer, repository, &subject).await?;
+        if !subject_present {
+            tracing::warn!(
+                "{}/{}: the subject {subject} is not in this repository, so no artifact of it is published there",
+                consumer.registry,
+                escape(repository)
+            );
+        }
+        let mut found = Vec::new();
+        for entry in listing {
+            found.push(referrer(consumer, repository, &entry).await?);
+        }
+        tags_of(consumer, repository, &mut found).await?;
+        artifacts.extend(found);
+        repositories.push(Searched { repository: repository.clone(), source, subject_present });
     }
-    tags_of(consumer, repository, &mut artifacts).await?;
-    Ok(Discovery { image: image.name(), subject: subject.to_string(), source, artifacts })
+    let source = repositories[0].source;
+    Ok(Discovery { image: image.name(), subject: subject.to_string(), source, repositories, artifacts })
+}
+
+/// Whether `repository` holds the manifest `digest`.
+async fn has_manifest(consumer: &Consumer, repository: &str, digest: &Digest) -> Result<bool, ConsumeError> {
+    let what = format!("{}/{repository}@{digest}", consumer.registry);
+    match manifest(consumer, repository, digest.as_str(), &what).await {
+        Ok(_) => Ok(true),
+        Err(ConsumeError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// A referrer as listed: digest and manifest size.
@@ -139,7 +195,25 @@ async fn referrers(consumer: &Consumer, repository: &str, subject: &Digest) -> R
     let what = format!("referrers of {}/{repository}@{subject}", consumer.registry);
     let answer = consumer.http.referrers(repository, subject.as_str()).await.map_err(|e| registry(&what, e))?;
     match classify_probe(answer.status, answer.content_type.as_deref(), &answer.body) {
-        Ok(Probe::Supported) => Ok((ListingSource::ReferrersApi, listed(&what, &answer.body)?)),
+        Ok(Probe::Supported) => {
+            let mut all = listed(&what, &answer.body)?;
+            let mut next = next_page(&what, &consumer.registry, repository, subject, answer.link.as_deref())?;
+            let mut pages = 1;
+            while let Some(query) = next {
+                pages += 1;
+                if pages > MAX_PAGES {
+                    return Err(ConsumeError::Invalid { what, reason: format!("more than {MAX_PAGES} pages") });
+                }
+                let page =
+                    consumer.http.referrers_page(repository, subject.as_str(), Some(&query)).await.map_err(|e| registry(&what, e))?;
+                if !page.is_success() {
+                    return Err(ConsumeError::Registry { what, reason: escape(&page.to_error().to_string()) });
+                }
+                all.extend(listed(&what, &page.body)?);
+                next = next_page(&what, &consumer.registry, repository, subject, page.link.as_deref())?;
+            }
+            Ok((ListingSource::ReferrersApi, all))
+        }
         Ok(Probe::Unsupported) => {
             let tag = subject.referrers_tag();
             let what = format!("fallback index {}/{repository}:{tag}", consumer.registry);
@@ -152,6 +226,35 @@ async fn referrers(consumer: &Consumer, repository: &str, subject: &Digest) -> R
         }
         Err(reason) => Err(ConsumeError::Registry { what, reason: escape(&reason) }),
     }
+}
+
+/// The query of the next page a referrers answer's `Link` header names (`<url>; rel="next"`,
+/// distribution spec "Listing Referrers"), or `None` on the last page. The link must name this
+/// very listing on this registry (a relative URL, or an absolute one on the registry's host):
+/// only its query is taken, so the credentials go nowhere else.
+fn next_page(what: &str, registry: &str, repository: &str, subject: &Digest, link: Option<&str>) -> Result<Option<String>, ConsumeError> {
+    let Some(link) = link else { return Ok(None) };
+    let invalid = |reason: String| ConsumeError::Invalid { what: what.to_string(), reason };
+    let Some(next) = link.split(',').find(|l| l.split(';').skip(1).any(|p| p.trim().replace('"', "").eq_ignore_ascii_case("rel=next")))
+    else {
+        return Ok(None);
+    };
+    let url = next.split(';').next().unwrap_or_default().trim().trim_start_matches('<').trim_end_matches('>');
+    let path_and_query = match url.split_once("://") {
+        Some((_, rest)) => {
+            let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+            if !host.eq_ignore_ascii_case(registry) {
+                return Err(invalid(format!("the next page is on another host: {}", escape(url))));
+            }
+            path
+        }
+        None => url.to_string(),
+    };
+    let (path, query) = path_and_query.split_once('?').unwrap_or((&path_and_query, ""));
+    if path != format!("/v2/{repository}/referrers/{subject}") {
+        return Err(invalid(format!("the next page is not this listing: {}", escape(url))));
+    }
+    Ok((!query.is_empty()).then(|| query.to_string()))
 }
 
 /// The `manifests` of an OCI image index.
@@ -175,10 +278,10 @@ fn listed(what: &str, body: &[u8]) -> Result<Vec<Listed>, ConsumeError> {
         .collect()
 }
 
-/// Reads one referrer's manifest, checked against its descriptor.
-async fn referrer(consumer: &Consumer, image: &ImageRef, entry: &Listed) -> Result<Discovered, ConsumeError> {
-    let what = format!("{}@{}", image.name(), entry.digest);
-    let answer = manifest(consumer, &image.repository, entry.digest.as_str(), &what).await?;
+/// Reads one referrer's manifest in `repository`, checked against its descriptor.
+async fn referrer(consumer: &Consumer, repository: &str, entry: &Listed) -> Result<Discovered, ConsumeError> {
+    let what = format!("{}/{repository}@{}", consumer.registry, entry.digest);
+    let answer = manifest(consumer, repository, entry.digest.as_str(), &what).await?;
     let found = Digest::of(&answer.body);
     if found != entry.digest {
         return Err(ConsumeError::DigestMismatch { what, expected: entry.digest.to_string(), found: found.to_string() });
@@ -205,6 +308,7 @@ async fn referrer(consumer: &Consumer, image: &ImageRef, entry: &Listed) -> Resu
     let config = manifest.get("config").filter(|c| c.is_object()).map(descriptor).map(|c| DiscoveredFile { title: None, ..c });
     let files = manifest.get("layers").and_then(Value::as_array).map(|layers| layers.iter().map(descriptor).collect()).unwrap_or_default();
     Ok(Discovered {
+        repository: repository.to_string(),
         digest: entry.digest.to_string(),
         size: entry.size,
         artifact_type,
@@ -260,4 +364,26 @@ async fn manifest(consumer: &Consumer, repository: &str, reference: &str, what: 
 
 fn registry(what: &str, e: impl std::fmt::Display) -> ConsumeError {
     ConsumeError::Registry { what: what.to_string(), reason: escape(&crate::publish::auth::redact::redact(&e.to_string())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUBJECT: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn next(link: &str) -> Result<Option<String>, String> {
+        let subject: Digest = SUBJECT.parse().unwrap();
+        next_page("listing", "reg.example:5000", "team/app", &subject, Some(link)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_next_page_is_taken_only_from_this_listing_on_this_registry() {
+        let path = format!("/v2/team/app/referrers/{SUBJECT}");
+        assert_eq!(next(&format!("<{path}?n=10&last=x>; rel=\"next\"")), Ok(Some("n=10&last=x".into())));
+        assert_eq!(next(&format!("<https://reg.example:5000{path}?page=2>; rel=next")), Ok(Some("page=2".into())));
+        assert_eq!(next(&format!("<{path}?page=0>; rel=\"prev\"")), Ok(None), "only rel=next is followed");
+        assert!(next(&format!("<https://elsewhere.example{path}?page=2>; rel=\"next\"")).unwrap_err().contains("another host"));
+        assert!(next("</v2/team/other/referrers/x?page=2>; rel=\"next\"").unwrap_err().contains("not this listing"));
+    }
 }

@@ -4,7 +4,9 @@
 //! A platform that starts from the app image (runwasi, a Helm deployer, a policy engine) asks
 //! "which artifacts were built with this image?". The answer is the subject's referrers: the
 //! referrers API when the registry answers it, else the fallback tag `sha256-<hex>` that
-//! publishers write (R-REF-1, R-REF-2). Every read is bounded: manifests and listings by the
+//! publishers write (R-REF-1, R-REF-2), in the app image's repository and in every other
+//! repository the caller names (a Helm chart lives in `<app>/<chart>`, R-PRESET-4, beside its
+//! own copy of the subject, R-PUSH-10). Every read is bounded: manifests and listings by the
 //! 4 MiB manifest limit ([`crate::publish::registry_http::MAX_BODY`]), blobs by the size their
 //! descriptor states; every manifest and blob is checked against its digest. Entries published
 //! by other tools (ORAS, cosign, …) are listed as foreign and never pulled.
@@ -13,7 +15,7 @@ pub mod discover;
 pub mod error;
 pub mod pull;
 
-pub use discover::{discover, Discovered, DiscoveredFile, Discovery, Filter, ListingSource};
+pub use discover::{discover, Discovered, DiscoveredFile, Discovery, Filter, ListingSource, Searched};
 pub use error::ConsumeError;
 pub use pull::{pull, Pulled};
 

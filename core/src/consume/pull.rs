@@ -24,9 +24,10 @@ pub struct Pulled {
     pub files: Vec<PathBuf>,
 }
 
-/// Pulls the one artifact of `image` that `filter` selects into `out_dir` (created if missing).
-pub async fn pull(consumer: &Consumer, image: &ImageRef, filter: &Filter, out_dir: &Path) -> Result<Pulled, ConsumeError> {
-    let discovery = discover(consumer, image).await?;
+/// Pulls the one artifact of `image` that `filter` selects into `out_dir` (created if missing),
+/// searching the image's repository and each of `also` ([`discover`]).
+pub async fn pull(consumer: &Consumer, image: &ImageRef, also: &[String], filter: &Filter, out_dir: &Path) -> Result<Pulled, ConsumeError> {
+    let discovery = discover(consumer, image, also).await?;
     let mut matches: Vec<Discovered> = discovery.artifacts.into_iter().filter(|a| !a.foreign && filter.matches(a)).collect();
     let artifact = match matches.len() {
         0 => return Err(ConsumeError::NoMatch { image: image.name(), filter: filter.describe() }),
@@ -47,7 +48,7 @@ pub async fn pull(consumer: &Consumer, image: &ImageRef, filter: &Filter, out_di
             return Err(ConsumeError::SeveralMatches { image: image.name(), filter: filter.describe(), count, candidates });
         }
     };
-    let label = format!("{}@{}", image.name(), artifact.digest);
+    let label = format!("{}/{}@{}", consumer.registry, artifact.repository, artifact.digest);
     let write_error = |path: &Path, e: std::io::Error| ConsumeError::Write { path: path.to_path_buf(), reason: e.to_string() };
     std::fs::create_dir_all(out_dir).map_err(|e| write_error(out_dir, e))?;
     let root = out_dir.canonicalize().map_err(|e| write_error(out_dir, e))?;
@@ -58,7 +59,7 @@ pub async fn pull(consumer: &Consumer, image: &ImageRef, filter: &Filter, out_di
         let relative = safe_title(title).ok_or_else(|| ConsumeError::UnsafeTitle { artifact: label.clone(), title: escape(title) })?;
         targets.push(relative);
     }
-    let reference = Reference::with_digest(consumer.registry.clone(), image.repository.clone(), artifact.digest.clone());
+    let reference = Reference::with_digest(consumer.registry.clone(), artifact.repository.clone(), artifact.digest.clone());
     let mut written = Vec::new();
     for (file, relative) in artifact.files.iter().zip(targets) {
         let target = root.join(&relative);

@@ -55,6 +55,8 @@ pub struct RawResponse {
     pub content_digest: Option<String>,
     pub location: Option<String>,
     www_authenticate: Option<String>,
+    /// The `Link` header, by which a paginated referrers listing names its next page.
+    pub link: Option<String>,
     retry_after: Option<String>,
     pub body: Bytes,
     /// The error answer went on past [`ERROR_BODY_CAP`]; `body` is its beginning.
@@ -183,7 +185,14 @@ impl RegistryHttp {
 
     /// `GET /v2/<repository>/referrers/<digest>` accepting an OCI image index.
     pub async fn referrers(&self, repository: &str, digest: &str) -> Result<RawResponse, TargetError> {
-        let url = format!("{}/v2/{repository}/referrers/{digest}", self.base);
+        self.referrers_page(repository, digest, None).await
+    }
+
+    /// One page of the referrers listing: `query` is the query string (without `?`) of the
+    /// previous page's `Link: <…>; rel="next"`, on this registry's own path for `digest`.
+    pub async fn referrers_page(&self, repository: &str, digest: &str, query: Option<&str>) -> Result<RawResponse, TargetError> {
+        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+        let url = format!("{}/v2/{repository}/referrers/{digest}{query}", self.base);
         let accept = crate::media_types::OCI_INDEX;
         self.send(repository, "referrers probe", |c| c.get(&url).header("Accept", accept)).await
     }
@@ -422,6 +431,7 @@ async fn read_answer(request: reqwest::RequestBuilder, meter: &Meter) -> Result<
         etag: header("etag"),
         content_digest: header("docker-content-digest"),
         location: header("location"),
+        link: header("link"),
         www_authenticate: header("www-authenticate"),
         retry_after: header("retry-after"),
         body: Bytes::new(),
