@@ -90,7 +90,9 @@ pub fn usable_token(realm: &str, body: &[u8]) -> Result<String, TokenError> {
     let Some(token) = token else {
         return Err(unusable("the answer has no `token` or `access_token`".to_string()));
     };
-    if reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+    // RFC 6750's b64token is visible ASCII; a header may carry other bytes, but no registry's
+    // token holds them, and a control or non-ASCII character is a broken or hostile answer.
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
         return Err(unusable(format!(
             "the token ({} characters) holds characters an HTTP header cannot carry (control characters or non-ASCII text)",
             token.chars().count()
