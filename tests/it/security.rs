@@ -305,7 +305,8 @@ async fn r_push_3_a_tag_resolves_by_the_body_and_a_contradicting_header_is_refus
         bytes.push(b' ');
         Digest::of(&bytes)
     };
-    let expected = format!("the registry said {}, but the bytes it sent have digest {served}", subject.digest);
+    let expected =
+        format!("its Docker-Content-Digest header says {}, but the bytes the registry sent have digest {served}", subject.digest);
     assert!(run.stderr().contains(&expected), "names both digests: {}", run.described);
     assert_eq!(tags, ["1.0"], "nothing was written");
 }
