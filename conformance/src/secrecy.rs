@@ -4,7 +4,7 @@
 //! For a case with `[auth]`, [`findings`] searches every invocation's standard output and
 //! standard error, and every regular file under its working directory and its layers
 //! directory (the places the contract lets it write; symbolic links are not followed, each
-//! file is read up to [`MAX_FILE`] bytes), for each secret in each of its [`forms`]: as is,
+//! file is read up to `MAX_FILE`, 16 MiB), for each secret in each of its [`forms`]: as is,
 //! JSON-escaped, base64 of the password alone and of `user:password` (padded or not). A hit
 //! is a FAIL that says which secret, in which form and where, without quoting it. [`redact`]
 //! then blanks every form in the captured output, so that no report repeats a leak.
