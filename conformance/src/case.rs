@@ -567,3 +567,15 @@ mod tests {
         );
     }
 }
+
+/// A rejected case `id` citing `rules`, titled `title`, for unit tests elsewhere.
+#[cfg(test)]
+pub(crate) fn for_tests(id: &str, rules: &[&str], title: &str) -> Case {
+    let rules: Vec<String> = rules.iter().map(|r| format!("\"{r}\"")).collect();
+    let text = format!(
+        "id = \"{id}\"\ntitle = {}\nrules = [{}]\nfixture = \"f\"\n[expect]\noutcome = \"rejected\"\nrules = []\n",
+        toml::Value::String(title.to_string()),
+        rules.join(", ")
+    );
+    toml::from_str(&text).expect("a valid case")
+}

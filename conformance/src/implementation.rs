@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 /// Environment variables the runner owns; inherited values of these are removed.
-const OWNED_VARS: [&str; 13] = [
+pub const OWNED_VARS: [&str; 13] = [
     "CNB_LAYERS_DIR",
     "CNB_OUTPUT_IMAGE",
     "CNB_ARTIFACTS_TAGS",

@@ -16,10 +16,13 @@
 //! | [`ending`] | how an invocation ended: crashes, commands that could not start |
 //! | [`error_names`] | what a rejection's output must name (files, tags) |
 //! | [`runner`] | running the selected cases (in parallel) and collecting results |
+//! | [`schedule`], [`progress`], [`interrupt`] | cases `--jobs` at a time, results to a watcher in case order, stopping at Ctrl-C or SIGTERM |
+//! | [`rerun`], [`replay`] | the command that reruns one case, `--rerun-failed`; `env` and `replay.sh` beside kept layers |
 //! | [`cleanup`] | deleting what a run left in an external registry (`--registry URL`) |
 //! | [`outcome`] | result types: status, fault, findings |
 //! | [`quirks`] | running behind a registry quirk profile: what each profile makes correct, accepted refusals |
 //! | [`selection`], [`baseline`], [`coverage`], [`provenance`] | what to run, known failures, rule coverage, where results come from |
+//! | [`versioning`] | the suite's version, its changelog, case IDs never reused |
 //! | [`report`] | human, JUnit and JSON reports |
 //! | [`regen`] | recomputing expectations offline with the reference planner (for spec authors) |
 //! | [`self_check`] | running known-bad implementations that the suite must catch |
@@ -40,20 +43,27 @@ pub mod error_names;
 pub mod expect;
 pub mod fixture;
 pub mod implementation;
+pub mod interrupt;
 mod kill;
 pub mod outcome;
+pub mod progress;
 pub mod provenance;
 pub mod provider;
 pub mod quirks;
 pub mod regen;
 pub mod registry_view;
+pub mod replay;
 pub mod report;
+pub mod rerun;
 pub mod runner;
+pub mod schedule;
 pub mod secrecy;
 pub mod selection;
 pub mod self_check;
 pub mod setup;
+mod startup;
 pub mod verify;
+pub mod versioning;
 
 use std::path::{Path, PathBuf};
 
@@ -102,10 +112,19 @@ impl SuiteDir {
     pub fn mutants_dir(&self) -> PathBuf {
         self.root.join("conformance/mutants")
     }
+    /// `conformance/suite.toml`: the suite's version and the digest of each version's cases.
+    pub fn version_path(&self) -> PathBuf {
+        self.root.join("conformance/suite.toml")
+    }
+    /// `conformance/CHANGELOG.md`: the cases each version added, changed and retired.
+    pub fn changelog_path(&self) -> PathBuf {
+        self.root.join("conformance/CHANGELOG.md")
+    }
 }
 
-/// The version of this suite (the crate version).
-pub const SUITE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version of the runner (the crate version). The suite's cases have their own version,
+/// `conformance/suite.toml` ([`versioning`]).
+pub const RUNNER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The token in fixture TOML files that the runner replaces with the case namespace.
 pub const NAMESPACE_TOKEN: &str = "@@NAMESPACE@@";

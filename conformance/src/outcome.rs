@@ -26,6 +26,9 @@ pub enum Status {
     Skip,
     /// Not run because the user said so (`--disable`).
     Disabled,
+    /// Not run, or not finished, because the run was interrupted (Ctrl-C, SIGTERM).
+    #[serde(rename = "not-run")]
+    NotRun,
 }
 
 impl Status {
@@ -36,6 +39,7 @@ impl Status {
             Status::Error => "ERROR",
             Status::Skip => "SKIP",
             Status::Disabled => "DISABLED",
+            Status::NotRun => "NOT RUN",
         }
     }
 }
@@ -78,6 +82,11 @@ pub struct Finding {
     /// Unified diff of expected vs found (manifest JSON), when both exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// Set when the finding is only that something expected is absent (`tag`, `blob`,
+    /// `manifest`, `fallback index`, `app image`): after a publish that failed, these are its
+    /// follow-on findings, which the terminal report folds into one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }
 
 impl Finding {
@@ -91,6 +100,11 @@ impl Finding {
     }
     pub fn with_diff(mut self, diff: Option<String>) -> Finding {
         self.diff = diff;
+        self
+    }
+    /// Marks the finding as the absence of a `what` (a follow-on of a failed publish).
+    pub fn missing(mut self, what: &str) -> Finding {
+        self.missing = Some(what.to_string());
         self
     }
 }
@@ -112,6 +126,11 @@ pub struct CaseResult {
     pub id: String,
     pub title: String,
     pub rules: Vec<String>,
+    /// The case file, relative to the suite directory (`conformance/cases/<id>.toml`).
+    pub case_file: String,
+    /// The source of the case's layer tree, relative to the suite directory
+    /// (`fixtures/cases/<fixture>/layers`).
+    pub fixture_source: String,
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
@@ -139,6 +158,9 @@ pub struct CaseResult {
     /// Behind a quirk profile (`--registry-quirks`): how the case met it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quirk: Option<CaseQuirk>,
+    /// For a FAIL or ERROR: the command that reruns just this case with `--keep`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -153,6 +175,8 @@ impl CaseResult {
             id: case.id.clone(),
             title: case.title.clone(),
             rules: case.rules.clone(),
+            case_file: format!("conformance/cases/{}.toml", case.id),
+            fixture_source: format!("fixtures/cases/{}/layers", case.fixture),
             status,
             fault: None,
             reason: None,
@@ -167,8 +191,15 @@ impl CaseResult {
             fixture_listing: Vec::new(),
             kept_at: None,
             quirk: None,
+            rerun: None,
             duration_ms: 0,
         }
+    }
+
+    /// The case's family, which groups it in CI reports: the family of the first rule it cites
+    /// (`R-COLL` for `R-COLL-1`), or `other` for a case that cites none.
+    pub fn family(&self) -> &str {
+        self.rules.first().and_then(|r| r.rsplit_once('-')).map_or("other", |(family, _)| family)
     }
 
     /// Marks the result as an error of `fault` with `reason`.
@@ -199,6 +230,8 @@ pub struct Summary {
     pub errors: usize,
     pub skipped: usize,
     pub disabled: usize,
+    /// Cases the run did not finish because it was interrupted.
+    pub not_run: usize,
     pub expected_failures: usize,
     pub stale_baseline: usize,
 }
@@ -224,6 +257,12 @@ pub struct RunResults {
     /// The quirk profile the run put in front of its registry (`--registry-quirks`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quirks: Option<QuirksSummary>,
+    /// The signal that interrupted the run (`SIGINT`, `SIGTERM`); its unfinished cases are
+    /// [`Status::NotRun`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
+    /// Wall-clock time of the cases, from the first one starting to the last one ending.
+    pub duration_ms: u64,
 }
 
 /// Exit codes of `conformance run` (the same values as `cli::exit`).
@@ -244,6 +283,7 @@ impl RunResults {
                 Status::Error => s.errors += 1,
                 Status::Skip => s.skipped += 1,
                 Status::Disabled => s.disabled += 1,
+                Status::NotRun => s.not_run += 1,
             }
             match c.baseline {
                 Some(BaselineMark::ExpectedFailure) => s.expected_failures += 1,
@@ -254,10 +294,10 @@ impl RunResults {
         s
     }
 
-    /// 5 when anything errored (the run says nothing reliable), else 4 when a case failed, a
+    /// 5 when the run was interrupted or anything errored (the run says nothing reliable), else 4 when a case failed, a
     /// baseline entry is stale, a run-level check failed or required coverage is missing, else 0.
     pub fn exit_code(&self) -> u8 {
-        if self.cases.iter().any(|c| c.status == Status::Error) {
+        if self.interrupted.is_some() || self.cases.iter().any(|c| c.status == Status::Error) {
             return exit::RUNNER;
         }
         let uncovered = self.require_coverage && !self.coverage.uncovered.is_empty();

@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Provenance {
+    /// The version of the cases (`conformance/suite.toml`), or `unknown`.
     pub suite_version: String,
+    /// The version of the runner that ran them.
+    #[serde(default)]
+    pub runner_version: String,
     /// `git rev-parse HEAD` of the suite directory, or `unknown`.
     pub suite_commit: String,
     /// sha256 over every case, expectation and fixture file (see `fixture::suite_digest`).

@@ -7,8 +7,15 @@
 //! the implementation runs, and a verdict ([`super::verify`]). A case that the runner or the
 //! registry cannot carry through is an ERROR, never a FAIL. Finally, in a registry the runner
 //! started, no repository may exist outside the case namespaces; an external registry is
-//! cleaned up instead ([`super::cleanup`]), unless `keep`. Dropping the future (Ctrl-C)
-//! removes the registry and kills running implementations.
+//! cleaned up instead ([`super::cleanup`]), unless `keep`.
+//!
+//! [`run_watched`] tells a [`Progress`] watcher of the header and of each result as the case
+//! ends, in case order ([`super::schedule`]), and stops at an [`Interrupt`]: the running cases
+//! are dropped (their implementations killed), the unfinished ones are NOT RUN, and the results
+//! so far come back. Dropping the future removes the registry and kills running
+//! implementations too. With `keep`, each invocation's directory also gets `env` and
+//! `replay.sh` ([`super::replay`]); every FAIL and ERROR carries the command that reruns it
+//! ([`super::rerun`]).
 //!
 //! With a quirk profile ([`RunOptions::quirks`]) a quirks proxy stands in front of the registry
 //! for the whole run: the implementation is given only the proxy's host (and the expected
@@ -24,8 +31,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
-
+use super::baseline::Baseline;
 use super::case::{Case, Expect, IndexCheck, SourceDateEpoch};
 use super::cleanup;
 use super::coverage;
@@ -35,16 +41,19 @@ use super::error_names::{self, Named};
 use super::expect::{self, ExpectedArtifact};
 use super::fixture;
 use super::implementation::{Implementation, ImplementationError, Invocation, InvocationEnv};
+use super::interrupt::Interrupt;
 use super::outcome::CaseQuirk;
 use super::outcome::{CaseResult, Fault, Finding, RunResults, Status};
-use super::provenance::{self, Provenance};
+use super::progress::{Header, Progress, Silent};
 use super::quirks::{self, Attempt, Behind, Observed, RefusalVerdict};
 use super::registry_view::{RegistryView, Snapshot, ViewError};
+use super::rerun::RerunCommand;
 use super::secrecy;
 use super::selection::Selected;
 use super::setup;
 use super::verify;
 use super::SuiteDir;
+use super::{replay, schedule, startup};
 use crate::provider::quirks::{ProxyError, QuirkProfile};
 use crate::provider::{self, Provider, ProviderError, RunningRegistry, HEALTH_CHECK_REPO};
 use cnb_artifacts_core::plan::Subject;
@@ -66,6 +75,11 @@ pub struct RunOptions {
     pub require_coverage: bool,
     /// Put a quirks proxy with this profile between the implementation and the registry.
     pub quirks: Option<QuirkProfile>,
+    /// Known failures: each result is marked as it ends, before the watcher sees it.
+    pub baseline: Option<Baseline>,
+    /// The program that started the run (this binary): every FAIL and ERROR then carries the
+    /// command that reruns it ([`RerunCommand`]).
+    pub rerun_program: Option<String>,
 }
 
 /// Why a run could not start or finish.
@@ -87,6 +101,8 @@ pub enum RunError {
     View(#[from] ViewError),
     #[error("invalid coverage exemptions: {0}")]
     Coverage(String),
+    #[error("interrupted ({0}) before the first case: no results")]
+    Interrupted(String),
 }
 
 /// Shared by every case of a run.
@@ -110,6 +126,7 @@ struct Ctx<'a> {
     implementation_insecure: bool,
     /// The authenticated registries for cases with `[auth]`.
     auth: &'a AuthRegistries,
+    rerun: Option<RerunCommand>,
 }
 
 /// One prepared invocation: its environment and working directory.
@@ -134,66 +151,54 @@ fn verify_fault(e: verify::VerifyError) -> Abort {
 
 /// Runs `selected` and returns every result, in case ID order.
 pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -> Result<RunResults, RunError> {
+    run_watched(suite, selected, opts, &Silent, &Interrupt::new()).await
+}
+
+/// Runs `selected`, telling `progress` as it goes, until every case ended or `interrupt`
+/// trips; returns every result, in case ID order (NOT RUN for those an interrupt cut off).
+pub async fn run_watched(
+    suite: &SuiteDir,
+    selected: Vec<Selected>,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    interrupt: &Interrupt,
+) -> Result<RunResults, RunError> {
     let exemptions = coverage::Exemptions::load(&suite.coverage_exemptions_path()).map_err(RunError::Coverage)?;
-    let implementation_version = opts.implementation.probe().await?;
-    let registry =
-        provider::start(&opts.provider).await.map_err(|source| RunError::RegistryStart { provider: opts.provider.clone(), source })?;
-    registry.health_check().await.map_err(|source| RunError::HealthCheck { host: registry.host.clone(), source })?;
-    let behind = match opts.quirks {
-        Some(profile) => Some(Behind::start(&registry.url(), profile).await.map_err(|source| RunError::QuirksProxy { profile, source })?),
-        None => None,
+    let started = tokio::select! {
+        biased;
+        _ = interrupt.tripped() => return Err(RunError::Interrupted(interrupt.reason().unwrap_or("interrupted").to_string())),
+        started = startup::start(suite, &selected, opts) => started?,
     };
-    // Declared after `registry`, so dropped before it: they serve its storage.
-    let auth_kinds = selected.iter().filter(|s| !s.disabled).filter_map(|s| s.case.auth.as_ref().map(|a| a.registry));
-    let auth = AuthRegistries::start(&opts.provider, &registry, auth_kinds)
-        .await
-        .map_err(|source| RunError::AuthRegistry { provider: opts.provider.clone(), source })?;
-    let work = tempfile::Builder::new().prefix("cnb-conformance-").tempdir().map_err(RunError::WorkDir)?;
-    let docker_config = match &opts.provider {
-        Provider::External(_) => credentials::external_docker_config(),
-        _ => credentials::anonymous_docker_config(work.path()).map_err(RunError::WorkDir)?,
-    };
-    let run_prefix = matches!(opts.provider, Provider::External(_)).then(|| format!("{}-{:08x}", opts.namespace_prefix, fastrand::u32(..)));
-    let view = RegistryView::new(&registry.host, registry.insecure)?;
-    let hidden = behind.as_ref().is_some_and(|b| b.rule.hides_referrers_api);
-    let registry_referrers_api = view.has_referrers_api(HEALTH_CHECK_REPO).await?;
-    let referrers_api = registry_referrers_api && !hidden;
-    let provenance = Provenance {
-        suite_version: super::SUITE_VERSION.to_string(),
-        suite_commit: provenance::git_commit(suite.root()),
-        suite_data_digest: fixture::suite_digest(suite).unwrap_or_else(|e| format!("unknown ({e})")),
-        implementation: opts.implementation.display.clone(),
-        implementation_version,
-        registry_provider: opts.provider.to_string(),
-        registry_version: match &registry.version {
-            Some(version) => version.clone(),
-            None => registry.announced_version().await.unwrap_or_else(|| "unknown".to_string()),
-        },
-        registry_host: registry.host.clone(),
-        registry_referrers_api: referrers_api,
-        registry_quirks: opts.quirks.map(|p| p.to_string()),
-        date: provenance::now(),
-    };
+    // Fields are moved out one by one: what stays in `started` is dropped in its declaration
+    // order when the run ends (also on an early return), the registry after what serves it.
+    let behind = started.behind;
     let ctx = Ctx {
         suite,
         opts,
-        registry: &registry,
-        referrers_api,
-        view,
-        work: work.path().to_path_buf(),
-        docker_config,
-        run_prefix,
-        implementation_host: behind.as_ref().map_or_else(|| registry.host.clone(), |b| b.proxy.host()),
-        implementation_insecure: behind.is_some() || registry.insecure,
+        registry: &started.registry,
+        referrers_api: started.referrers_api,
+        view: started.view,
+        work: started.work.path().to_path_buf(),
+        docker_config: started.docker_config,
+        run_prefix: started.run_prefix,
+        implementation_host: behind.as_ref().map_or_else(|| started.registry.host.clone(), |b| b.proxy.host()),
+        implementation_insecure: behind.is_some() || started.registry.insecure,
         behind,
-        auth: &auth,
+        auth: &started.auth,
+        rerun: opts.rerun_program.as_deref().map(|program| RerunCommand::new(program, suite, opts)),
     };
-    let jobs = opts.jobs.max(1);
-    let mut cases: Vec<CaseResult> = stream::iter(selected.iter()).map(|s| run_selected(&ctx, s)).buffer_unordered(jobs).collect().await;
+    let ids: Vec<&str> = selected.iter().map(|s| s.case.id.as_str()).collect();
+    let proxy_host = ctx.behind.as_ref().map(|_| ctx.implementation_host.as_str());
+    let provenance = started.provenance;
+    progress.header(&Header { provenance: &provenance, proxy_host, cases: &ids });
+    let began = Instant::now();
+    let mut cases = schedule::all(&selected, opts.jobs, progress, interrupt, |s| run_selected(&ctx, s)).await;
+    let duration_ms = began.elapsed().as_millis() as u64;
     cases.sort_by(|a, b| a.id.cmp(&b.id));
-    let run_findings = match ctx.run_prefix {
-        Some(_) => Vec::new(),
-        None => strays(&ctx.view, &selected).await?,
+    let interrupted = interrupt.reason().map(str::to_string);
+    let run_findings = match (&ctx.run_prefix, &interrupted) {
+        (None, None) => strays(&ctx.view, &selected).await?,
+        _ => Vec::new(),
     };
     let mut kept = Vec::new();
     let cleanup = match &ctx.run_prefix {
@@ -201,10 +206,13 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
             kept.push(format!("registry content under {prefix}/ and in {HEALTH_CHECK_REPO}"));
             None
         }
+        Some(prefix) if interrupted.is_some() => {
+            Some(format!("registry NOT cleaned up: the run was interrupted; remove the repositories under {prefix}/ yourself"))
+        }
         Some(prefix) => {
             let known: Vec<String> =
                 cases.iter().flat_map(|c| c.found.keys()).filter_map(|k| Some(k.rsplit_once(':')?.0.to_string())).collect();
-            Some(cleanup::clean(&ctx.view, prefix, &known, registry_referrers_api).await.line(prefix))
+            Some(cleanup::clean(&ctx.view, prefix, &known, started.registry_referrers_api).await.line(prefix))
         }
         None => None,
     };
@@ -214,18 +222,19 @@ pub async fn run(suite: &SuiteDir, selected: Vec<Selected>, opts: &RunOptions) -
     let ran: Vec<&Case> = selected.iter().filter(|s| !s.disabled).map(|s| &s.case).collect();
     let coverage = coverage::compute(spec.as_deref(), &ran, &exemptions);
     if opts.keep {
-        let dir = work.keep();
+        let dir = started.work.keep();
         for c in &mut cases {
             c.kept_at = Some(dir.join(&c.id));
         }
-        kept.push(format!("case directories: {}", dir.display()));
-        kept.push(format!("registry: {}", registry.keep().await));
+        kept.push(format!("case directories: {} (each invocation's directory has `env` and `replay.sh`)", dir.display()));
+        kept.push(format!("registry: {}", started.registry.keep().await));
         if let Some(q) = &quirks {
             kept.push(format!("the quirks proxy ({}) stopped with the run; the registry is the one behind it", q.profile));
         }
     }
     let summary = RunResults::summarise(&cases);
-    Ok(RunResults { provenance, summary, cases, run_findings, coverage, require_coverage: opts.require_coverage, kept, cleanup, quirks })
+    let require_coverage = opts.require_coverage;
+    Ok(RunResults { provenance, summary, cases, run_findings, coverage, require_coverage, kept, cleanup, quirks, interrupted, duration_ms })
 }
 
 async fn run_selected(ctx: &Ctx<'_>, selected: &Selected) -> CaseResult {
@@ -261,6 +270,17 @@ async fn run_selected(ctx: &Ctx<'_>, selected: &Selected) -> CaseResult {
         Ok(()) => {}
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
+    finish(ctx, result)
+}
+
+/// Marks a result by the baseline and, for a FAIL or ERROR, adds the command that reruns it.
+fn finish(ctx: &Ctx<'_>, mut result: CaseResult) -> CaseResult {
+    if let Some(baseline) = &ctx.opts.baseline {
+        baseline.apply(std::slice::from_mut(&mut result));
+    }
+    if matches!(result.status, Status::Fail | Status::Error) {
+        result.rerun = ctx.rerun.as_ref().map(|r| r.for_case(&result.id));
+    }
     result
 }
 
@@ -493,6 +513,9 @@ fn prepare(ctx: &Ctx<'_>, case: &Case, fixture: &str, dir: &Path, ns: &str, subj
         overwrite: case.build.overwrite,
     };
     std::fs::write(&env.report, env.report_toml()).map_err(|e| runner(&e))?;
+    if ctx.opts.keep {
+        replay::write(dir, &case.id, &ctx.opts.implementation, &env, &cwd).map_err(|e| runner(&e))?;
+    }
     Ok(Prepared { env, cwd })
 }
 

@@ -1,14 +1,10 @@
 //! Which cases a run executes: `--filter GLOB` (each pattern must match at least one case ID),
-//! `--disable GLOB` (reported as DISABLED) and `--rerun-failed results.json` (the cases that
-//! failed or errored in an earlier run).
-
-use std::path::{Path, PathBuf};
+//! `--disable GLOB` (reported as DISABLED) and the IDs `--rerun-failed` takes from earlier
+//! results ([`super::rerun`]).
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::Deserialize;
 
 use super::case::Case;
-use super::outcome::Status;
 
 /// Why the selection cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -17,10 +13,6 @@ pub enum SelectionError {
     InvalidGlob { pattern: String, source: globset::Error },
     #[error("--filter `{pattern}` matches no case; `cnb-artifacts conformance list` shows the case IDs")]
     FilterMatchesNothing { pattern: String },
-    #[error("cannot read earlier results {path}: {reason}")]
-    Results { path: PathBuf, reason: String },
-    #[error("{path} lists no failed or errored case to rerun")]
-    NothingToRerun { path: PathBuf },
 }
 
 /// A case and whether it runs.
@@ -60,29 +52,6 @@ pub fn select(cases: Vec<Case>, filters: &[String], disable: &[String], only: Op
         .collect())
 }
 
-#[derive(Deserialize)]
-struct EarlierResults {
-    cases: Vec<EarlierCase>,
-}
-
-#[derive(Deserialize)]
-struct EarlierCase {
-    id: String,
-    status: Status,
-}
-
-/// The IDs of the cases that failed or errored in the JSON results at `path`.
-pub fn failed_in(path: &Path) -> Result<Vec<String>, SelectionError> {
-    let err = |reason: String| SelectionError::Results { path: path.to_path_buf(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let results: EarlierResults = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-    let ids: Vec<String> = results.cases.into_iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).map(|c| c.id).collect();
-    if ids.is_empty() {
-        return Err(SelectionError::NothingToRerun { path: path.to_path_buf() });
-    }
-    Ok(ids)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,15 +84,9 @@ mod tests {
     }
 
     #[test]
-    fn rerun_failed_reads_failed_and_errored_ids() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("results.json");
-        std::fs::write(&path, r#"{"cases":[{"id":"a","status":"pass"},{"id":"b","status":"fail"},{"id":"c","status":"error"}]}"#).unwrap();
-        let failed = failed_in(&path).unwrap();
-        assert_eq!(failed, ["b", "c"]);
-        let s = select(cases(&["a", "b", "c"]), &[], &[], Some(&failed)).unwrap();
+    fn only_the_given_ids_are_selected() {
+        let only = ["b".to_string(), "c".to_string()];
+        let s = select(cases(&["a", "b", "c"]), &[], &[], Some(&only)).unwrap();
         assert_eq!(ids(&s), [("b", false), ("c", false)]);
-        std::fs::write(&path, r#"{"cases":[{"id":"a","status":"pass"}]}"#).unwrap();
-        assert!(matches!(failed_in(&path), Err(SelectionError::NothingToRerun { .. })));
     }
 }

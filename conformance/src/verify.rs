@@ -93,10 +93,13 @@ pub async fn published(
         if artifact.tags.is_empty() {
             let found = view.manifest(&artifact.repo, artifact.digest.as_str()).await?;
             if found.is_none() {
-                findings.push(Finding::new(
-                    "by-digest",
-                    format!("{}@{} (published by digest only, from {}) does not exist", artifact.repo, artifact.digest, artifact.file),
-                ));
+                findings.push(
+                    Finding::new(
+                        "by-digest",
+                        format!("{}@{} (published by digest only, from {}) does not exist", artifact.repo, artifact.digest, artifact.file),
+                    )
+                    .missing("manifest"),
+                );
             }
         }
         findings.extend(blobs_exist(view, artifact).await?);
@@ -147,19 +150,19 @@ pub async fn subject_present(
         return Ok(Vec::new());
     }
     let Some(app) = view.manifest(app_repo, subject.digest.as_str()).await? else {
-        return Ok(vec![Finding::new("subject", format!("the app image {app_repo}@{} is gone", subject.digest))]);
+        return Ok(vec![Finding::new("subject", format!("the app image {app_repo}@{} is gone", subject.digest)).missing("app image")]);
     };
     let mut findings = Vec::new();
     for repo in others {
         let what = format!("the app image {} in {repo}, the repository of an artifact (R-PUSH-10)", subject.digest);
         match view.manifest(repo, subject.digest.as_str()).await? {
-            None => findings.push(Finding::new("subject", format!("{what} does not exist"))),
+            None => findings.push(Finding::new("subject", format!("{what} does not exist")).missing("app image")),
             Some(found) if found.bytes != app.bytes => {
                 findings.push(Finding::new("subject", format!("{what} is not the app image's bytes")))
             }
             Some(found) => {
                 for digest in missing_blobs(view, repo, &found.bytes).await? {
-                    findings.push(Finding::new("subject", format!("{what}: its blob {digest} is missing from {repo}")));
+                    findings.push(Finding::new("subject", format!("{what}: its blob {digest} is missing from {repo}")).missing("blob"));
                 }
             }
         }
@@ -199,7 +202,8 @@ fn tag_points_at(artifact: &ExpectedArtifact, tag: &str, found: Option<&ServedMa
     let name = format!("{}:{tag}", artifact.repo);
     let Some(found) = found else {
         return vec![Finding::new("tag", format!("{name} does not exist; it must hold the manifest of {}", artifact.file))
-            .expected_found(artifact.digest.to_string(), "(no such tag)")];
+            .expected_found(artifact.digest.to_string(), "(no such tag)")
+            .missing("tag")];
     };
     let mut findings = Vec::new();
     if found.digest != artifact.digest {
@@ -230,7 +234,9 @@ async fn blobs_exist(view: &RegistryView, artifact: &ExpectedArtifact) -> Result
     Ok(missing_blobs(view, &artifact.repo, &artifact.bytes)
         .await?
         .into_iter()
-        .map(|digest| Finding::new("blob", format!("blob {digest} named by {} is missing from {}", artifact.file, artifact.repo)))
+        .map(|digest| {
+            Finding::new("blob", format!("blob {digest} named by {} is missing from {}", artifact.file, artifact.repo)).missing("blob")
+        })
         .collect())
 }
 
@@ -256,7 +262,8 @@ fn fallback_index_is(repo: &str, referrers_tag: &str, wanted: &[u8], found: Opti
     let wanted_digest = Digest::of(wanted);
     let Some(found) = found else {
         return vec![Finding::new("fallback-index", format!("the referrers fallback index {name} does not exist"))
-            .expected_found(wanted_digest.to_string(), "(no such tag)")];
+            .expected_found(wanted_digest.to_string(), "(no such tag)")
+            .missing("fallback index")];
     };
     let mut findings = Vec::new();
     if found.digest != wanted_digest {

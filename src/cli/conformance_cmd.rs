@@ -1,7 +1,8 @@
 //! `cnb-artifacts conformance list | run | regen | self-check`: the command line of the
 //! conformance suite ([`cnb_artifacts_conformance`]). Raw flags → validated options → a tokio runtime
-//! that runs the cases; Ctrl-C drops the run, which removes the registry and kills running
-//! implementations. Exit codes: 0 every selected case passed, 2 usage error (e.g. a `--filter`
+//! that runs the cases, printing each as it ends; Ctrl-C or SIGTERM stops `run`, which kills the
+//! running implementations, removes the registry and writes the results so far (for
+//! `self-check`, Ctrl-C drops the run). Exit codes: 0 every selected case passed, 2 usage error (e.g. a `--filter`
 //! that matches nothing), 4 cases failed, 5 the runner, its registry or the case data broke.
 
 use std::path::{Path, PathBuf};
@@ -13,12 +14,13 @@ use clap::{Args, Subcommand};
 use super::exit;
 use cnb_artifacts_conformance::baseline::Baseline;
 use cnb_artifacts_conformance::implementation::Implementation;
-use cnb_artifacts_conformance::outcome::RunResults;
 use cnb_artifacts_conformance::provider::quirks::QuirkProfile;
 use cnb_artifacts_conformance::provider::Provider;
 use cnb_artifacts_conformance::regen::{self, CaseRegen};
-use cnb_artifacts_conformance::runner::{self, RunOptions};
-use cnb_artifacts_conformance::selection::{self, Selected, SelectionError};
+use cnb_artifacts_conformance::report::live::Terminal;
+use cnb_artifacts_conformance::rerun::EarlierRun;
+use cnb_artifacts_conformance::runner::RunOptions;
+use cnb_artifacts_conformance::selection::{self, Selected};
 use cnb_artifacts_conformance::{case, report, self_check, SuiteDir};
 
 #[derive(Debug, Subcommand)]
@@ -122,7 +124,8 @@ pub struct RunArgs {
     /// Rewrite --baseline from this run's results.
     #[arg(long, requires = "baseline")]
     pub update_baseline: bool,
-    /// Run only the cases that failed or errored in this earlier --json results file.
+    /// Run only the cases that failed, errored or did not run in this earlier --json results
+    /// file, with its implementation, registry and quirk profile unless given again.
     #[arg(long)]
     pub rerun_failed: Option<PathBuf>,
     /// Fail the run when a MUST rule of docs/spec.md is cited by no case run.
@@ -170,10 +173,7 @@ fn load(args: &SuiteArgs, disable: &[String], only: Option<&[String]>) -> Result
     })?;
     let selected = selection::select(cases, &args.filter, disable, only).map_err(|e| {
         eprintln!("error: {e}");
-        match e {
-            SelectionError::Results { .. } | SelectionError::NothingToRerun { .. } => exit::RUNNER,
-            _ => exit::USAGE,
-        }
+        exit::USAGE
     })?;
     Ok((suite, selected))
 }
@@ -250,6 +250,8 @@ fn options(args: &RegistryArgs, implementation: &str, jobs: usize, keep: bool, r
         namespace_prefix: args.namespace_prefix.clone(),
         require_coverage,
         quirks: None,
+        baseline: None,
+        rerun_program: None,
     })
 }
 
@@ -274,14 +276,32 @@ fn block_on_interruptible<T>(rt: &tokio::runtime::Runtime, fut: impl std::future
 }
 
 fn run_cases(args: &RunArgs) -> u8 {
+    let (mut registry, mut implementation, mut quirks) = (args.registry.clone(), args.implementation.clone(), args.registry_quirks);
     let only = match &args.rerun_failed {
-        Some(path) => match selection::failed_in(path) {
-            Ok(ids) => Some(ids),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::RUNNER;
+        Some(path) => {
+            let earlier = EarlierRun::read(path);
+            let given_registry = registry.registry.clone().or_else(|| registry.registry_provider.clone());
+            let chosen = earlier.and_then(|e| e.choose(implementation.as_deref(), given_registry.as_deref(), quirks).map(|c| (e, c)));
+            match chosen {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::RUNNER;
+                }
+                Ok((earlier, _)) if earlier.ids.is_empty() => {
+                    println!("nothing to rerun: {} has no case that failed, errored or did not run", path.display());
+                    return exit::OK;
+                }
+                Ok((earlier, chosen)) => {
+                    println!("{}", chosen.note);
+                    (implementation, quirks) = (chosen.implementation, chosen.quirks);
+                    match chosen.registry {
+                        Some(url) if url.contains("://") => registry.registry = Some(url),
+                        provider => registry.registry_provider = provider,
+                    }
+                    Some(earlier.ids)
+                }
             }
-        },
+        }
         None => None,
     };
     let (suite, selected) = match load(&args.suite, &args.disable, only.as_deref()) {
@@ -295,28 +315,25 @@ fn run_cases(args: &RunArgs) -> u8 {
             return exit::RUNNER;
         }
     };
-    let implementation = args.implementation.clone().unwrap_or_else(|| default_implementation(&suite));
-    let opts = match options(&args.registry, &implementation, args.jobs, args.keep, args.require_coverage) {
-        Ok(o) => RunOptions { quirks: args.registry_quirks, ..o },
+    let implementation = implementation.unwrap_or_else(|| default_implementation(&suite));
+    let program = std::env::current_exe().map_or_else(|_| "cnb-artifacts".to_string(), |p| p.display().to_string());
+    let opts = match options(&registry, &implementation, args.jobs, args.keep, args.require_coverage) {
+        Ok(o) => RunOptions { quirks, baseline: baseline.clone(), rerun_program: Some(program), ..o },
         Err(code) => return code,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let mut results = match block_on_interruptible(&rt, runner::run(&suite, selected, &opts)) {
-        None => return exit::RUNNER,
-        Some(Err(e)) => {
+    let terminal = Terminal::detect();
+    let results = match rt.block_on(terminal.run(&suite, selected, &opts)) {
+        Err(e) => {
             eprintln!("error: {e}");
             return exit::RUNNER;
         }
-        Some(Ok(r)) => r,
+        Ok(r) => r,
     };
-    if let Some(b) = &baseline {
-        b.apply(&mut results.cases);
-        results.summary = RunResults::summarise(&results.cases);
-    }
-    print!("{}", report::human::render(&results));
+    print!("{}", terminal.rest(&results));
     let mut code = results.exit_code();
     if let Some(path) = &args.junit {
         code = write_report(code, report::junit::write(&results, path));

@@ -5,11 +5,17 @@
 //! the fixture listing and what the registry held afterwards — then rule coverage and a
 //! summary line. Behind a registry quirk profile, accepted refusals are noted on their case
 //! line, and a profile whose quirk never fired is called out before the summary.
+//!
+//! A live run ([`super::live`]) prints the [`header`] first and each [`case_line`] as the case
+//! ends, then [`rest`]: the same report in three parts. Each FAIL and ERROR names its case file
+//! and fixture source and ends with the command that reruns it; after a publish that failed,
+//! the findings that are only its consequences (every tag, manifest and blob it did not push)
+//! fold into one line. Colour ([`Style`]) touches only the status words, and only when asked.
 
 use std::fmt::Write as _;
 
 use crate::implementation::tail;
-use crate::outcome::{BaselineMark, CaseResult, RunResults, Status};
+use crate::outcome::{BaselineMark, CaseResult, Finding, RunResults, Status};
 use crate::provenance::Provenance;
 use cnb_artifacts_core::spelling::count;
 
@@ -18,7 +24,10 @@ const TAIL_LINES: usize = 25;
 
 /// The whole report, every line escaped (R-SEC-3): it quotes what the implementation printed.
 pub fn render(results: &RunResults) -> String {
-    escaped_lines(&render_raw(results))
+    let proxy = results.quirks.as_ref().map(|q| q.proxy_host.as_str());
+    let width = results.cases.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    let lines: String = results.cases.iter().map(|c| case_line(c, width, Style::default()) + "\n").collect();
+    format!("{}\n{lines}{}", header(&results.provenance, proxy), rest(results, Style::default()))
 }
 
 /// `text` with the control and invisible characters of each line escaped; the line breaks stay.
@@ -26,43 +35,77 @@ pub fn escaped_lines(text: &str) -> String {
     text.split('\n').map(cnb_artifacts_core::display::controls).collect::<Vec<_>>().join("\n")
 }
 
-fn render_raw(results: &RunResults) -> String {
+/// How status words are shown: in colour (green PASS, red FAIL and ERROR, yellow the rest) or
+/// plain. Plain output holds no escape sequence at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    /// `text` (a status word, maybe padded) in the colour of `status`.
+    pub fn paint(self, status: Status, text: &str) -> String {
+        if !self.colour {
+            return text.to_string();
+        }
+        let code = match status {
+            Status::Pass => "32",
+            Status::Fail | Status::Error => "1;31",
+            Status::Skip | Status::Disabled | Status::NotRun => "33",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
+/// The header: suite, runner, implementation and registry, every line escaped.
+pub fn header(p: &Provenance, proxy_host: Option<&str>) -> String {
+    escaped_lines(&header_raw(p, proxy_host))
+}
+
+fn header_raw(p: &Provenance, proxy_host: Option<&str>) -> String {
     let mut out = String::new();
-    let p = &results.provenance;
-    let _ = writeln!(out, "cnb-artifacts conformance suite {} (commit {}, data {})", p.suite_version, p.suite_commit, p.suite_data_digest);
+    let _ = writeln!(
+        out,
+        "cnb-artifacts conformance suite {} (commit {}, data {}), runner {}",
+        p.suite_version, p.suite_commit, p.suite_data_digest, p.runner_version
+    );
     let _ = writeln!(out, "implementation: {} ({})", p.implementation, p.implementation_version);
     let _ = writeln!(out, "{}; {}", registry_line(p), p.date);
-    if let Some(q) = &results.quirks {
+    if let (Some(profile), Some(host)) = (&p.registry_quirks, proxy_host) {
         let _ = writeln!(
             out,
-            "registry quirks: {} (the implementation was given the proxy at {}; the runner read the registry directly)",
-            q.profile, q.proxy_host
+            "registry quirks: {profile} (the implementation was given the proxy at {host}; the runner read the registry directly)"
         );
     }
-    out.push('\n');
-    let width = results.cases.iter().map(|c| c.id.len()).max().unwrap_or(0);
-    for case in &results.cases {
-        let _ = writeln!(out, "{}", case_line(case, width));
-    }
-    for case in results.cases.iter().filter(|c| !matches!(c.status, Status::Pass | Status::Disabled)) {
+    out
+}
+
+/// Everything after the case lines: the details of each case that did not pass, run findings,
+/// coverage, what was kept and cleaned up, the quirk summary and the result. Escaped, with the
+/// status words painted by `style`.
+pub fn rest(results: &RunResults, style: Style) -> String {
+    let mut out = String::new();
+    for case in results.cases.iter().filter(|c| !matches!(c.status, Status::Pass | Status::Disabled | Status::NotRun)) {
         out.push('\n');
-        let _ = writeln!(out, "── {} {}: {}", status_label(case), case.id, case.title);
-        out.push_str(&details(case));
+        let title = escaped_lines(&format!(" {}: {}", case.id, case.title));
+        let _ = writeln!(out, "── {}{title}", style.paint(case.status, &status_label(case)));
+        out.push_str(&escaped_lines(&details(case)));
     }
+    let mut tail = String::new();
     for finding in &results.run_findings {
-        let _ = writeln!(out, "\n── FAIL (run): {}", finding.message);
+        let _ = writeln!(tail, "\n── FAIL (run): {}", finding.message);
     }
-    out.push('\n');
-    out.push_str(&coverage(results));
+    tail.push('\n');
+    tail.push_str(&coverage(results));
     for kept in &results.kept {
-        let _ = writeln!(out, "kept: {kept}");
+        let _ = writeln!(tail, "kept: {kept}");
     }
     if let Some(cleanup) = &results.cleanup {
-        let _ = writeln!(out, "{cleanup}");
+        let _ = writeln!(tail, "{cleanup}");
     }
     if let Some(q) = &results.quirks {
         let _ = write!(
-            out,
+            tail,
             "\nquirk {}: changed {} of {} answers; {} passed as accepted refusals",
             q.profile,
             q.hits,
@@ -70,13 +113,13 @@ fn render_raw(results: &RunResults) -> String {
             count(q.refusals_accepted, "case", "cases")
         );
         if !q.fired {
-            let _ = write!(out, "\nwarning: quirk {} never fired during this run: no case met it, so the run says nothing about how the implementation handles it", q.profile);
+            let _ = write!(tail, "\nwarning: quirk {} never fired during this run: no case met it, so the run says nothing about how the implementation handles it", q.profile);
         }
-        out.push('\n');
+        tail.push('\n');
     }
     let s = &results.summary;
     let _ = write!(
-        out,
+        tail,
         "\n{}: {} passed, {} failed, {}, {} skipped, {} disabled",
         count(s.total, "case", "cases"),
         s.passed,
@@ -85,17 +128,25 @@ fn render_raw(results: &RunResults) -> String {
         s.skipped,
         s.disabled
     );
+    if s.not_run > 0 {
+        let _ = write!(tail, ", {} not run", s.not_run);
+    }
     if s.expected_failures > 0 || s.stale_baseline > 0 {
         let failures = count(s.expected_failures, "expected failure", "expected failures");
-        let _ = write!(out, " ({failures}, {})", count(s.stale_baseline, "stale baseline entry", "stale baseline entries"));
+        let _ = write!(tail, " ({failures}, {})", count(s.stale_baseline, "stale baseline entry", "stale baseline entries"));
     }
-    let verdict = match results.exit_code() {
-        0 => "conformant for the selected cases",
-        4 => "NOT conformant",
-        _ => "INCONCLUSIVE: the runner or registry broke (see ERROR cases)",
+    let interrupted;
+    let verdict = match (&results.interrupted, results.exit_code()) {
+        (Some(signal), _) => {
+            interrupted = format!("INTERRUPTED ({signal}): the results so far; {} not run", count(s.not_run, "case was", "cases were"));
+            interrupted.as_str()
+        }
+        (None, 0) => "conformant for the selected cases",
+        (None, 4) => "NOT conformant",
+        (None, _) => "INCONCLUSIVE: the runner or registry broke (see ERROR cases)",
     };
-    let _ = writeln!(out, "\nresult: {verdict}");
-    out
+    let _ = writeln!(tail, "\nresult: {verdict}");
+    out + &escaped_lines(&tail)
 }
 
 /// `registry: container 2.8.2+ds1 at 127.0.0.1:32768` for a registry the runner started;
@@ -120,15 +171,20 @@ fn status_label(case: &CaseResult) -> String {
     }
 }
 
-/// `STATUS  id  rules  title`.
-pub fn case_line(case: &CaseResult, width: usize) -> String {
-    let mut line = format!("{:<8} {:<width$}  {}  {}", case.status.label(), case.id, case.rules.join(" "), case.title);
+/// `STATUS  id  rules  title`, escaped, the status painted by `style`.
+pub fn case_line(case: &CaseResult, width: usize, style: Style) -> String {
+    let status = style.paint(case.status, &format!("{:<8}", case.status.label()));
+    format!("{status} {}", escaped_lines(&case_line_rest(case, width)))
+}
+
+fn case_line_rest(case: &CaseResult, width: usize) -> String {
+    let mut line = format!("{:<width$}  {}  {}", case.id, case.rules.join(" "), case.title);
     match case.baseline {
         Some(BaselineMark::ExpectedFailure) => line.push_str("  [expected failure: baseline]"),
         Some(BaselineMark::Stale) => line.push_str("  [STALE baseline entry: the case passes now]"),
         None => {}
     }
-    if let Some(reason) = case.reason.as_deref().filter(|_| matches!(case.status, Status::Skip | Status::Disabled)) {
+    if let Some(reason) = case.reason.as_deref().filter(|_| matches!(case.status, Status::Skip | Status::Disabled | Status::NotRun)) {
         line.push_str(&format!("  ({reason})"));
     }
     if let Some(refusal) = case.quirk.as_ref().and_then(|q| q.refusal.as_ref()) {
@@ -146,13 +202,16 @@ pub fn details(case: &CaseResult) -> String {
     if let Some(reason) = &case.reason {
         let _ = writeln!(out, "   reason: {reason}");
     }
+    let _ = writeln!(out, "   case file: {}; fixture: {}", case.case_file, case.fixture_source);
     if let Some(ns) = &case.namespace {
         let _ = writeln!(out, "   namespace: {ns}");
     }
     if let Some(q) = &case.quirk {
         let _ = writeln!(out, "   registry quirk: {} (answers it changed for this case: {})", q.profile, q.hits);
     }
-    for f in &case.findings {
+    let failed_exit = case.findings.iter().any(|f| f.check == "exit-status");
+    let (follow_on, shown): (Vec<&Finding>, Vec<&Finding>) = case.findings.iter().partition(|f| failed_exit && f.missing.is_some());
+    for f in shown {
         let _ = writeln!(out, "   ✗ {}: {}", f.check, f.message);
         if let (Some(e), Some(found)) = (&f.expected, &f.found) {
             let _ = writeln!(out, "       expected: {e}\n       found:    {found}");
@@ -162,6 +221,9 @@ pub fn details(case: &CaseResult) -> String {
                 let _ = writeln!(out, "       {line}");
             }
         }
+    }
+    if !follow_on.is_empty() {
+        let _ = writeln!(out, "   ✗ follow-on: {}", follow_on_line(&follow_on));
     }
     if !case.expected_error_rules.is_empty() {
         let mentioned = if case.mentioned_rules.is_empty() { "none".to_string() } else { case.mentioned_rules.join(" ") };
@@ -202,9 +264,26 @@ pub fn details(case: &CaseResult) -> String {
         }
     }
     if let Some(dir) = &case.kept_at {
-        let _ = writeln!(out, "   kept at: {}", dir.display());
+        let _ = writeln!(out, "   kept at: {} (rerun the implementation by hand: <invocation>/replay.sh)", dir.display());
+    }
+    if let Some(rerun) = &case.rerun {
+        let _ = writeln!(out, "   rerun: {rerun}");
     }
     out
+}
+
+/// What the failed publish left missing, counted by kind: `the failed publish left 5 things
+/// missing: 2 tags, 2 blobs, 1 fallback index (each in --json)`.
+fn follow_on_line(findings: &[&Finding]) -> String {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for what in findings.iter().filter_map(|f| f.missing.as_deref()) {
+        match kinds.iter_mut().find(|(k, _)| *k == what) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((what, 1)),
+        }
+    }
+    let counted: Vec<String> = kinds.iter().map(|(k, n)| if *n == 1 { format!("1 {k}") } else { format!("{n} {k}s") }).collect();
+    format!("the failed publish left {} missing: {} (each in --json)", count(findings.len(), "thing", "things"), counted.join(", "))
 }
 
 /// The rule-coverage section.
@@ -242,6 +321,7 @@ mod tests {
     fn provenance(provider: &str, version: &str, host: &str) -> Provenance {
         Provenance {
             suite_version: "1".to_string(),
+            runner_version: "0.1.0".to_string(),
             suite_commit: "unknown".to_string(),
             suite_data_digest: "sha256:0".to_string(),
             implementation: "impl".to_string(),

@@ -1,7 +1,9 @@
-//! JUnit XML (`--junit FILE`) through `quick-junit`: one test suite, one test case per
-//! conformance case (named by ID, the rules in its class name). FAIL is a `<failure>`, ERROR an
-//! `<error>` (the runner's fault, not the implementation's), SKIP, DISABLED and baseline
-//! expected failures are `<skipped>` with the reason; provenance goes into suite properties.
+//! JUnit XML (`--junit FILE`) through `quick-junit`: one test suite with the run's `time` and
+//! `timestamp`, one test case per conformance case, named by ID, its `classname` the case's
+//! family (`R-COLL`, [`CaseResult::family`]), its `file` the case file. FAIL is a `<failure>`,
+//! ERROR an `<error>` (the runner's fault, not the implementation's), SKIP, DISABLED, NOT RUN
+//! and baseline expected failures are `<skipped>` with the reason; provenance goes into suite
+//! properties.
 //! Behind a registry quirk profile the suite properties name it and count its answers, and a
 //! case that passed as an accepted refusal carries the property `quirk.refusal`.
 
@@ -20,6 +22,7 @@ pub fn render(results: &RunResults) -> Result<String, ReportWriteError> {
     let p = &results.provenance;
     for (name, value) in [
         ("suite.version", &p.suite_version),
+        ("runner.version", &p.runner_version),
         ("suite.commit", &p.suite_commit),
         ("suite.data-digest", &p.suite_data_digest),
         ("implementation", &p.implementation),
@@ -29,6 +32,16 @@ pub fn render(results: &RunResults) -> Result<String, ReportWriteError> {
         ("date", &p.date),
     ] {
         suite.add_property((name, value.as_str()));
+    }
+    if let Some(signal) = &results.interrupted {
+        suite.add_property(("interrupted", signal.as_str()));
+    }
+    let time = Duration::from_millis(results.duration_ms);
+    suite.set_time(time);
+    report.set_time(time);
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(&p.date) {
+        suite.set_timestamp(at);
+        report.set_timestamp(at);
     }
     if let Some(q) = &results.quirks {
         suite.add_property(("registry.quirks", q.profile.as_str()));
@@ -60,10 +73,11 @@ fn test_case(case: &CaseResult) -> TestCase {
         (Status::Error, None) => {
             failure(NonSuccessKind::Error, case.reason.clone().unwrap_or_else(|| "runner error".into()), Some(details))
         }
-        (Status::Skip | Status::Disabled, None) => skipped(case.reason.clone().unwrap_or_default()),
+        (Status::Skip | Status::Disabled | Status::NotRun, None) => skipped(case.reason.clone().unwrap_or_default()),
     };
     let mut tc = TestCase::new(case.id.clone(), status);
-    tc.set_classname(format!("conformance.{}", case.rules.join(".")));
+    tc.set_classname(case.family());
+    tc.extra.insert("file".into(), case.case_file.as_str().into());
     tc.set_time(Duration::from_millis(case.duration_ms));
     if let Some(inv) = case.invocations.last() {
         tc.set_system_out(inv.stdout.clone());
@@ -93,4 +107,24 @@ fn skipped(message: String) -> TestCaseStatus {
 /// Writes the JUnit XML to `path`.
 pub fn write(results: &RunResults, path: &Path) -> Result<(), ReportWriteError> {
     write_file(path, &render(results)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_is_classed_by_its_family_and_names_its_file_and_the_suite_its_time() {
+        let case = crate::case::for_tests("coll-same-tag", &["R-COLL-1", "R-ERR-1"], "t");
+        let mut results = super::super::empty_results();
+        results.cases.push(CaseResult::new(&case, Status::Fail));
+        results.duration_ms = 1500;
+        let xml = render(&results).unwrap();
+        let parsed = Report::deserialize_from_str(&xml).unwrap();
+        let suite = &parsed.test_suites[0];
+        assert_eq!(suite.time, Some(Duration::from_millis(1500)));
+        let tc = &suite.test_cases[0];
+        assert_eq!(tc.classname.as_deref(), Some("R-COLL"));
+        assert_eq!(tc.extra.get("file").map(|f| f.as_str()), Some("conformance/cases/coll-same-tag.toml"));
+    }
 }

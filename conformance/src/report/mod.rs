@@ -1,10 +1,13 @@
 //! The reports of a run: [`human`] (the terminal report with everything needed to reproduce a
-//! failure), [`junit`] (JUnit XML for CI dashboards) and [`json`] (machine-readable results,
-//! also read back by `--rerun-failed`). All three list cases in ID order.
+//! failure), printed while the run goes by [`live`]; [`junit`] (JUnit XML for CI dashboards),
+//! [`github`] (GitHub Actions annotations) and [`json`] (machine-readable results, also read
+//! back by `--rerun-failed`). All list cases in ID order.
 
+pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod live;
 
 use std::path::{Path, PathBuf};
 
@@ -22,4 +25,27 @@ fn write_file(path: &Path, text: &str) -> Result<(), ReportWriteError> {
         std::fs::create_dir_all(parent).map_err(|source| ReportWriteError::Write { path: path.to_path_buf(), source })?;
     }
     std::fs::write(path, text).map_err(|source| ReportWriteError::Write { path: path.to_path_buf(), source })
+}
+
+/// Results of a run with no case, for the reports' tests.
+#[cfg(test)]
+pub(crate) fn empty_results() -> crate::outcome::RunResults {
+    use crate::outcome::RunResults;
+    RunResults {
+        provenance: serde_json::from_str(
+            r#"{"suiteVersion":"1","suiteCommit":"c","suiteDataDigest":"d","implementation":"i","implementationVersion":"v",
+            "registryProvider":"process","registryVersion":"r","registryHost":"h","registryReferrersApi":false,"date":"2026-01-01T00:00:00Z"}"#,
+        )
+        .expect("provenance"),
+        summary: RunResults::summarise(&[]),
+        cases: Vec::new(),
+        run_findings: Vec::new(),
+        coverage: crate::coverage::Coverage::default(),
+        require_coverage: false,
+        kept: Vec::new(),
+        cleanup: None,
+        quirks: None,
+        interrupted: None,
+        duration_ms: 0,
+    }
 }
