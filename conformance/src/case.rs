@@ -483,6 +483,18 @@ pub fn load_all(suite: &SuiteDir) -> Result<Vec<Case>, Vec<CaseError>> {
     }
 }
 
+/// A rejected case `id` citing `rules`, titled `title`, for unit tests elsewhere.
+#[cfg(test)]
+pub(crate) fn for_tests(id: &str, rules: &[&str], title: &str) -> Case {
+    let rules: Vec<String> = rules.iter().map(|r| format!("\"{r}\"")).collect();
+    let text = format!(
+        "id = \"{id}\"\ntitle = {}\nrules = [{}]\nfixture = \"f\"\n[expect]\noutcome = \"rejected\"\nrules = []\n",
+        toml::Value::String(title.to_string()),
+        rules.join(", ")
+    );
+    toml::from_str(&text).expect("a valid case")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,16 +578,4 @@ mod tests {
             Generate::File { path: "a/b/big".into(), size: 10, byte: 0, prefix: String::new(), suffix: String::new() }
         );
     }
-}
-
-/// A rejected case `id` citing `rules`, titled `title`, for unit tests elsewhere.
-#[cfg(test)]
-pub(crate) fn for_tests(id: &str, rules: &[&str], title: &str) -> Case {
-    let rules: Vec<String> = rules.iter().map(|r| format!("\"{r}\"")).collect();
-    let text = format!(
-        "id = \"{id}\"\ntitle = {}\nrules = [{}]\nfixture = \"f\"\n[expect]\noutcome = \"rejected\"\nrules = []\n",
-        toml::Value::String(title.to_string()),
-        rules.join(", ")
-    );
-    toml::from_str(&text).expect("a valid case")
 }

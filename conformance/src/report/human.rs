@@ -342,6 +342,29 @@ mod tests {
     }
 
     #[test]
+    fn after_a_failed_exit_what_the_publish_did_not_push_folds_into_one_line() {
+        let case = crate::case::for_tests("rfc-example", &["R-TAG-1"], "t");
+        let mut failed = CaseResult::new(&case, Status::Fail);
+        failed.findings = vec![
+            Finding::new("exit-status", "the publish must succeed, but `x` ended with exit status 1"),
+            Finding::new("tag", "app:wasm does not exist").missing("tag"),
+            Finding::new("tag", "app:other does not exist").missing("tag"),
+            Finding::new("blob", "blob sha256:1 is missing").missing("blob"),
+            Finding::new("unchanged", "app:1.0 was changed"),
+        ];
+        failed.rerun = Some("cnb-artifacts conformance run --filter rfc-example --keep".to_string());
+        let text = details(&failed);
+        assert!(text.contains("✗ exit-status: the publish must succeed") && text.contains("✗ unchanged: app:1.0 was changed"), "{text}");
+        assert!(!text.contains("app:wasm does not exist"), "{text}");
+        assert!(text.contains("✗ follow-on: the failed publish left 3 things missing: 2 tags, 1 blob (each in --json)"), "{text}");
+        assert!(text.contains("case file: conformance/cases/rfc-example.toml; fixture: fixtures/cases/f/layers"), "{text}");
+        assert!(text.trim_end().ends_with("rerun: cnb-artifacts conformance run --filter rfc-example --keep"), "{text}");
+        // Without a failed exit, every absence is a finding of its own.
+        failed.findings.remove(0);
+        assert!(details(&failed).contains("app:wasm does not exist"));
+    }
+
+    #[test]
     fn an_external_registry_is_named_by_its_url_and_what_it_announced() {
         let p = provenance("http://127.0.0.1:5055", "Docker-Distribution-API-Version registry/2.0", "127.0.0.1:5055");
         assert_eq!(registry_line(&p), "registry: http://127.0.0.1:5055 (external, Docker-Distribution-API-Version registry/2.0)");
