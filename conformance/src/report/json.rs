@@ -1,7 +1,8 @@
 //! The JSON results file (`--json FILE`): the whole [`RunResults`] — provenance, summary,
 //! every case with its findings, invocations (command, environment, exit, output), what the
-//! registry held afterwards, and rule coverage. `--rerun-failed` reads its `cases[].id` and
-//! `cases[].status`.
+//! registry held afterwards, and rule coverage. `--rerun-failed` reads its `cases[].id`,
+//! `cases[].status` and the implementation, registry and quirk profile of its `provenance`
+//! ([`crate::rerun`]).
 
 use std::path::Path;
 

@@ -73,8 +73,11 @@ impl Terminal {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        if let Some(signal) = interrupt.reason() {
-            eprintln!("interrupted ({signal}): the running implementations were killed and the registry removed");
+        if let (Some(signal), Ok(_)) = (interrupt.reason(), &results) {
+            let registry = if opts.keep { "kept (--keep)" } else { "removed" };
+            eprintln!(
+                "interrupted ({signal}): the running implementations were killed, the registry {registry}; the results so far follow"
+            );
         }
         results
     }
