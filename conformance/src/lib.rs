@@ -40,6 +40,7 @@ pub mod error_names;
 pub mod expect;
 pub mod fixture;
 pub mod implementation;
+pub mod implementation_image;
 mod kill;
 pub mod outcome;
 pub mod provenance;
