@@ -112,7 +112,12 @@ pub(crate) async fn probe(imp: &Implementation) -> Result<String, Implementation
 }
 
 /// The image counterpart of [`Implementation::run`]: one container with `env`, in `cwd`.
-pub(crate) async fn run(imp: &Implementation, env: &InvocationEnv, cwd: &Path, timeout: Duration) -> Result<Invocation, ImplementationError> {
+pub(crate) async fn run(
+    imp: &Implementation,
+    env: &InvocationEnv,
+    cwd: &Path,
+    timeout: Duration,
+) -> Result<Invocation, ImplementationError> {
     let docker = connect(imp)?;
     let mut vars = env.vars();
     if let Some(dir) = &env.path_first {

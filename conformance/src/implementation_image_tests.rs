@@ -9,7 +9,7 @@ fn image_words_split_like_a_command_and_display_as_the_flag() {
     assert_eq!(i.launch, Launch::Image);
     assert_eq!(i.program, "cnb/lifecycle:0.20", "an image is not a path: never resolved against the directory");
     assert_eq!(i.args, ["publish", "--flag two"]);
-    assert_eq!(i.display, "--implementation-image 'cnb/lifecycle:0.20 publish '\\''--flag two'\\'''");
+    assert_eq!(i.display, "--implementation-image \"cnb/lifecycle:0.20 publish '--flag two'\"");
     assert_eq!(shlex::split(&i.display).unwrap(), ["--implementation-image", "cnb/lifecycle:0.20 publish '--flag two'"]);
     assert!(matches!(Implementation::parse_image("  "), Err(ImplementationError::Empty)));
     assert!(matches!(Implementation::parse_image("img 'x"), Err(ImplementationError::Unsplittable { .. })));
