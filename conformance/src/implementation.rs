@@ -49,6 +49,8 @@ pub enum ImplementationError {
     NotStarted { command: String, code: i32, said: String },
     #[error("waiting for the implementation `{command}` failed: {source}")]
     Wait { command: String, source: std::io::Error },
+    #[error(transparent)]
+    Image(#[from] crate::implementation_image::ImageError),
 }
 
 /// A command to run: program and arguments.
@@ -59,6 +61,20 @@ pub struct Implementation {
     pub args: Vec<String>,
     /// The command as the user wrote it.
     pub display: String,
+    /// How it is started: a command of this machine, or a container of a local image
+    /// ([`crate::implementation_image`]).
+    pub launch: Launch,
+}
+
+/// How the implementation under test is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Launch {
+    /// `program` is a command of this machine (`--implementation`).
+    #[default]
+    Command,
+    /// `program` is a local container image, `args` its arguments (`--implementation-image`).
+    Image,
 }
 
 impl Implementation {
@@ -72,13 +88,16 @@ impl Implementation {
             Ok(cwd) if program.contains('/') && Path::new(program).is_relative() => cwd.join(program).display().to_string(),
             _ => program.clone(),
         };
-        Ok(Implementation { program, args: args.to_vec(), display: command.to_string() })
+        Ok(Implementation { program, args: args.to_vec(), display: command.to_string(), launch: Launch::Command })
     }
 
     /// Checks that the command can be started (it can be spawned, and does not exit 126 or 127,
     /// the shell's "not executable" and "not found"), and returns the first line of its
     /// `CMD ARGS --version` standard output (`unknown` when it prints none or exits non-zero).
     pub async fn probe(&self) -> Result<String, ImplementationError> {
+        if self.launch == Launch::Image {
+            return crate::implementation_image::probe(self).await;
+        }
         let run =
             tokio::process::Command::new(&self.program).args(&self.args).arg("--version").stdin(Stdio::null()).kill_on_drop(true).output();
         let unknown = || "unknown".to_string();
@@ -98,6 +117,9 @@ impl Implementation {
 
     /// Runs the command once with `env` in `cwd`; `Err` only when it cannot be started.
     pub async fn run(&self, env: &InvocationEnv, cwd: &Path, timeout: Duration) -> Result<Invocation, ImplementationError> {
+        if self.launch == Launch::Image {
+            return crate::implementation_image::run(self, env, cwd, timeout).await;
+        }
         let vars = env.vars();
         let mut command = tokio::process::Command::new(&self.program);
         command.args(&self.args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -142,7 +164,7 @@ impl Implementation {
 }
 
 /// The environment as the results show it: `CNB_REGISTRY_AUTH`'s value is never recorded.
-fn recorded(mut vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub(crate) fn recorded(mut vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
     if let Some(value) = vars.get_mut("CNB_REGISTRY_AUTH") {
         *value = crate::credentials::REDACTED.to_string();
     }
@@ -160,7 +182,7 @@ impl Drop for GroupGuard {
     }
 }
 
-fn capped(bytes: &[u8]) -> String {
+pub(crate) fn capped(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     if text.len() <= MAX_OUTPUT {
         return text.into_owned();

@@ -43,6 +43,7 @@ pub mod error_names;
 pub mod expect;
 pub mod fixture;
 pub mod implementation;
+pub mod implementation_image;
 pub mod interrupt;
 mod kill;
 pub mod outcome;

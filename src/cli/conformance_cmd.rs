@@ -102,6 +102,11 @@ pub struct RunArgs {
     /// adapter conformance/adapters/reference.sh calling this binary.
     #[arg(long, env = "CNB_CONFORMANCE_IMPLEMENTATION")]
     pub implementation: Option<String>,
+    /// Run the implementation as a container of this local image instead, `IMAGE [ARGS]` split
+    /// like --implementation: layers dir and report mounted, the contract's variables set, the
+    /// host's network (see docs/conformance.md).
+    #[arg(long, value_name = "IMAGE [ARGS]", conflicts_with = "implementation")]
+    pub implementation_image: Option<String>,
     /// Report these cases (globs) as DISABLED instead of running them.
     #[arg(long)]
     pub disable: Vec<String>,
@@ -320,6 +325,14 @@ fn run_cases(args: &RunArgs) -> u8 {
     let opts = match options(&registry, &implementation, args.jobs, args.keep, args.require_coverage) {
         Ok(o) => RunOptions { quirks, baseline: baseline.clone(), rerun_program: Some(program), ..o },
         Err(code) => return code,
+    };
+    let opts = match args.implementation_image.as_deref().map(Implementation::parse_image).transpose() {
+        Ok(Some(implementation)) => RunOptions { implementation, ..opts },
+        Ok(None) => opts,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
     };
     let rt = match runtime() {
         Ok(rt) => rt,

@@ -45,7 +45,7 @@ pub struct ContainerGuard {
 }
 
 /// A client of the local Docker engine (`DOCKER_HOST` or the default socket).
-pub(super) fn docker() -> Result<Docker, ProviderError> {
+pub(crate) fn docker() -> Result<Docker, ProviderError> {
     Docker::connect_with_local_defaults()
         .map_err(|source| ProviderError::Docker { action: "connecting to the Docker engine".to_string(), source })
 }
@@ -185,10 +185,16 @@ impl Drop for ContainerGuard {
 /// before it could drop its guard). Best effort: a failure only means nothing is reaped.
 /// Skipped when `TESTCONTAINERS_COMMAND=keep` asks to keep containers.
 pub(super) async fn reap_orphans(docker: &Docker) {
+    reap_orphans_labelled(docker, OWNER_LABEL).await;
+}
+
+/// Removes the containers of this host that carry the owner label `label` and whose owner
+/// process has ended; as [`reap_orphans`], for any kind of container the suite starts.
+pub(crate) async fn reap_orphans_labelled(docker: &Docker, label: &str) {
     if std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep") {
         return;
     }
-    let filters = HashMap::from([("label", vec![OWNER_LABEL])]);
+    let filters = HashMap::from([("label", vec![label])]);
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     let Ok(containers) = docker.list_containers(Some(options)).await else {
         return;
@@ -197,7 +203,7 @@ pub(super) async fn reap_orphans(docker: &Docker) {
         let Some(id) = container.id else { continue };
         let kept = container.names.unwrap_or_default().iter().any(|n| n.trim_start_matches('/').starts_with(KEPT_PREFIX));
         let labels = container.labels.unwrap_or_default();
-        let Some(owner) = labels.get(OWNER_LABEL) else {
+        let Some(owner) = labels.get(label) else {
             continue;
         };
         if kept || !owner::is_gone(owner) {
