@@ -65,7 +65,7 @@ pub enum ImageError {
     )]
     Missing { image: String },
     #[error("the implementation image `{image}` needs a Docker engine: {source}")]
-    NoEngine { image: String, source: ProviderError },
+    NoEngine { image: String, source: Box<ProviderError> },
     #[error("{action} failed: {source}")]
     Docker { action: String, source: DockerError },
 }
@@ -144,7 +144,7 @@ pub(crate) async fn run(
 }
 
 fn connect(imp: &Implementation) -> Result<Docker, ImageError> {
-    engine::docker().map_err(|source| ImageError::NoEngine { image: imp.program.clone(), source })
+    engine::docker().map_err(|source| ImageError::NoEngine { image: imp.program.clone(), source: Box::new(source) })
 }
 
 /// The image's `PATH` (Docker's default when it sets none); [`ImageError::Missing`] when the
