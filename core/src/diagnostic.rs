@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 /// A position in a user file, 1-based line and column (columns count characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
+    /// The file, as the user named it (or as found under the layers dir).
     pub file: PathBuf,
+    /// The line, from 1.
     pub line: usize,
+    /// The column, from 1, in characters (not bytes).
     pub column: usize,
 }
 
@@ -42,6 +45,7 @@ pub struct LineIndex {
 }
 
 impl LineIndex {
+    /// Indexes the line starts of `source` (one pass).
     pub fn new(source: &str) -> LineIndex {
         let starts = std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
         LineIndex { starts }
@@ -118,7 +122,9 @@ impl fmt::Display for PathDisplay<'_> {
 /// cannot be read, or whose name is not UTF-8), which has no line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
+    /// A line and column in a file.
     At(Location),
+    /// A file or directory as a whole.
     Path(PathBuf),
 }
 
@@ -164,15 +170,19 @@ pub struct Diagnostic {
     pub rule: &'static str,
     /// Where the problem is; `None` for problems with command-line input.
     pub place: Option<Place>,
+    /// What is wrong, in one sentence; may quote the input (escaped when printed, R-SEC-3).
     pub message: String,
+    /// How to fix it, when there is a useful suggestion ("did you mean …?").
     pub help: Option<String>,
 }
 
 impl Diagnostic {
+    /// A problem of rule `rule` at `location`, or of command-line input when `None`.
     pub fn new(rule: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
         Diagnostic { rule, place: location.map(Place::At), message: message.into(), help: None }
     }
 
+    /// A problem of rule `rule` at `location` in a file.
     pub fn at(rule: &'static str, location: Location, message: impl Into<String>) -> Self {
         Self::new(rule, Some(location), message)
     }
@@ -182,6 +192,7 @@ impl Diagnostic {
         Diagnostic { rule, place: Some(Place::Path(path.to_path_buf())), message: message.into(), help: None }
     }
 
+    /// Adds the help line.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
@@ -223,9 +234,11 @@ impl Diagnostics {
     pub fn push(&mut self, d: impl Into<Diagnostics>) {
         self.0.extend(d.into().0);
     }
+    /// Adds every diagnostic of `other`, in its order ([`Diagnostics::sorted`] orders them for reporting).
     pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
         self.0.extend(other);
     }
+    /// Whether there is no problem at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

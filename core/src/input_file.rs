@@ -31,11 +31,14 @@ pub const CONFIG_CAP: u64 = 4 * 1024 * 1024;
 /// Where a file is on its file system: device and inode, taken with `fstat` on the open file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileIdentity {
+    /// The device number (`st_dev`).
     pub dev: u64,
+    /// The inode number (`st_ino`).
     pub ino: u64,
 }
 
 impl FileIdentity {
+    /// The identity of the file `meta` was taken from (`fstat` of the open file).
     pub fn of(meta: &std::fs::Metadata) -> FileIdentity {
         FileIdentity { dev: meta.dev(), ino: meta.ino() }
     }
@@ -145,15 +148,22 @@ fn open_nonblocking(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
 /// Why an input file cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// Opening or reading failed; the `io::Error` as the operating system gave it.
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// The path is something else than a regular file (the kind, e.g. "named pipe"); nothing was read from it.
     #[error("it is a {0}, not a regular file")]
     NotRegular(&'static str),
+    /// The file is larger than the cap its caller set; nothing beyond the cap was read.
     #[error("it is larger than the limit of {cap} bytes")]
-    TooLarge { cap: u64 },
+    TooLarge {
+        /// The limit that was exceeded, in bytes.
+        cap: u64,
+    },
 }
 
 impl InputError {
+    /// The `io::ErrorKind` to report this error as: the I/O error's own, else `InvalidInput`.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             InputError::Io(e) => e.kind(),

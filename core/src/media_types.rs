@@ -1,8 +1,12 @@
 //! Every media type and reserved annotation key the spec names, in one place.
 
+/// The OCI image manifest: every artifact's manifest, and an app image's.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The OCI image index: the referrers fallback index, and a multi-platform app image.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker's image manifest (schema 2), accepted as an app image's.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker's manifest list, accepted as an app image's.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// The media types an app image manifest, the `subject` of every artifact, may have (R-MAN-6,
 /// R-CTX-2).
@@ -13,9 +17,13 @@ pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 pub const BUILDPACKS_ARTIFACT: &str = "application/vnd.buildpacks.artifact.v1";
 /// Default layer media type of the generic preset.
 pub const OCTET_STREAM: &str = "application/octet-stream";
+/// Config of the `wasm` preset (R-PRESET-2).
 pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+/// Layer media type of the `wasm` preset: the component or module as built.
 pub const WASM_LAYER: &str = "application/wasm";
+/// Config (and `artifactType`) of the `helm` preset: Chart.yaml as JSON (R-PRESET-3).
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+/// Layer media type of the `helm` preset: the packaged chart (`.tgz`).
 pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 /// Config (and `artifactType`) of the `junit` preset: the test summary (R-PRESET-5).
 pub const TEST_RESULTS_CONFIG: &str = "application/vnd.buildpacks.test-results.config.v1+json";

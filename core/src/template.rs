@@ -15,13 +15,21 @@ use std::ops::Range;
 /// The closed set of template variables (R-TPL-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Var {
+    /// `build.tag`: a tag of the app image (R-TPL-5).
     BuildTag,
+    /// `build.image`: the app image reference exactly as given.
     BuildImage,
+    /// `build.repository`: the app image's repository path, without the host.
     BuildRepository,
+    /// `build.registry`: the app image's registry host, with `:port` when given.
     BuildRegistry,
+    /// `build.digest`: the app image manifest's digest (R-TPL-6).
     BuildDigest,
+    /// `buildpack.id`: the ID of the buildpack whose layer declares the artifact.
     BuildpackId,
+    /// `buildpack.version`: that buildpack's version from group.toml (R-TPL-7).
     BuildpackVersion,
+    /// `layer.name`: the name of the layer that declares the artifact.
     LayerName,
 }
 
@@ -67,6 +75,7 @@ impl fmt::Display for Var {
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
+    /// Text copied as it is (escapes already resolved: `$${` is `${` here).
     Literal(String),
     /// A variable and the byte range of its `${…}` in the template text.
     Var(Var, Range<usize>),
@@ -75,18 +84,33 @@ pub enum Segment {
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
+    /// The pieces, in order; rendering concatenates them.
     pub segments: Vec<Segment>,
 }
 
 /// Why a template does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// `${name}` names no variable of R-TPL-2.
     #[error("unknown variable `${{{name}}}` at offset {offset}")]
-    UnknownVariable { name: String, offset: usize },
+    UnknownVariable {
+        /// The name as written between `${` and `}`.
+        name: String,
+        /// Byte offset of the `${` in the template.
+        offset: usize,
+    },
+    /// A `${` with no closing `}`.
     #[error("unterminated `${{` at offset {offset}")]
-    Unterminated { offset: usize },
+    Unterminated {
+        /// Byte offset of the `${` in the template.
+        offset: usize,
+    },
+    /// `${}`: a variable without a name.
     #[error("empty variable name `${{}}` at offset {offset}")]
-    EmptyName { offset: usize },
+    EmptyName {
+        /// Byte offset of the `${` in the template.
+        offset: usize,
+    },
 }
 
 impl TemplateError {
@@ -117,17 +141,26 @@ impl TemplateError {
 /// Values for rendering; `None` means unknown in this build (an error if used).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vars {
+    /// Value of `build.tag`.
     pub build_tag: Option<String>,
+    /// Value of `build.image`.
     pub build_image: Option<String>,
+    /// Value of `build.repository`.
     pub build_repository: Option<String>,
+    /// Value of `build.registry`.
     pub build_registry: Option<String>,
+    /// Value of `build.digest`.
     pub build_digest: Option<String>,
+    /// Value of `buildpack.id`.
     pub buildpack_id: Option<String>,
+    /// Value of `buildpack.version`.
     pub buildpack_version: Option<String>,
+    /// Value of `layer.name`.
     pub layer_name: Option<String>,
 }
 
 impl Vars {
+    /// The value of `var`, `None` when it is unknown in this build.
     pub fn get(&self, var: Var) -> Option<&str> {
         let value = match var {
             Var::BuildTag => &self.build_tag,
@@ -147,7 +180,9 @@ impl Vars {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`${{{var}}}` at offset {offset} has no value in this build")]
 pub struct RenderError {
+    /// The variable.
     pub var: Var,
+    /// Byte offset of its `${` in the template.
     pub offset: usize,
 }
 

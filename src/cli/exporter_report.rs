@@ -26,7 +26,7 @@ use toml::de::DeValue;
 use toml::Spanned;
 
 use cnb_artifacts_core::diagnostic::{Diagnostic, Diagnostics, LineIndex, Location};
-use cnb_artifacts_core::layer_toml::error::Found;
+use cnb_artifacts_core::layer_toml::Found;
 use cnb_artifacts_core::layer_toml::{parse_toml, SyntaxError};
 use cnb_artifacts_core::publish::auth::normalize_registry;
 use cnb_artifacts_core::reference::{Digest, ImageRef};

@@ -35,7 +35,9 @@ const MAX_PAGES: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ListingSource {
+    /// The registry's referrers API (`GET /v2/<name>/referrers/<digest>`).
     ReferrersApi,
+    /// The fallback tag `sha256-<hex>` (R-REF-2), where the API is not served.
     FallbackTag,
 }
 
@@ -44,18 +46,22 @@ pub enum ListingSource {
 pub struct Discovery {
     /// `registry/repository`.
     pub image: String,
+    /// The app image manifest's digest, the subject searched for.
     pub subject: String,
     /// Where the app image's own repository got its listing from.
     pub source: ListingSource,
     /// Every repository searched, the app image's first, with where its listing came from.
     pub repositories: Vec<Searched>,
+    /// Every artifact found, in every repository searched, that matches the filter.
     pub artifacts: Vec<Discovered>,
 }
 
 /// One repository searched for referrers.
 #[derive(Debug, Clone, Serialize)]
 pub struct Searched {
+    /// The repository path (on the app image's registry).
     pub repository: String,
+    /// Where its listing came from.
     pub source: ListingSource,
     /// False when the subject is not in this repository, so nothing of this image can be listed
     /// there (every publisher copies it into each artifact repository, R-PUSH-10).
@@ -68,29 +74,40 @@ pub struct Searched {
 pub struct Discovered {
     /// The repository the artifact is in (on the app image's registry).
     pub repository: String,
+    /// The artifact manifest's digest.
     pub digest: String,
     /// Size of the manifest.
     pub size: u64,
+    /// The manifest's `artifactType`.
     #[serde(rename = "artifactType")]
     pub artifact_type: String,
+    /// The buildpack ID that published it (`io.buildpacks.artifact.buildpack.id`), when annotated.
     pub buildpack: Option<String>,
+    /// The layer that declared it, when annotated.
     pub layer: Option<String>,
+    /// The repository's tags that point at this manifest (read from the tag list, bounded).
     pub tags: Vec<String>,
     /// True when another tool published it (no `io.buildpacks.artifact.layer`).
     pub foreign: bool,
+    /// The manifest's annotations, as read.
     pub annotations: BTreeMap<String, String>,
     /// The config descriptor (its `title` is always `None`): a policy can read the config
     /// alone, e.g. the test summary of R-PRESET-5.
     pub config: Option<DiscoveredFile>,
+    /// The layers: one file each.
     pub files: Vec<DiscoveredFile>,
 }
 
 /// One layer of a referrer.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiscoveredFile {
+    /// The file's path (`org.opencontainers.image.title`), when annotated.
     pub title: Option<String>,
+    /// The blob's digest.
     pub digest: String,
+    /// The blob's size in bytes.
     pub size: u64,
+    /// The blob's media type.
     #[serde(rename = "mediaType")]
     pub media_type: String,
 }
@@ -100,11 +117,14 @@ pub struct DiscoveredFile {
 pub struct Filter {
     /// A preset name (`generic`, `wasm`, `helm`) or an exact `artifactType`.
     pub artifact_type: Option<String>,
+    /// An exact buildpack ID (`io.buildpacks.artifact.buildpack.id`).
     pub buildpack: Option<String>,
+    /// Annotations the manifest must carry, as exact (key, value) pairs.
     pub annotations: Vec<(String, String)>,
 }
 
 impl Filter {
+    /// Whether `artifact` passes every condition.
     pub fn matches(&self, artifact: &Discovered) -> bool {
         let wanted_type = self.artifact_type.as_deref().map(|t| match t {
             "generic" => BUILDPACKS_ARTIFACT,

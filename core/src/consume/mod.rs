@@ -7,7 +7,7 @@
 //! publishers write (R-REF-1, R-REF-2), in the app image's repository and in every other
 //! repository the caller names (a Helm chart lives in `<app>/<chart>`, R-PRESET-4, beside its
 //! own copy of the subject, R-PUSH-10). Every read is bounded: manifests and listings by the
-//! 4 MiB manifest limit ([`crate::publish::registry_http::MAX_BODY`]), blobs by the size their
+//! 4 MiB manifest limit (`MAX_BODY` of the registry transport), blobs by the size their
 //! descriptor states; every manifest and blob is checked against its digest. Entries published
 //! by other tools (ORAS, cosign, …) are listed as foreign and never pulled.
 

@@ -20,7 +20,9 @@ use crate::reference::{Digest, ImageRef};
 /// The artifact pulled and the files written, in manifest order.
 #[derive(Debug, Clone)]
 pub struct Pulled {
+    /// The artifact, as discovery listed it.
     pub artifact: Discovered,
+    /// The files written, one per layer, in the manifest's layer order.
     pub files: Vec<PathBuf>,
 }
 

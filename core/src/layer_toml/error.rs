@@ -243,10 +243,15 @@ impl LayerTomlError {
 /// arrays of tables are told apart by how they were made, since the fix differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
+    /// A string.
     String,
+    /// An integer.
     Integer,
+    /// A float.
     Float,
+    /// A boolean.
     Boolean,
+    /// An offset or local date-time, date or time.
     Datetime,
     /// An array written as a value, `[…]`.
     Array,

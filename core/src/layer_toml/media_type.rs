@@ -7,22 +7,51 @@ const MAX_NAME_LEN: usize = 127;
 /// Why a string is not a media type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MediaTypeError {
+    /// The value is the empty string.
     #[error("it is empty")]
     Empty,
+    /// The value has parameters (`;charset=…`), which R-FIELD-7 does not allow.
     #[error("parameters (`;…`) are not allowed")]
     Parameters,
+    /// There is no `/` between type and subtype.
     #[error("it has no `/` between type and subtype")]
     NoSlash,
+    /// The type or the subtype is empty.
     #[error("the {part} is empty")]
-    EmptyPart { part: &'static str },
+    EmptyPart {
+        /// Which part: "type" or "subtype".
+        part: &'static str,
+    },
+    /// A part starts with something else than a lowercase letter or digit.
     #[error("the {part} must start with a lowercase letter or digit, found `{found}`")]
-    BadFirstChar { part: &'static str, found: char },
+    BadFirstChar {
+        /// Which part: "type" or "subtype".
+        part: &'static str,
+        /// The character found.
+        found: char,
+    },
+    /// A part has an uppercase letter (media types are written lowercase here).
     #[error("uppercase `{found}` is not allowed in the {part}")]
-    Uppercase { part: &'static str, found: char },
+    Uppercase {
+        /// Which part: "type" or "subtype".
+        part: &'static str,
+        /// The uppercase letter found.
+        found: char,
+    },
+    /// A part has a character RFC 6838 does not allow in a name.
     #[error("`{found}` is not allowed in the {part}")]
-    BadChar { part: &'static str, found: char },
+    BadChar {
+        /// Which part: "type" or "subtype".
+        part: &'static str,
+        /// The character found.
+        found: char,
+    },
+    /// A part is over 127 characters (RFC 6838).
     #[error("the {part} is longer than 127 characters")]
-    TooLong { part: &'static str },
+    TooLong {
+        /// Which part: "type" or "subtype".
+        part: &'static str,
+    },
 }
 
 /// Checks `value` is `type/subtype`: each part 1..=127 characters, starting with a lowercase

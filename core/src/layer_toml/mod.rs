@@ -2,32 +2,28 @@
 //!
 //! Owns spec rules R-FILE-* (where files are, which buildpacks and layers exist, `group.toml`:
 //! `layers_dir`, `group`, `layer_form`) and R-FIELD-* (the artifact table's fields and
-//! their types: `artifact`, [`media_type`]). Both layer TOML forms parse: the current one
+//! their types: `artifact`, `media_type`). Both layer TOML forms parse: the current one
 //! (`[types] launch/build/cache`, `[metadata]`) and the RFC's (`[layer] publish/cache`). A file
 //! without an artifact table yields no artifacts and no errors beyond those the lifecycle itself
 //! would report. Every error is a [`Diagnostic`] with file, line and column taken from toml's
-//! spans ([`error::LayerTomlError`] says which rule each breaks); all errors of a file, and of
+//! spans (`error::LayerTomlError` says which rule each breaks); all errors of a file, and of
 //! a layers dir, are collected rather than stopping at the first. Templates in `tag`,
 //! `repository` and label values are kept as written: the planner parses and renders them.
 //! The TOML reading itself (every syntax error at once, `parse_toml`; what kind of value was
-//! found instead of the expected one, [`error::Found`]) also serves the exporter's report.toml
+//! found instead of the expected one, [`Found`]) also serves the exporter's report.toml
 //! (the command line's `exporter_report`, R-CTX-1).
 
 mod artifact;
 mod artifacts_toml;
-pub mod error;
+pub(crate) mod error;
 mod group;
 mod layer_form;
 mod layers_dir;
-pub mod media_type;
+pub(crate) mod media_type;
 pub mod schema;
 
 #[cfg(test)]
-mod fixture_tests;
-#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod wrong_type_tests;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -40,7 +36,8 @@ use toml::Spanned;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 pub use artifacts_toml::{parse_artifacts_toml, ARTIFACTS_TOML};
-pub use error::LayerTomlError;
+pub use error::Found;
+pub(crate) use error::LayerTomlError;
 pub use layers_dir::read_layers_dir;
 pub use media_type::{validate_media_type, MediaTypeError};
 
@@ -71,15 +68,19 @@ impl Buildpack {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
+    /// No particular content: an empty config, `application/octet-stream` layers (R-PRESET-1).
     #[default]
     Generic,
+    /// A WebAssembly component or module (R-PRESET-2).
     Wasm,
+    /// A packaged Helm chart (R-PRESET-3).
     Helm,
     /// A JUnit XML test report (R-PRESET-5).
     Junit,
 }
 
 impl Preset {
+    /// The name as written in `type`.
     pub fn as_str(self) -> &'static str {
         match self {
             Preset::Generic => "generic",
@@ -110,11 +111,15 @@ pub struct ArtifactDecl {
     pub span: std::ops::Range<usize>,
     /// `file` (one entry) or `files`, in the order written.
     pub files: Vec<Spanned<String>>,
+    /// `tag` as written (a template), when present.
     pub tag: Option<Spanned<String>>,
+    /// `repository` as written (a template), when present.
     pub repository: Option<Spanned<String>>,
     /// The `type` value; when absent, [`Preset::Generic`] spanning the table.
     pub preset: Spanned<Preset>,
+    /// `artifactType` as written, when present.
     pub artifact_type: Option<Spanned<String>>,
+    /// `mediaType` as written (the layers' media type), when present.
     pub media_type: Option<Spanned<String>>,
     /// `[additionalArtifact.labels]`, in the order written: (key, value).
     pub labels: Vec<(Spanned<String>, Spanned<String>)>,
@@ -129,6 +134,7 @@ pub struct ArtifactDecl {
 /// One layer TOML file and what it declares.
 #[derive(Debug, Clone)]
 pub struct LayerFile {
+    /// The buildpack whose layer this is.
     pub buildpack: Buildpack,
     /// Which file this is: the layer TOML or the layer directory's `artifacts.toml`.
     pub form: DeclForm,
@@ -142,6 +148,7 @@ pub struct LayerFile {
     pub source: Arc<str>,
     /// Line starts of `source`, built once.
     pub lines: Arc<crate::diagnostic::LineIndex>,
+    /// The artifact tables of the file, in the order written.
     pub artifacts: Vec<ArtifactDecl>,
     /// False when the file has errors (already reported): it contributes no artifacts, but what
     /// did parse is still checked (R-FILE-6).
@@ -249,7 +256,9 @@ fn parse_document<'i>(source: &'i str, report: &mut Report<'_>) -> Option<Spanne
 /// A TOML syntax error: the parser's message (not normative) and the bytes it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// The TOML parser's message.
     pub message: String,
+    /// The bytes of the text it concerns.
     pub span: Range<usize>,
 }
 

@@ -2,8 +2,8 @@
 //! for editors with TOML schema support (taplo, Even Better TOML; see docs/schema/README.md).
 //!
 //! Generated with `schemars` from the types below, which hold the parser's own pieces: the
-//! keys of [`ARTIFACT_KEYS`] (a test checks the schema has exactly these), [`Preset`] for
-//! `type`, and the media type syntax of [`super::media_type`] as a pattern. The checked-in copy,
+//! keys of `ARTIFACT_KEYS` (a test checks the schema has exactly these), [`Preset`] for
+//! `type`, and the media type syntax of `super::media_type` as a pattern. The checked-in copy,
 //! `docs/schema/layer-toml.schema.json`, is compared with [`layer_toml_schema`] by a snapshot
 //! test (`SNAPSHOTS=overwrite cargo test schema` rewrites it). What a schema cannot say (files
 //! inside the layer directory, template syntax, collisions) is left to `cnb-artifacts validate`.

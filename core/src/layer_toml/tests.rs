@@ -1,5 +1,9 @@
 //! Unit tests of layer TOML parsing (R-FILE-4, R-FILE-5, R-FIELD-*); the layers dir walk
-//! (R-FILE-1..3) is tested in `layers_dir_tests`.
+//! (R-FILE-1..3) is tested in `layers_dir::tests`. Two topics have files of their own: every
+//! bad-input fixture ([`fixtures`]) and values of the wrong TOML type ([`wrong_type`]).
+
+mod fixtures;
+mod wrong_type;
 
 use std::path::Path;
 

@@ -15,18 +15,23 @@ use crate::{canonical, media_types};
 /// An OCI content descriptor as this spec writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Descriptor {
+    /// The content's media type.
     #[serde(rename = "mediaType")]
     pub media_type: String,
+    /// The digest of the content's exact bytes.
     pub digest: Digest,
+    /// The content's length in bytes.
     pub size: u64,
 }
 
 /// A layer of a built artifact: the descriptor plus where its bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltLayer {
+    /// The layer's descriptor (media type, digest, size), as written in the manifest.
     pub descriptor: Descriptor,
     /// The file's path relative to the layer directory (its title annotation).
     pub title: String,
+    /// The file the layer's bytes are streamed from.
     pub source: std::path::PathBuf,
     /// Device and inode of `source` at planning (R-PUSH-4).
     pub identity: crate::input_file::FileIdentity,
@@ -35,20 +40,37 @@ pub struct BuiltLayer {
 /// Everything needed to push one artifact: blobs to upload and the manifest bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltArtifact {
+    /// The config blob's descriptor.
     pub config: Descriptor,
+    /// The config blob's exact bytes (pushed as they are).
     pub config_bytes: Vec<u8>,
+    /// The layers, one per file, in the declared order.
     pub layers: Vec<BuiltLayer>,
+    /// The manifest's exact bytes: canonical JSON (R-MAN-2), hashed, written and pushed as they are.
     pub manifest_bytes: Vec<u8>,
+    /// The digest of [`BuiltArtifact::manifest_bytes`].
     pub manifest_digest: Digest,
 }
 
 /// Why an artifact's manifest cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// The manifest is over the 4 MiB limit (R-MAN-9).
     #[error("manifest of {artifact} is {size} bytes, over the 4 MiB limit")]
-    TooLarge { artifact: String, size: usize },
+    TooLarge {
+        /// The artifact's label (`buildpack/layer#index`).
+        artifact: String,
+        /// The manifest's size in bytes.
+        size: usize,
+    },
+    /// The manifest cannot be written as canonical JSON (R-MAN-2).
     #[error("manifest of {artifact} cannot be serialised: {source}")]
-    NotCanonical { artifact: String, source: canonical::CanonicalError },
+    NotCanonical {
+        /// The artifact's label (`buildpack/layer#index`).
+        artifact: String,
+        /// Why canonical serialisation failed.
+        source: canonical::CanonicalError,
+    },
 }
 
 impl ManifestError {

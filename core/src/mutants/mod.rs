@@ -212,7 +212,9 @@ mod armed {
     #[derive(Debug, thiserror::Error)]
     #[error("{ENV}={given} names no mutant; known: {known}")]
     pub struct UnknownMutant {
+        /// The value of the variable, as given.
         pub given: String,
+        /// The names of every mutant, comma-separated.
         pub known: String,
     }
 }

@@ -23,27 +23,68 @@ use crate::reference::Digest;
 /// Why a declared file is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfineError {
+    /// The path is empty (R-CONF-1).
     #[error("file path is empty")]
     Empty,
+    /// The path is absolute (R-CONF-1); the path as declared.
     #[error("file `{0}` is an absolute path")]
     Absolute(String),
+    /// The path has a `..` component (R-CONF-2); the path as declared.
     #[error("file `{0}` has a `..` component")]
     ParentComponent(String),
+    /// Nothing exists at the path (R-CONF-5).
     #[error("file `{path}` does not exist in layer directory `{layer_dir}`")]
-    Missing { path: String, layer_dir: String },
+    Missing {
+        /// The path as declared.
+        path: String,
+        /// The layer directory, as shown to the user.
+        layer_dir: String,
+    },
+    /// The path, through a link, resolves outside the layer directory (R-CONF-3).
     #[error("file `{path}` resolves to {target}, outside layer directory `{layer_dir}`")]
-    Escapes { path: String, target: EscapedTarget, layer_dir: String },
+    Escapes {
+        /// The path as declared.
+        path: String,
+        /// Where it resolves to.
+        target: EscapedTarget,
+        /// The layer directory, as shown to the user.
+        layer_dir: String,
+    },
+    /// The path's links cannot be followed to a file (R-CONF-3).
     #[error("file `{path}` cannot be resolved: {reason}")]
-    Unresolvable { path: String, reason: String },
+    Unresolvable {
+        /// The path as declared.
+        path: String,
+        /// Why (a link loop, a dangling link, …).
+        reason: String,
+    },
+    /// The path is not a regular file (R-CONF-4).
     #[error("file `{path}` is a {kind}, not a regular file")]
-    NotRegular { path: String, kind: &'static str },
+    NotRegular {
+        /// The path as declared.
+        path: String,
+        /// What it is instead ("directory", "named pipe", …).
+        kind: &'static str,
+    },
+    /// The file exists but cannot be read (R-CONF-5).
     #[error("file `{path}` cannot be read: {reason}")]
-    Unreadable { path: String, reason: String },
+    Unreadable {
+        /// The path as declared.
+        path: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The same file is listed twice in one artifact (R-CONF-6); the path.
     #[error("file `{0}` is listed twice in one artifact")]
     Duplicate(String),
     /// `what` is `layer directory` or `buildpack directory`.
     #[error("the {what} `{dir}` is a symbolic link; it must be a real directory")]
-    SymlinkedDir { what: &'static str, dir: String },
+    SymlinkedDir {
+        /// `layer directory` or `buildpack directory`.
+        what: &'static str,
+        /// The directory, as shown to the user.
+        dir: String,
+    },
 }
 
 impl ConfineError {
@@ -60,6 +101,7 @@ impl ConfineError {
         }
     }
 
+    /// How to fix it, for a diagnostic's help line, when there is one general advice.
     pub fn help(&self) -> Option<&'static str> {
         match self {
             ConfineError::Empty | ConfineError::Absolute(_) | ConfineError::ParentComponent(_) => {
@@ -77,7 +119,9 @@ impl ConfineError {
 /// so the message does not depend on how deep the layers dir lies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EscapedTarget {
+    /// Relative to the layer directory (they share more than the root).
     Relative(String),
+    /// An absolute path.
     Absolute(String),
 }
 
@@ -93,8 +137,11 @@ impl std::fmt::Display for EscapedTarget {
 /// A declared file after confinement: its normalised path, where it really is, and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfinedFile {
+    /// The path as declared, normalised (no `.` components).
     pub path: String,
+    /// The file it resolved to, inside the layer directory.
     pub source: PathBuf,
+    /// Its size in bytes.
     pub size: u64,
 }
 

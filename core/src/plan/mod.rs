@@ -3,17 +3,17 @@
 //! Pure and offline (no network): reads layer TOMLs through [`crate::layer_toml`], renders
 //! templates through [`crate::template`], confines and hashes files ([`confine`]), asks the
 //! preset for config and media types ([`crate::plan::presets`]) and checks every collision
-//! ([`collisions`]) before anything could be pushed. Owns spec rules R-PLAN-*, R-TAG-*,
-//! R-REPO-*, R-LABEL-*; R-CONF-* live in [`confine`], R-COLL-* in [`collisions`].
+//! (`collisions`) before anything could be pushed. Owns spec rules R-PLAN-*, R-TAG-*,
+//! R-REPO-*, R-LABEL-*; R-CONF-* live in [`confine`], R-COLL-* in `collisions`.
 
 mod artifact;
-pub mod collisions;
+pub(crate) mod collisions;
 pub mod confine;
-#[cfg(test)]
-mod derived_names_tests;
 pub mod presets;
 mod render;
 pub mod seams;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,8 +29,11 @@ pub use seams::{NoSeams, Seams};
 /// The app image's manifest descriptor: the `subject` of every artifact (R-MAN-6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Subject {
+    /// The app image manifest's digest.
     pub digest: Digest,
+    /// The app image manifest's size in bytes.
     pub size: u64,
+    /// The app image manifest's media type (one of [`crate::media_types::SUBJECT_MEDIA_TYPES`]).
     #[serde(rename = "mediaType")]
     pub media_type: String,
 }
@@ -47,6 +50,7 @@ pub struct BuildContext {
     /// Size and media type of the app image manifest, when known; with `digest` they make the
     /// subject descriptor and so the manifest digests.
     pub manifest_size: Option<u64>,
+    /// The app image manifest's media type; `None` means the OCI image manifest.
     pub manifest_media_type: Option<String>,
     /// `SOURCE_DATE_EPOCH` when set (R-MAN-8): seconds since the epoch.
     pub source_date_epoch: Option<i64>,
@@ -77,7 +81,9 @@ impl BuildContext {
 /// A config blob: media type and exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigBlob {
+    /// The config's media type.
     pub media_type: String,
+    /// The config's exact bytes.
     pub bytes: Vec<u8>,
 }
 
@@ -93,8 +99,11 @@ pub struct PlannedFile {
     /// that same file (R-PUSH-4).
     #[serde(skip)]
     pub identity: crate::input_file::FileIdentity,
+    /// The file's size in bytes when it was hashed.
     pub size: u64,
+    /// The digest of the file's bytes.
     pub digest: Digest,
+    /// The layer media type (the preset's, or `mediaType` as declared).
     #[serde(rename = "mediaType")]
     pub media_type: String,
 }
@@ -102,8 +111,11 @@ pub struct PlannedFile {
 /// One artifact to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedArtifact {
+    /// The buildpack ID whose layer declared the artifact.
     pub buildpack: String,
+    /// The buildpack's version, from group.toml, when known.
     pub buildpack_version: Option<String>,
+    /// The layer's name (its directory under the buildpack's).
     pub layer: String,
     /// The file the artifact was declared in: the layer TOML or the layer's `artifacts.toml`.
     pub form: layer_toml::DeclForm,
@@ -115,11 +127,15 @@ pub struct PlannedArtifact {
     pub repository: String,
     /// Tags to set, in order; empty when the artifact is published by digest only.
     pub tags: Vec<String>,
+    /// The media-type preset (`type`): generic, wasm, helm or junit.
     pub preset: Preset,
+    /// The manifest's `artifactType`.
     pub artifact_type: String,
     /// Manifest annotations: rendered labels plus the reserved ones (R-LABEL-*).
     pub annotations: BTreeMap<String, String>,
+    /// The config blob.
     pub config: ConfigBlob,
+    /// The files, one layer each, in the declared order.
     pub files: Vec<PlannedFile>,
     /// Where the artifact table starts in its layer TOML: errors found after planning (e.g. a
     /// manifest over 4 MiB, R-MAN-9) name it (R-ERR-1).
@@ -146,7 +162,9 @@ impl PlannedArtifact {
 /// The result of planning.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The build context planning started from.
     pub context: BuildContext,
+    /// Every artifact to publish, in the order the layers dir was read (the same for the same inputs).
     pub artifacts: Vec<PlannedArtifact>,
 }
 

@@ -40,9 +40,11 @@ pub const REGISTRY_AUTH_ENV: &str = "CNB_REGISTRY_AUTH";
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a credential.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
+    /// The credential itself: for sending it where the user sent it, never for printing.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -109,29 +111,106 @@ pub enum AuthError {
     #[error(
         "{REGISTRY_AUTH_ENV} is not a JSON object of registry names to authorization headers ({what} at line {line}, column {column})"
     )]
-    RegistryAuthEnvInvalid { what: &'static str, line: usize, column: usize },
+    /// `CNB_REGISTRY_AUTH` is not a JSON object of strings.
+    RegistryAuthEnvInvalid {
+        /// What the JSON parser found wrong.
+        what: &'static str,
+        /// Its line in the value, from 1.
+        line: usize,
+        /// Its column, from 1.
+        column: usize,
+    },
+    /// `CNB_REGISTRY_AUTH` is set but not UTF-8.
     #[error("{REGISTRY_AUTH_ENV} is not valid UTF-8 (it must be a JSON object of registry names to authorization headers)")]
     RegistryAuthEnvNotUtf8,
+    /// An entry of `CNB_REGISTRY_AUTH` is neither `Basic …` nor `Bearer …`.
     #[error("{REGISTRY_AUTH_ENV} entry `{key}` is not `Basic <base64 of user:password>` or `Bearer <token>`")]
-    RegistryAuthEnvMalformed { key: String },
+    RegistryAuthEnvMalformed {
+        /// The entry's registry name.
+        key: String,
+    },
+    /// The Docker config exists but cannot be read.
     #[error("cannot read Docker config {path}: {source}")]
-    DockerConfigUnreadable { path: PathBuf, source: std::io::Error },
+    DockerConfigUnreadable {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The Docker config is not valid JSON of the expected shape.
     #[error("Docker config {path} is not a valid config file ({what} at line {line}, column {column})")]
-    DockerConfigInvalid { path: PathBuf, what: &'static str, line: usize, column: usize },
+    DockerConfigInvalid {
+        /// The config file.
+        path: PathBuf,
+        /// What the JSON parser found wrong.
+        what: &'static str,
+        /// Its line, from 1.
+        line: usize,
+        /// Its column, from 1.
+        column: usize,
+    },
+    /// An `auths` entry's `auth` is not base64 of `user:password`.
     #[error("Docker config {path}: `auths.\"{key}\".auth` is not the base64 of `user:password`")]
-    DockerConfigAuthMalformed { path: PathBuf, key: String },
+    DockerConfigAuthMalformed {
+        /// The config file.
+        path: PathBuf,
+        /// The entry's registry name.
+        key: String,
+    },
+    /// An `auths` entry's `auth` contradicts its `username` and `password`.
     #[error("Docker config {path}: `auths.\"{key}\"` has an `auth` that does not match its `username` and `password`")]
-    DockerConfigAuthMismatch { path: PathBuf, key: String },
+    DockerConfigAuthMismatch {
+        /// The config file.
+        path: PathBuf,
+        /// The entry's registry name.
+        key: String,
+    },
+    /// The credential helper named in the config is not on `PATH`.
     #[error("credential helper `{helper}` named by `{setting}` in {path} is not on PATH")]
-    HelperNotFound { helper: String, setting: String, path: PathBuf },
+    HelperNotFound {
+        /// The helper (`docker-credential-<name>`).
+        helper: String,
+        /// The setting naming it (`credsStore` or `credHelpers."<registry>"`).
+        setting: String,
+        /// The config file.
+        path: PathBuf,
+    },
+    /// The credential helper could not be started or read.
     #[error("credential helper `{helper}` could not be run: {source}")]
-    HelperIo { helper: String, source: std::io::Error },
+    HelperIo {
+        /// The helper.
+        helper: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The credential helper exited with a failure.
     #[error("credential helper `{helper}` failed for `{server}` ({status}); run `{helper} get` with `{server}` on stdin to see why")]
-    HelperFailed { helper: String, server: String, status: String },
+    HelperFailed {
+        /// The helper.
+        helper: String,
+        /// The server it was asked about.
+        server: String,
+        /// Its exit status.
+        status: String,
+    },
+    /// The credential helper ran past its timeout and was killed.
     #[error("credential helper `{helper}` did not answer for `{server}` within {after:?} and was stopped")]
-    HelperTimedOut { helper: String, server: String, after: std::time::Duration },
+    HelperTimedOut {
+        /// The helper.
+        helper: String,
+        /// The server it was asked about.
+        server: String,
+        /// The timeout.
+        after: std::time::Duration,
+    },
+    /// The credential helper's answer is not the JSON the helper protocol defines.
     #[error("credential helper `{helper}` answered for `{server}` with something other than a JSON object with `Username` and `Secret`")]
-    HelperBadResponse { helper: String, server: String },
+    HelperBadResponse {
+        /// The helper.
+        helper: String,
+        /// The server it was asked about.
+        server: String,
+    },
 }
 
 /// The credentials for `registry` (`host` or `host:port`) from the process environment

@@ -47,6 +47,7 @@ pub struct TransportOptions {
     pub ca_file: Option<PathBuf>,
     /// Size of the pieces blobs are read and sent in; default [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
+    /// How transient failures are retried (attempts, backoff, `Retry-After`).
     pub retry: RetryPolicy,
     /// How long connecting to a registry may take.
     pub connect_timeout: Duration,
@@ -101,18 +102,50 @@ fn host_of(registry: &str) -> &str {
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    /// The CA file (`--ca-file`) cannot be read.
     #[error("cannot read CA file {path}: {source}")]
-    CaFileUnreadable { path: PathBuf, source: std::io::Error },
+    CaFileUnreadable {
+        /// The CA file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A PEM block of the CA file is not valid PEM.
     #[error("CA file {path}: certificate {index} is not valid PEM")]
-    CaPemInvalid { path: PathBuf, index: usize },
+    CaPemInvalid {
+        /// The CA file.
+        path: PathBuf,
+        /// The certificate's position in the file, from 1.
+        index: usize,
+    },
+    /// A certificate of the CA file is not a valid X.509 certificate.
     #[error("CA file {path}: certificate {index} is not a valid X.509 certificate: {source}")]
-    CaCertificateInvalid { path: PathBuf, index: usize, source: reqwest::Error },
+    CaCertificateInvalid {
+        /// The CA file.
+        path: PathBuf,
+        /// The certificate's position in the file, from 1.
+        index: usize,
+        /// Why the TLS stack refused it.
+        source: reqwest::Error,
+    },
+    /// The CA file holds no certificate.
     #[error("CA file {path} holds no certificate (expected PEM `-----BEGIN CERTIFICATE-----` blocks or DER)")]
-    CaFileEmpty { path: PathBuf },
+    CaFileEmpty {
+        /// The CA file.
+        path: PathBuf,
+    },
+    /// The HTTP client cannot be built.
     #[error("cannot set up the HTTP client: {source}")]
-    ClientSetup { source: reqwest::Error },
+    ClientSetup {
+        /// The HTTP client's error.
+        source: reqwest::Error,
+    },
+    /// The registry client (oci-client) cannot be built.
     #[error("cannot set up the registry client: {source}")]
-    RegistryClientSetup { source: oci_client::errors::OciDistributionError },
+    RegistryClientSetup {
+        /// oci-client's error.
+        source: oci_client::errors::OciDistributionError,
+    },
 }
 
 /// The registry client for `opts`. Registries in `opts.insecure_registries` and loopback hosts

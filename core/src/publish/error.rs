@@ -95,25 +95,65 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// What one operation on a target reported.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
+    /// The registry refused or failed a request; its answer.
     #[error("{0}")]
     Registry(#[from] RegistryFailure),
     /// A file's bytes no longer hash to what was planned (R-PUSH-4).
     #[error("{} changed since planning: planned {expected} ({expected_size} bytes), found {found}", path.display())]
-    FileChanged { path: PathBuf, expected: Digest, expected_size: u64, found: String },
+    FileChanged {
+        /// The file.
+        path: PathBuf,
+        /// The digest planned.
+        expected: Digest,
+        /// The size planned, in bytes.
+        expected_size: u64,
+        /// What was found instead (a digest, or a size).
+        found: String,
+    },
+    /// A planned file cannot be read for upload.
     #[error("cannot read {}: {source}", path.display())]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file of the OCI image layout cannot be written.
     #[error("cannot write {}: {source}", path.display())]
-    WriteLayout { path: PathBuf, source: std::io::Error },
+    WriteLayout {
+        /// The file of the layout.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The directory is not an OCI image layout this tool can add to.
     #[error("{} is not a valid OCI image layout: {reason}", path.display())]
-    InvalidLayout { path: PathBuf, reason: String },
+    InvalidLayout {
+        /// The layout directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A registry served a manifest over the 4 MiB limit (R-PUSH-6); it is not used.
     #[error("manifest {reference} served by the registry is {size} bytes, over the 4 MiB limit")]
-    ManifestTooLarge { reference: String, size: usize },
+    ManifestTooLarge {
+        /// The manifest's reference.
+        reference: String,
+        /// Its size in bytes.
+        size: usize,
+    },
     /// A manifest fetched from the target does not hash to the digest it should have
     /// (R-PUSH-3): the one asked for, or the one the registry's `Docker-Content-Digest` header
     /// claims. `said` says which.
     #[error("manifest {reference}: {said}, but the bytes the registry sent have digest {actual}; they are not used")]
-    DigestMismatch { reference: String, said: String, actual: Digest },
+    DigestMismatch {
+        /// The manifest's reference.
+        reference: String,
+        /// Which digest it should have had, and why (asked for, or the header's).
+        said: String,
+        /// The digest of the bytes received.
+        actual: Digest,
+    },
 }
 
 /// A tag that holds something this tool did not publish (R-PUSH-5).
@@ -157,64 +197,233 @@ fn foreign_tags_message(tags: &[ForeignTag]) -> String {
 /// Any error before the tagging step leaves every tag as it was (R-PUSH-2).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// No client can be set up for the registry (CA file, TLS).
     #[error("cannot set up a client for {registry}: {source}")]
-    Transport { registry: String, source: crate::publish::client::TransportError },
+    Transport {
+        /// The registry host.
+        registry: String,
+        /// Why.
+        source: crate::publish::client::TransportError,
+    },
+    /// Credentials for the registry cannot be found (R-AUTH-1).
     #[error("cannot find credentials for {registry}: {source}")]
-    Credentials { registry: String, source: AuthError },
+    Credentials {
+        /// The registry host.
+        registry: String,
+        /// Why.
+        source: AuthError,
+    },
     /// R-AUTH-6: the registry's token realm is not one credentials may go to.
     #[error("credentials for {registry} are not sent: {source}")]
-    CredentialsWithheld { registry: String, source: crate::publish::auth_realm::RealmError },
+    CredentialsWithheld {
+        /// The registry host.
+        registry: String,
+        /// Why the realm is refused.
+        source: crate::publish::auth_realm::RealmError,
+    },
+    /// The app image named by digest is not in the registry (R-PUSH-1).
     #[error("the app image {image} does not exist in the registry: the subject {digest} must be pushed before its artifacts")]
-    AppImageMissing { image: String, digest: Digest },
+    AppImageMissing {
+        /// The app image reference.
+        image: String,
+        /// The subject digest.
+        digest: Digest,
+    },
+    /// The app image tag does not exist and no digest was given.
     #[error("the app image tag {reference} does not exist; pass the image digest (--digest) or push the image first")]
-    AppImageTagMissing { reference: String },
+    AppImageTagMissing {
+        /// The app image reference.
+        reference: String,
+    },
     /// A digest was given without the manifest size, and the target cannot tell the size
     /// (an OCI image layout that does not hold the app image).
     #[error("--digest {digest} was given without --manifest-size, and the layout does not hold the app image, so its manifest size is unknown: pass --manifest-size N (the size in bytes of the app image manifest) or --report report.toml")]
-    SubjectSizeUnknown { digest: Digest },
+    SubjectSizeUnknown {
+        /// The subject digest given.
+        digest: Digest,
+    },
+    /// The app image tag points to another digest than the one given (R-CTX-2).
     #[error("the app image tag {reference} points to {found}, but the subject digest given is {expected}: the digest (from --digest or report.toml) does not describe this image")]
-    SubjectDigestMismatch { reference: String, expected: Digest, found: String },
+    SubjectDigestMismatch {
+        /// The app image reference.
+        reference: String,
+        /// The digest given.
+        expected: Digest,
+        /// What the tag points to.
+        found: String,
+    },
     /// R-CTX-2, R-MAN-6: the app image read from the registry is not a manifest a subject may be.
     #[error(
         "the app image {reference} is a {media_type}, not an image manifest or index (R-MAN-6), so it cannot be the subject of artifacts"
     )]
-    SubjectMediaType { reference: String, media_type: String },
+    SubjectMediaType {
+        /// The app image reference.
+        reference: String,
+        /// Its media type.
+        media_type: String,
+    },
+    /// The app image does not match the subject descriptor given (size or media type).
     #[error("the app image {reference} is {found}, but the subject descriptor says {expected}")]
-    SubjectDescriptorMismatch { reference: String, expected: String, found: String },
+    SubjectDescriptorMismatch {
+        /// The app image reference.
+        reference: String,
+        /// The descriptor given.
+        expected: String,
+        /// What the registry holds.
+        found: String,
+    },
+    /// The app image cannot be read.
     #[error("cannot read the app image {reference}: {source}")]
-    AppImageUnreadable { reference: String, source: Box<TargetError> },
+    AppImageUnreadable {
+        /// The app image reference.
+        reference: String,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// What a tag to set holds cannot be read (R-PUSH-5).
     #[error("cannot check what tag {reference} holds: {source}")]
-    TagCheckFailed { reference: String, source: Box<TargetError> },
+    TagCheckFailed {
+        /// The tag's reference.
+        reference: String,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// Tags to set hold content this tool did not publish, and `overwrite` is off (R-PUSH-5).
     #[error("{}", foreign_tags_message(tags))]
-    ForeignTags { tags: Vec<ForeignTag> },
+    ForeignTags {
+        /// Every such tag.
+        tags: Vec<ForeignTag>,
+    },
+    /// An artifact's manifest cannot be built (R-MAN-*).
     #[error("cannot build the manifest of {artifact}: {source}")]
-    ManifestBuild { artifact: String, source: ManifestError },
+    ManifestBuild {
+        /// The artifact's label.
+        artifact: String,
+        /// Why.
+        source: ManifestError,
+    },
+    /// An artifact's manifest is over 4 MiB (R-MAN-9); nothing was pushed.
     #[error("{declared_at}: the manifest of {artifact} is {size} bytes, over the 4 MiB limit (R-MAN-9); nothing was pushed")]
-    ManifestTooLarge { artifact: String, declared_at: crate::diagnostic::Location, size: usize },
+    ManifestTooLarge {
+        /// The artifact's label.
+        artifact: String,
+        /// Where the artifact is declared.
+        declared_at: crate::diagnostic::Location,
+        /// The manifest's size in bytes.
+        size: usize,
+    },
+    /// A blob cannot be uploaded; nothing was tagged.
     #[error("cannot upload blob {digest} ({what}) of {artifact} to {repository}; nothing was tagged: {source}")]
-    BlobUpload { artifact: String, repository: String, digest: Digest, what: String, source: Box<TargetError> },
+    BlobUpload {
+        /// The artifact's label.
+        artifact: String,
+        /// The repository.
+        repository: String,
+        /// The blob's digest.
+        digest: Digest,
+        /// Which blob (config, or a file's path).
+        what: String,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// The app image cannot be copied into an artifact's repository (R-PUSH-10); nothing was tagged.
     #[error("cannot make the app image {digest} present in {repository} (R-PUSH-10); nothing was tagged: {source}")]
-    SubjectCopy { repository: String, digest: Digest, source: Box<TargetError> },
+    SubjectCopy {
+        /// The repository.
+        repository: String,
+        /// The app image's digest.
+        digest: Digest,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// The registry refused a manifest; nothing was tagged.
     #[error("the registry rejected the manifest {digest} of {artifact} in {repository}; nothing was tagged: {source}")]
-    ManifestRejected { artifact: String, repository: String, digest: Digest, source: Box<TargetError> },
+    ManifestRejected {
+        /// The artifact's label.
+        artifact: String,
+        /// The repository.
+        repository: String,
+        /// The manifest's digest.
+        digest: Digest,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// The referrers API probe failed (R-REF-1); nothing was tagged.
     #[error("cannot query the referrers API of {repository}; nothing was tagged: {source}")]
-    ReferrersProbeFailed { repository: String, source: Box<TargetError> },
+    ReferrersProbeFailed {
+        /// The repository.
+        repository: String,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// The referrers API answered something else than an index or 404 (R-REF-1); nothing was tagged.
     #[error("the referrers API of {repository} answered {answer}, which is neither an OCI image index nor 404; nothing was tagged (use --referrers=fallback or --referrers=api to choose)")]
-    ReferrersProbeUnexpected { repository: String, answer: String },
+    ReferrersProbeUnexpected {
+        /// The repository.
+        repository: String,
+        /// The answer, as shown to the user.
+        answer: String,
+    },
+    /// The fallback tag holds something else than an OCI image index (R-REF-2); nothing was tagged.
     #[error("the referrers fallback tag {reference} holds {found}, not an OCI image index; nothing was tagged")]
-    FallbackTagHoldsOther { reference: String, found: String },
+    FallbackTagHoldsOther {
+        /// The fallback tag's reference.
+        reference: String,
+        /// What it holds.
+        found: String,
+    },
+    /// The existing fallback index cannot be read as an index (R-REF-2); nothing was tagged.
     #[error("the referrers fallback index {reference} is invalid ({reason}); nothing was tagged")]
-    FallbackIndexInvalid { reference: String, reason: String },
+    FallbackIndexInvalid {
+        /// The fallback tag's reference.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The merged fallback index would be over 4 MiB; nothing was tagged.
     #[error("the referrers fallback index {reference} would be {size} bytes, over the 4 MiB limit; nothing was tagged")]
-    FallbackIndexTooLarge { reference: String, size: usize },
+    FallbackIndexTooLarge {
+        /// The fallback tag's reference.
+        reference: String,
+        /// Its size in bytes.
+        size: usize,
+    },
+    /// The fallback index cannot be written; nothing was tagged.
     #[error("cannot write the referrers fallback index {reference}; nothing was tagged: {source}")]
-    FallbackIndexWrite { reference: String, source: Box<TargetError> },
+    FallbackIndexWrite {
+        /// The fallback tag's reference.
+        reference: String,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// Concurrent writers kept replacing the fallback index; nothing was tagged.
     #[error("the referrers fallback index {reference} kept losing our entries to concurrent writers after {attempts} attempts; nothing was tagged")]
-    FallbackIndexContended { reference: String, attempts: u32 },
+    FallbackIndexContended {
+        /// The fallback tag's reference.
+        reference: String,
+        /// How many read-merge-write rounds were tried.
+        attempts: u32,
+    },
+    /// The registry refused a tag (R-PUSH-2: tags are set last; earlier tags stay set).
     #[error("the registry rejected tag {reference} of {artifact}: {source} (tags set before it: {})", if already_tagged.is_empty() { "none".to_string() } else { already_tagged.join(", ") })]
-    TagRejected { artifact: String, reference: String, source: Box<TargetError>, already_tagged: Vec<String> },
+    TagRejected {
+        /// The artifact's label.
+        artifact: String,
+        /// The tag's reference.
+        reference: String,
+        /// The target's error.
+        source: Box<TargetError>,
+        /// The tags set before this one, in order.
+        already_tagged: Vec<String>,
+    },
+    /// The OCI image layout cannot be opened.
     #[error("cannot open the OCI image layout {}: {source}", path.display())]
-    LayoutUnusable { path: PathBuf, source: Box<TargetError> },
+    LayoutUnusable {
+        /// The layout directory.
+        path: PathBuf,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
 }
 
 #[cfg(test)]

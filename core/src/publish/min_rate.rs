@@ -29,7 +29,9 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 /// second switches the check off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MinRate {
+    /// The floor, in bytes per second; 0 switches the check off.
     pub bytes_per_second: u64,
+    /// How long a stretch the rate is averaged over (also the longest a stalled request waits).
     pub window: Duration,
 }
 
@@ -51,10 +53,12 @@ impl MinRate {
 pub struct Meter(Arc<AtomicU64>);
 
 impl Meter {
+    /// Counts `bytes` more moved.
     pub fn add(&self, bytes: usize) {
         self.0.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// The bytes moved so far, in all.
     pub fn moved(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -67,8 +71,11 @@ impl Meter {
     window_ms = window.as_millis()
 )]
 pub struct TooSlow {
+    /// The minimum rate that was not met, in bytes per second.
     pub rate: u64,
+    /// The bytes that moved in the last window.
     pub moved: u64,
+    /// The window the rate was measured over.
     pub window: Duration,
 }
 

@@ -3,41 +3,41 @@
 //!
 //! [`publish`] runs the order of R-PUSH-1 against a [`Target`]: (a) build every manifest and
 //! refuse any over 4 MiB, check the app image is the subject and that no tag to set holds
-//! foreign content ([`preflight`]); (b) every blob ([`blobs`]), and the app image in every other
+//! foreign content (`preflight`); (b) every blob (`blobs`), and the app image in every other
 //! artifact repository ([`subject_copy`]); (c) every manifest by digest;
 //! (d) referrers per repository ([`referrers`]); (e) tags, last. A failure before (e) leaves
 //! every tag as it was. The targets are [`RegistryTarget`] (oci-client, plus the raw requests
-//! of [`registry_http`]) and [`LayoutTarget`].
+//! of `registry_http`) and [`LayoutTarget`].
 //!
 //! | module | owns |
 //! | --- | --- |
 //! | [`client`], [`auth`], [`retry`], [`min_rate`] | transport: clients, credentials, retries, the minimum transfer rate |
 //! | [`target`] | the [`Target`] trait |
-//! | [`registry_target`], [`registry_http`] | publishing to a registry |
+//! | [`registry_target`], `registry_http` | publishing to a registry |
 //! | [`layout`] | publishing to an OCI image layout |
-//! | [`preflight`], [`blobs`], [`checked_file`] | the checks before pushing; blob upload; streaming files with their check |
+//! | `preflight`, `blobs`, `checked_file` | the checks before pushing; blob upload; streaming files with their check |
 //! | [`subject_copy`] | the subject manifest in artifact repositories other than the app image's |
 //! | [`referrers`] | referrers API probe and the fallback index |
 //! | [`report`], [`progress`], [`error`] | what the publish did; progress output; errors |
 
 pub mod auth;
-pub mod auth_realm;
-pub mod blobs;
-pub mod checked_file;
+pub(crate) mod auth_realm;
+pub(crate) mod blobs;
+pub(crate) mod checked_file;
 pub mod client;
 pub mod error;
 pub mod layout;
 pub mod min_rate;
-pub mod preflight;
+pub(crate) mod preflight;
 pub mod progress;
 pub mod referrers;
-pub mod registry_http;
+pub(crate) mod registry_http;
 pub mod registry_target;
 pub mod report;
 pub mod retry;
 pub mod subject_copy;
 pub mod target;
-pub mod token;
+pub(crate) mod token;
 
 use std::collections::BTreeMap;
 
@@ -62,6 +62,7 @@ use target::ManifestRef;
 pub struct PublishOptions {
     /// Replace tags that hold content this tool did not publish (R-PUSH-5).
     pub overwrite: bool,
+    /// Whether to use the referrers API, the fallback tag, or probe for the API (R-REF-1); default: probe.
     pub referrers: ReferrersMode,
     /// Draw progress bars for large blobs when stderr is a terminal.
     pub progress: bool,

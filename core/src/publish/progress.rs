@@ -69,6 +69,7 @@ pub struct BlobProgress {
 }
 
 impl BlobProgress {
+    /// No bar: every call is a no-op (not a terminal, or progress switched off).
     pub fn none() -> BlobProgress {
         BlobProgress { bar: None }
     }
@@ -87,6 +88,7 @@ impl BlobProgress {
         }
     }
 
+    /// Removes the bar: the upload is done (or failed).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

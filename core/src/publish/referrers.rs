@@ -57,6 +57,7 @@ impl std::fmt::Display for ReferrersUsed {
 /// What recording referrers in one repository did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferrersOutcome {
+    /// The referrers API or the fallback index.
     pub used: ReferrersUsed,
     /// The digest of the fallback index written, when one was.
     pub fallback_index: Option<Digest>,
@@ -66,12 +67,17 @@ pub struct ReferrersOutcome {
 /// `artifactType` and `annotations`, as the referrers API returns them (R-REF-3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReferrerEntry {
+    /// The artifact manifest's media type.
     #[serde(rename = "mediaType")]
     pub media_type: String,
+    /// The artifact manifest's digest.
     pub digest: Digest,
+    /// The artifact manifest's size in bytes.
     pub size: u64,
+    /// The manifest's `artifactType` (or its config's media type).
     #[serde(rename = "artifactType", skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
+    /// The manifest's annotations.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -200,13 +206,16 @@ pub fn merge_fallback(existing: Option<&[u8]>, reference: &str, ours: &[Referrer
 /// The fallback index as read from a store, with the `ETag` the store gave, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredIndex {
+    /// The index's bytes, as read.
     pub bytes: Vec<u8>,
+    /// The store's `ETag` for it, for a conditional write (`If-Match`).
     pub etag: Option<String>,
 }
 
 /// What a conditional write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
+    /// The write took effect.
     Stored,
     /// The store refused the write because the document changed since it was read (412), or
     /// because a concurrent writer got in the way (see `RegistryTarget`'s store): read, merge

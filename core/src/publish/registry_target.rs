@@ -1,7 +1,7 @@
 //! Publishing to a registry (spec rules R-PUSH-1..6, R-REF-1..5) through the requests of
-//! [`crate::publish::registry_http`], each inside [`with_retry`](crate::publish::retry::with_retry).
+//! `crate::publish::registry_http`, each inside [`with_retry`](crate::publish::retry::with_retry).
 //! Blobs are streamed from disk in one `PUT` per blob through the checking stream of
-//! [`crate::publish::checked_file`]; manifests are sent as the exact bytes that were digested.
+//! `crate::publish::checked_file`; manifests are sent as the exact bytes that were digested.
 //! Referrers are recorded by [`RegistryTarget::record_referrers`]: probe, then the tag-schema
 //! fallback index when needed.
 //!

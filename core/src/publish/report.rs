@@ -23,7 +23,9 @@ pub struct PublishReport {
     pub target: String,
     /// The app image reference.
     pub image: String,
+    /// The app image's manifest descriptor, the subject of every artifact.
     pub subject: SubjectReport,
+    /// Every artifact published, in the plan's order.
     pub artifacts: Vec<ArtifactReport>,
 }
 
@@ -31,8 +33,11 @@ pub struct PublishReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct SubjectReport {
+    /// The app image manifest's digest.
     pub digest: Digest,
+    /// The app image manifest's size in bytes.
     pub size: u64,
+    /// The app image manifest's media type.
     pub media_type: String,
 }
 
@@ -46,13 +51,17 @@ impl From<&Subject> for SubjectReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct BlobTally {
+    /// Blobs uploaded (config and files).
     pub blobs_uploaded: u32,
+    /// Bytes uploaded.
     pub bytes_uploaded: u64,
     /// Mounted from the app image's repository instead of uploaded.
     pub blobs_mounted: u32,
+    /// Bytes mounted.
     pub bytes_mounted: u64,
     /// Already present in the target repository (or uploaded earlier in this run).
     pub blobs_skipped: u32,
+    /// Bytes not sent because already present.
     pub bytes_skipped: u64,
 }
 
@@ -62,21 +71,31 @@ pub struct BlobTally {
 pub struct ArtifactReport {
     /// `buildpack/layer#index`.
     pub label: String,
+    /// The buildpack ID.
     pub buildpack: String,
+    /// The layer name.
     pub layer: String,
+    /// The registry host.
     pub registry: String,
+    /// The repository path, without the host.
     pub repository: String,
+    /// The tags set, in order.
     pub tags: Vec<String>,
+    /// The manifest's `artifactType`.
     pub artifact_type: String,
+    /// The manifest's digest.
     pub manifest_digest: Digest,
+    /// The manifest's size in bytes.
     pub manifest_size: u64,
     /// `api`, `fallback` or `layout`.
     pub referrers: ReferrersUsed,
     /// The fallback index of the artifact's repository, when one was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_index: Option<Digest>,
+    /// What happened to the artifact's blobs.
     #[serde(flatten)]
     pub blobs: BlobTally,
+    /// The artifact's files, in manifest order.
     pub files: Vec<FileReport>,
 }
 
@@ -84,13 +103,18 @@ pub struct ArtifactReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct FileReport {
+    /// The path as declared, relative to the layer directory.
     pub path: String,
+    /// The file's digest.
     pub digest: Digest,
+    /// The file's size in bytes.
     pub size: u64,
+    /// The layer media type.
     pub media_type: String,
 }
 
 impl ArtifactReport {
+    /// The report of `artifact`, published as manifest `manifest_digest` of `manifest_size` bytes.
     pub fn new(
         artifact: &PlannedArtifact,
         manifest_digest: &Digest,

@@ -32,9 +32,15 @@ pub enum Copied {
     /// The subject was already in the repository.
     AlreadyThere,
     /// The subject (and `manifests` manifests in all, children included) was pushed by digest.
-    Pushed { manifests: usize },
+    Pushed {
+        /// How many manifests were pushed: the subject and, for an index, its children.
+        manifests: usize,
+    },
     /// The registry would not mount a blob of the subject; the subject stays absent.
-    Skipped { reason: String },
+    Skipped {
+        /// Why, as the registry answered (already shown to the user as a warning).
+        reason: String,
+    },
 }
 
 /// Step 2's second half: [`copy_subject`] into every target repository of `plan`; a skipped copy

@@ -19,7 +19,9 @@ use crate::reference::Digest;
 /// A manifest reference inside a repository: a tag or a digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManifestRef<'a> {
+    /// A tag, e.g. `1.2.3`.
     Tag(&'a str),
+    /// A digest, e.g. `sha256:…`.
     Digest(&'a Digest),
 }
 
@@ -36,7 +38,9 @@ impl ManifestRef<'_> {
 /// A manifest read from a target, with its exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedManifest {
+    /// The manifest's bytes, exactly as the target sent them.
     pub bytes: Vec<u8>,
+    /// The digest of [`FetchedManifest::bytes`], computed here.
     pub digest: Digest,
     /// The `mediaType` member of the manifest, when it has one.
     pub media_type: Option<String>,
@@ -60,19 +64,29 @@ pub enum BlobSource<'a> {
     Bytes(&'a [u8]),
     /// A planned file, streamed from disk and checked against its planned digest, size and
     /// identity (device and inode, R-PUSH-4).
-    File { path: &'a Path, size: u64, identity: FileIdentity },
+    File {
+        /// The file to stream.
+        path: &'a Path,
+        /// Its planned size in bytes.
+        size: u64,
+        /// Its planned device and inode.
+        identity: FileIdentity,
+    },
 }
 
 /// Which implementation a target is; decides the rules that only apply to registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
+    /// A registry ([`crate::publish::RegistryTarget`]).
     Registry,
+    /// An OCI image layout on disk ([`crate::publish::LayoutTarget`]).
     Layout,
 }
 
 /// One place to publish to. Every operation is idempotent.
 #[allow(async_fn_in_trait)]
 pub trait Target {
+    /// Whether this is a registry or a layout.
     fn kind(&self) -> TargetKind;
 
     /// The registry host or the layout path, for the report.
@@ -81,6 +95,7 @@ pub trait Target {
     /// The manifest at `repository` + `reference`, `None` when there is none.
     async fn fetch_manifest(&self, repository: &str, reference: ManifestRef<'_>) -> Result<Option<FetchedManifest>, TargetError>;
 
+    /// Whether `repository` holds the blob `digest`.
     async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, TargetError>;
 
     /// Mounts `digest` from repository `from` into `repository`; `false` when the target

@@ -5,14 +5,14 @@
 //! checks what the preset requires of the files (one Wasm binary, one packaged chart). The
 //! planner calls [`apply`] once per artifact, at plan time, and copies the result into the
 //! [`crate::plan::PlannedArtifact`]; [`check_helm_target`] then checks the chart against the
-//! rendered repository and tags. Each preset lives in its own submodule: [`generic`], [`wasm`],
-//! [`helm`] (with [`chart_metadata`] for the Chart.yaml → config mapping).
+//! rendered repository and tags. Each preset lives in its own submodule: `generic`, `wasm`,
+//! `helm` (with `chart_metadata` for the Chart.yaml → config mapping).
 
-pub mod chart_metadata;
-pub mod generic;
-pub mod helm;
-pub mod junit;
-pub mod wasm;
+pub(crate) mod chart_metadata;
+pub(crate) mod generic;
+pub(crate) mod helm;
+pub(crate) mod junit;
+pub(crate) mod wasm;
 
 use crate::layer_toml::Preset;
 use crate::plan::{ConfigBlob, PlannedFile};
@@ -20,6 +20,7 @@ use crate::plan::{ConfigBlob, PlannedFile};
 /// What the planner passes to a preset.
 #[derive(Debug, Clone)]
 pub struct PresetInput<'a> {
+    /// The preset declared (`type`).
     pub preset: Preset,
     /// `artifactType` as declared, if any.
     pub artifact_type: Option<&'a str>,
@@ -34,15 +35,20 @@ pub struct PresetInput<'a> {
 /// Name and version of a Helm chart, read from its packaged `Chart.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChartInfo {
+    /// The chart's `name`.
     pub name: String,
+    /// The chart's `version` (also its default tag).
     pub version: String,
 }
 
 /// What a preset decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresetOutput {
+    /// The config blob.
     pub config: ConfigBlob,
+    /// The manifest's `artifactType`.
     pub artifact_type: String,
+    /// The media type of every layer.
     pub layer_media_type: String,
     /// For `helm`: the chart, so the planner can apply [`check_helm_target`] and defaults.
     pub chart: Option<ChartInfo>,
@@ -51,36 +57,119 @@ pub struct PresetOutput {
 /// Why a preset refuses an artifact. Paths are the files' declared paths (`PlannedFile.path`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PresetError {
+    /// The artifact declares no file (R-PRESET-1).
     #[error("an artifact needs at least one file")]
     NoFiles,
+    /// `mediaType` is declared for a preset that fixes its layer media type.
     #[error("a `mediaType` cannot be declared for type = \"{}\": its layer media type is fixed", preset.as_str())]
-    MediaTypeNotAllowed { preset: Preset },
+    MediaTypeNotAllowed {
+        /// The preset.
+        preset: Preset,
+    },
+    /// A file cannot be read while the preset inspects it.
     #[error("cannot read `{path}`: {message}")]
-    Io { preset: Preset, path: String, message: String },
+    Io {
+        /// The preset.
+        preset: Preset,
+        /// The file's declared path.
+        path: String,
+        /// The I/O error's message.
+        message: String,
+    },
+    /// `wasm` with other than one file (R-PRESET-2).
     #[error("type = \"wasm\" takes exactly one file, found {count}")]
-    WasmFileCount { count: usize },
+    WasmFileCount {
+        /// The number of files declared.
+        count: usize,
+    },
+    /// The file is not a WebAssembly binary (R-PRESET-2).
     #[error("`{path}` is not a WebAssembly binary: {reason}")]
-    NotWasm { path: String, reason: String },
+    NotWasm {
+        /// The file's declared path.
+        path: String,
+        /// What is wrong (e.g. the magic number).
+        reason: String,
+    },
+    /// `junit` with other than one file (R-PRESET-5).
     #[error("type = \"junit\" takes exactly one file (a JUnit XML report), found {count}")]
-    JunitFileCount { count: usize },
+    JunitFileCount {
+        /// The number of files declared.
+        count: usize,
+    },
+    /// The file is not a JUnit XML report (R-PRESET-5).
     #[error("`{path}` is not a JUnit XML report: {reason}")]
-    NotJunit { path: String, reason: String },
+    NotJunit {
+        /// The file's declared path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `helm` with other than one file (R-PRESET-3).
     #[error("type = \"helm\" takes exactly one file (a packaged chart), found {count}")]
-    HelmFileCount { count: usize },
+    HelmFileCount {
+        /// The number of files declared.
+        count: usize,
+    },
+    /// The file is not a gzip-compressed tar (R-PRESET-3).
     #[error("`{path}` is not a packaged Helm chart (a gzip-compressed tar): {reason}")]
-    NotAChartArchive { path: String, reason: String },
+    NotAChartArchive {
+        /// The file's declared path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The archive has no top-level `<chart>/Chart.yaml` (R-PRESET-3).
     #[error("`{path}` has no `<chart>/Chart.yaml` at the top level of the archive")]
-    ChartYamlMissing { path: String },
+    ChartYamlMissing {
+        /// The file's declared path.
+        path: String,
+    },
+    /// Chart.yaml is over the size limit (R-PRESET-3).
     #[error("`{path}`: `{entry}` is {size} bytes, over the {} byte limit", helm::MAX_CHART_YAML_SIZE)]
-    ChartYamlTooLarge { path: String, entry: String, size: u64 },
+    ChartYamlTooLarge {
+        /// The file's declared path.
+        path: String,
+        /// The Chart.yaml entry in the archive.
+        entry: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// Chart.yaml does not parse as YAML, or has the wrong shape (R-PRESET-3).
     #[error("`{path}`: `{entry}` is invalid: {reason}")]
-    ChartYamlInvalid { path: String, entry: String, reason: String },
+    ChartYamlInvalid {
+        /// The file's declared path.
+        path: String,
+        /// The Chart.yaml entry in the archive.
+        entry: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Chart.yaml lacks a required field (R-PRESET-3).
     #[error("`{path}`: `{entry}` has no `{field}`")]
-    ChartFieldMissing { path: String, entry: String, field: &'static str },
+    ChartFieldMissing {
+        /// The file's declared path.
+        path: String,
+        /// The Chart.yaml entry in the archive.
+        entry: String,
+        /// The missing field (`name`, `version`).
+        field: &'static str,
+    },
+    /// The rendered repository does not end with the chart's name (R-PRESET-4).
     #[error("repository `{found}` does not end with the chart name `{expected}` as its last path component")]
-    HelmRepositoryMismatch { expected: String, found: String },
+    HelmRepositoryMismatch {
+        /// The chart's name.
+        expected: String,
+        /// The repository rendered.
+        found: String,
+    },
+    /// A tag is not the chart's version (R-PRESET-4).
     #[error("tag `{found}` is not the chart's version tag `{expected}`")]
-    HelmTagMismatch { expected: String, found: String },
+    HelmTagMismatch {
+        /// The chart's version.
+        expected: String,
+        /// The tag rendered.
+        found: String,
+    },
 }
 
 impl PresetError {

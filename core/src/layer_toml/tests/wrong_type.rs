@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rstest::rstest;
 
-use super::parse_layer_toml;
+use crate::layer_toml::parse_layer_toml;
 
 /// The diagnostics of an artifact table holding `file = "a"` and then `tail`, as printed.
 fn errors_after_file(tail: &str) -> String {
