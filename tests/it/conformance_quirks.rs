@@ -74,7 +74,8 @@ async fn check_passed(run: &Run, profile: &str, refused: &[&str], answer: &str) 
         if refused.contains(&id) {
             assert_eq!(refusal["answer"], answer, "{id}: {c}");
             assert!(refusal["quoted"].as_str().unwrap().contains(answer), "{id}: {refusal}");
-            let line = run.stdout.lines().find(|l| l.split_whitespace().nth(1) == Some(id)).unwrap();
+            // A case line: `[n/total] STATUS id …` (the count first while the run prints live).
+            let line = run.stdout.lines().find(|l| l.split_whitespace().skip_while(|w| w.starts_with('[')).nth(1) == Some(id)).unwrap();
             assert!(line.contains(&format!("refused under quirk {profile}: ")), "{line}");
         }
     }
