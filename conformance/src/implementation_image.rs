@@ -20,7 +20,7 @@
 //!   belongs to the runner.
 //!
 //! The same timeout and kill guarantees as a command: on a timeout the container is killed and
-//! removed and the invocation is `timed out`; a [`Running`] guard removes it when the
+//! removed and the invocation is `timed out`; a guard removes it when the
 //! invocation is dropped (Ctrl-C, an error); every container carries [`OWNER_LABEL`], so one
 //! left by a runner killed outright is removed by the next run's probe. Exit statuses are the
 //! container's: a main process killed by signal n exits 128 + n as from a shell, and an
