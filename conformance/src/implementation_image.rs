@@ -20,7 +20,7 @@
 //!   belongs to the runner.
 //!
 //! The same timeout and kill guarantees as a command: on a timeout the container is killed and
-//! removed and the invocation is `timed out`; a [`Running`] guard removes it when the
+//! removed and the invocation is `timed out`; a guard removes it when the
 //! invocation is dropped (Ctrl-C, an error); every container carries [`OWNER_LABEL`], so one
 //! left by a runner killed outright is removed by the next run's probe. Exit statuses are the
 //! container's: a main process killed by signal n exits 128 + n as from a shell, and an
@@ -67,7 +67,7 @@ pub enum ImageError {
     #[error("the implementation image `{image}` needs a Docker engine: {source}")]
     NoEngine { image: String, source: Box<ProviderError> },
     #[error("{action} failed: {source}")]
-    Docker { action: String, source: DockerError },
+    Docker { action: String, source: Box<DockerError> },
 }
 
 impl Implementation {
@@ -152,7 +152,7 @@ fn connect(imp: &Implementation) -> Result<Docker, ImageError> {
 async fn image_path(docker: &Docker, image: &str) -> Result<String, ImageError> {
     let inspected = docker.inspect_image(image).await.map_err(|source| match source {
         DockerError::DockerResponseServerError { status_code: 404, .. } => ImageError::Missing { image: image.to_string() },
-        source => ImageError::Docker { action: format!("inspecting image {image}"), source },
+        source => ImageError::Docker { action: format!("inspecting image {image}"), source: Box::new(source) },
     })?;
     let env = inspected.config.and_then(|c| c.env).unwrap_or_default();
     Ok(env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string())
@@ -233,7 +233,7 @@ async fn run_container(docker: &Docker, spec: &Spec<'_>, timeout: Duration) -> R
     };
     let created = docker.create_container(None::<CreateContainerOptions>, body).await.map_err(|source| match source {
         DockerError::DockerResponseServerError { status_code: 404, .. } => ImageError::Missing { image: spec.image.to_string() },
-        source => ImageError::Docker { action: format!("creating a container of {}", spec.image), source },
+        source => ImageError::Docker { action: format!("creating a container of {}", spec.image), source: Box::new(source) },
     })?;
     let running = Running { id: Some(created.id) };
     let waited = tokio::time::timeout(timeout, running.start_and_wait(docker)).await;
@@ -259,7 +259,7 @@ impl Running {
         let id = self.id();
         let docker_error = |action: &str| {
             let action = format!("{action} container {}", short(id));
-            move |source| ImageError::Docker { action, source }
+            move |source| ImageError::Docker { action, source: Box::new(source) }
         };
         let options = AttachContainerOptionsBuilder::new().stdout(true).stderr(true).stream(true).build();
         let attached = docker.attach_container(id, Some(options)).await.map_err(docker_error("attaching to"))?;
@@ -276,7 +276,7 @@ impl Running {
                 Some(Err(source)) => Err(docker_error("waiting for")(source)),
                 None => Err(ImageError::Docker {
                     action: format!("waiting for container {}", short(id)),
-                    source: DockerError::DockerStreamError { error: "the engine ended the wait without a status".to_string() },
+                    source: Box::new(DockerError::DockerStreamError { error: "the engine ended the wait without a status".to_string() }),
                 }),
             }
         };
