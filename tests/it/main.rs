@@ -23,3 +23,4 @@ mod realm;
 mod registry;
 mod security;
 mod transport;
+mod wan;
