@@ -4,7 +4,8 @@
 //! [`publish`] runs the order of R-PUSH-1 against a [`Target`]: (a) build every manifest and
 //! refuse any over 4 MiB, check the app image is the subject and that no tag to set holds
 //! foreign content (`preflight`); (b) every blob (`blobs`), and the app image in every other
-//! artifact repository ([`subject_copy`]); (c) every manifest by digest;
+//! artifact repository ([`subject_copy`]); (c) every manifest by digest (an artifact whose every
+//! tag already holds its manifest needs neither (b) nor (c): the target holds it whole);
 //! (d) referrers per repository ([`referrers`]); (e) tags, last. A failure before (e) leaves
 //! every tag as it was. The targets are [`RegistryTarget`] (oci-client, plus the raw requests
 //! of `registry_http`) and [`LayoutTarget`].
@@ -84,15 +85,21 @@ pub async fn publish_with(
 ) -> Result<PublishReport, PublishError> {
     // (a) preflight: nothing is pushed until every check passed.
     let built = build_all(plan, subject, seams)?;
-    preflight::check_subject(target, &plan.context.image, subject).await?;
+    let app_manifest = preflight::check_subject(target, &plan.context.image, subject).await?;
     let already_tagged = preflight::check_tags(target, plan, &built, subject, opts.overwrite).await?;
+    // An artifact every tag of which already holds its manifest is in the target, blobs and all.
+    let complete: Vec<bool> = plan
+        .artifacts
+        .iter()
+        .map(|a| !a.tags.is_empty() && a.tags.iter().all(|t| already_tagged.contains(&format!("{}:{t}", a.name()))))
+        .collect();
 
     // (b) blobs.
-    let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
-    subject_copy::copy_into_every_repository(target, plan, subject).await?;
+    let tallies = blobs::push_all(target, plan, &built, &complete, Progress::new(opts.progress)).await?;
+    subject_copy::copy_into_every_repository(target, plan, subject, app_manifest.as_ref()).await?;
 
     // (c) manifests, by digest.
-    for (artifact, b) in plan.artifacts.iter().zip(&built) {
+    for ((artifact, b), _) in plan.artifacts.iter().zip(&built).zip(&complete).filter(|(_, &complete)| !complete) {
         target
             .push_manifest(&artifact.repository, ManifestRef::Digest(&b.manifest_digest), OCI_MANIFEST, &b.manifest_bytes)
             .await

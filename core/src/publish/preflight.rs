@@ -7,6 +7,8 @@
 //! `io.buildpacks.artifact.layer`: every manifest this spec publishes has it (R-LABEL-*), and
 //! nothing else is expected to.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::Value;
 
 use crate::manifest::BuiltArtifact;
@@ -118,7 +120,10 @@ pub async fn resolve_subject_by_digest(target: &impl Target, image: &ImageRef, d
 /// R-PUSH-3: the app image exists by digest with the subject's size and media type, and its
 /// tag (when the reference has one) points to it. A layout that does not hold the app image is
 /// accepted with a warning (the layout may hold only the artifacts).
-pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Subject) -> Result<(), PublishError> {
+///
+/// Returns the app image's manifest as read by digest (`None` from a layout without it), which
+/// the subject copy (R-PUSH-10) pushes without reading it again.
+pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Subject) -> Result<Option<FetchedManifest>, PublishError> {
     let by_digest = format!("{}@{}", image.name(), subject.digest);
     let unreadable = |reference: &str| {
         let reference = reference.to_string();
@@ -128,7 +133,7 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
     let Some(m) = fetched else {
         if target.kind() == TargetKind::Layout {
             tracing::warn!("the layout does not hold the app image {by_digest}; publishing the artifacts without checking it");
-            return Ok(());
+            return Ok(None);
         }
         return Err(PublishError::AppImageMissing { image: image.to_string(), digest: subject.digest.clone() });
     };
@@ -140,11 +145,11 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
             found: format!("{} bytes of {found_type}", m.bytes.len()),
         });
     }
-    let Some(tag) = &image.tag else { return Ok(()) };
+    let Some(tag) = &image.tag else { return Ok(Some(m)) };
     let by_tag = format!("{}:{tag}", image.name());
     let found = target.fetch_manifest(&image.repository, ManifestRef::Tag(tag)).await.map_err(unreadable(&by_tag))?;
     match found {
-        Some(t) if t.digest == subject.digest => Ok(()),
+        Some(t) if t.digest == subject.digest => Ok(Some(m)),
         Some(t) => {
             Err(PublishError::SubjectDigestMismatch { reference: by_tag, expected: subject.digest.clone(), found: t.digest.to_string() })
         }
@@ -160,20 +165,35 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
 /// published this way (which is then moved). Tags holding anything else are all reported in one
 /// error, unless `overwrite`.
 ///
-/// Returns the references that already hold their artifact's manifest: the tagging step skips
-/// them, so re-publishing an unchanged build writes no tag (and works on registries with
-/// immutable tags).
+/// The tags of each repository are listed once (`GET /v2/<repository>/tags/list`) when the
+/// target can: a tag the listing does not name does not exist, and only the tags it names are
+/// read. Returns the references that already hold their artifact's manifest: the tagging step
+/// skips them, so re-publishing an unchanged build writes no tag (and works on registries with
+/// immutable tags), and an artifact whose every tag is among them needs no blob and no manifest
+/// pushed.
 pub async fn check_tags(
     target: &impl Target,
     plan: &Plan,
     built: &[BuiltArtifact],
     subject: &Subject,
     overwrite: bool,
-) -> Result<std::collections::BTreeSet<String>, PublishError> {
+) -> Result<BTreeSet<String>, PublishError> {
     let mut foreign = Vec::new();
-    let mut current = std::collections::BTreeSet::new();
+    let mut current = BTreeSet::new();
+    let mut listed: BTreeMap<&str, Option<BTreeSet<String>>> = BTreeMap::new();
     for (artifact, b) in plan.artifacts.iter().zip(built) {
+        let repository = artifact.repository.as_str();
+        if !listed.contains_key(repository) {
+            let tags = target.list_tags(repository).await.map_err(|source| PublishError::TagCheckFailed {
+                reference: artifact.tags.first().map_or_else(|| artifact.name(), |tag| format!("{}:{tag}", artifact.name())),
+                source: Box::new(source),
+            })?;
+            listed.insert(repository, tags);
+        }
         for tag in &artifact.tags {
+            if listed[repository].as_ref().is_some_and(|tags| !tags.contains(tag)) {
+                continue;
+            }
             let reference = format!("{}:{tag}", artifact.name());
             let existing = target
                 .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
