@@ -47,6 +47,9 @@ done
 publish() {
     local label="$1" start end host
     shift
+    # Emptied here, not by the redirection below: that happens in the background job, possibly
+    # after the loop has read the previous proxy's address.
+    : >"$work/proxy.out"
     "$bin" conformance proxy --upstream "http://$REGISTRY" --quirks "wan:$rtt" >"$work/proxy.out" 2>"$work/proxy.err" &
     proxy_pid=$!
     for _ in $(seq 1 200); do

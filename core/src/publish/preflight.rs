@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::manifest::BuiltArtifact;
 use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, SUBJECT_MEDIA_TYPES};
-use crate::plan::{BuildContext, Plan, Subject};
+use crate::plan::{BuildContext, Plan, PlannedArtifact, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
 use crate::reference::{Digest, ImageRef};
@@ -177,42 +177,58 @@ pub async fn check_tags(
     built: &[BuiltArtifact],
     subject: &Subject,
     overwrite: bool,
+    jobs: usize,
 ) -> Result<BTreeSet<String>, PublishError> {
+    // The tags of each repository, listed once, `jobs` repositories at a time.
+    let mut first_of: BTreeMap<&str, &PlannedArtifact> = BTreeMap::new();
+    for artifact in &plan.artifacts {
+        first_of.entry(artifact.repository.as_str()).or_insert(artifact);
+    }
+    let listed = crate::publish::jobs::in_order(&first_of, jobs, |(repository, artifact)| async move {
+        let tags = target.list_tags(repository).await.map_err(|source| PublishError::TagCheckFailed {
+            reference: artifact.tags.first().map_or_else(|| artifact.name(), |tag| format!("{}:{tag}", artifact.name())),
+            source: Box::new(source),
+        })?;
+        Ok::<_, PublishError>((*repository, tags))
+    })
+    .await?;
+    let listed: BTreeMap<&str, Option<BTreeSet<String>>> = listed.into_iter().collect();
+
+    // Every tag the listing does not rule out, read `jobs` at a time, judged in plan order.
+    // Collected first: a lazy iterator held across the awaits would keep the future from being `Send`.
+    let to_read: Vec<(&PlannedArtifact, &BuiltArtifact, &String)> = plan
+        .artifacts
+        .iter()
+        .zip(built)
+        .flat_map(|(artifact, b)| artifact.tags.iter().map(move |tag| (artifact, b, tag)))
+        .filter(|(artifact, _, tag)| listed[artifact.repository.as_str()].as_ref().is_none_or(|tags| tags.contains(*tag)))
+        .collect();
+    let read = crate::publish::jobs::in_order(to_read, jobs, |(artifact, b, tag)| async move {
+        let reference = format!("{}:{tag}", artifact.name());
+        let existing = target
+            .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
+            .await
+            .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source: Box::new(source) })?;
+        Ok::<_, PublishError>((artifact, b, reference, existing))
+    })
+    .await?;
+
     let mut foreign = Vec::new();
     let mut current = BTreeSet::new();
-    let mut listed: BTreeMap<&str, Option<BTreeSet<String>>> = BTreeMap::new();
-    for (artifact, b) in plan.artifacts.iter().zip(built) {
-        let repository = artifact.repository.as_str();
-        if !listed.contains_key(repository) {
-            let tags = target.list_tags(repository).await.map_err(|source| PublishError::TagCheckFailed {
-                reference: artifact.tags.first().map_or_else(|| artifact.name(), |tag| format!("{}:{tag}", artifact.name())),
-                source: Box::new(source),
-            })?;
-            listed.insert(repository, tags);
-        }
-        for tag in &artifact.tags {
-            if listed[repository].as_ref().is_some_and(|tags| !tags.contains(tag)) {
-                continue;
-            }
-            let reference = format!("{}:{tag}", artifact.name());
-            let existing = target
-                .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
-                .await
-                .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source: Box::new(source) })?;
-            let Some(m) = existing else { continue };
-            if m.digest == b.manifest_digest {
-                tracing::info!("{reference} already holds {}", m.digest);
-                current.insert(reference);
-            } else if is_ours(&m) {
-                tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
-            } else if m.digest == subject.digest {
-                // Even --overwrite does not take the app image's own tag (R-PUSH-5).
-                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
-            } else if overwrite {
-                tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
-            } else {
-                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
-            }
+    for (artifact, b, reference, existing) in read {
+        let Some(m) = existing else { continue };
+        if m.digest == b.manifest_digest {
+            tracing::info!("{reference} already holds {}", m.digest);
+            current.insert(reference);
+        } else if is_ours(&m) {
+            tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
+        } else if m.digest == subject.digest {
+            // Even --overwrite does not take the app image's own tag (R-PUSH-5).
+            foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
+        } else if overwrite {
+            tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
+        } else {
+            foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
         }
     }
     if foreign.is_empty() {

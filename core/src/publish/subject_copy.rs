@@ -44,16 +44,18 @@ pub enum Copied {
     },
 }
 
-/// Step 2's second half: [`copy_subject_known`] into every target repository of `plan`; a
-/// skipped copy is a warning. `known`: the subject's manifest as the preflight read it.
+/// Step 2's second half: [`copy_subject_known`] into every target repository of `plan`, `jobs`
+/// repositories at a time; a skipped copy is a warning. `known`: the subject's manifest as the
+/// preflight read it.
 pub async fn copy_into_every_repository(
     target: &impl Target,
     plan: &Plan,
     subject: &Subject,
     known: Option<&FetchedManifest>,
+    jobs: usize,
 ) -> Result<(), PublishError> {
     let repositories: BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
-    for repository in repositories {
+    crate::publish::jobs::in_order(repositories, jobs, |repository| async move {
         match copy_subject_known(target, &plan.context.image.repository, repository, subject, known).await? {
             Copied::Skipped { reason } => tracing::warn!(
                 "the app image {} is not in {repository}, so clients that copy an artifact with its subject (Helm 4) cannot pull from there: {reason}",
@@ -61,7 +63,9 @@ pub async fn copy_into_every_repository(
             ),
             copied => tracing::debug!("the app image in {repository}: {copied:?}"),
         }
-    }
+        Ok::<(), PublishError>(())
+    })
+    .await?;
     Ok(())
 }
 
