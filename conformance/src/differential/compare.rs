@@ -7,7 +7,8 @@
 //! equal), and every digest of a manifest of the namespace becomes the digest of its normalised
 //! bytes (a manifest whose annotations name the namespace has another digest in the other one,
 //! and so has the index listing it). Blob digests are left alone: no blob depends on the
-//! namespace. Blob presence is the set of blobs the manifests name that the registry lacks.
+//! namespace; a fallback index, whose entries are sorted by those digests, is sorted again by
+//! the normalised ones. Blob presence is the set of blobs the manifests name that the registry lacks.
 //!
 //! [`compare`] checks, in order: the exit class, the set of tags (and listed digests), each
 //! manifest's normalised bytes, blob presence; and reports the first difference.
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 use super::execute::Side;
 use crate::registry_view::{RegistryView, ViewError};
+use cnb_artifacts_core::canonical;
 use cnb_artifacts_core::reference::Digest;
 
 /// What a namespace holds, normalised.
@@ -69,7 +71,7 @@ fn normalise(ns: &str, raw: Vec<(String, Option<String>, Vec<u8>)>, missing_blob
         for (from, to) in renamed {
             text = text.replace(from.as_str(), to.as_str());
         }
-        text
+        resorted(text)
     };
     // Manifests name manifests at most two deep (index → artifact → subject): three rounds
     // settle every name.
@@ -98,6 +100,19 @@ fn normalise(ns: &str, raw: Vec<(String, Option<String>, Vec<u8>)>, missing_blob
         manifests.insert(key, text);
     }
     State { manifests, missing_blobs }
+}
+
+/// A canonical index (R-REF-3) with its entries sorted again, by their normalised digests: the
+/// raw digests sort the entries in an order that depends on the namespace. Any other text as
+/// it is (a non-canonical index then differs from a canonical one, as it should).
+fn resorted(text: String) -> String {
+    let Ok(mut value) = serde_json::from_str::<Value>(&text) else { return text };
+    if canonical::to_vec(&value).ok().as_deref() != Some(text.as_bytes()) {
+        return text;
+    }
+    let Some(entries) = value.get_mut("manifests").and_then(Value::as_array_mut) else { return text };
+    entries.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
+    canonical::to_vec(&value).ok().and_then(|bytes| String::from_utf8(bytes).ok()).unwrap_or(text)
 }
 
 fn inside<'a>(repo: &'a str, ns: &str) -> &'a str {
@@ -231,6 +246,18 @@ mod tests {
     fn namespaces_and_the_digests_that_depend_on_them_are_normalised_away() {
         assert_eq!(state("diff-1-r", "v"), state("diff-1-i", "v"));
         assert_eq!(compare(&side(state("diff-1-r", "v")), &side(state("diff-1-i", "v"))), None);
+    }
+
+    #[test]
+    fn index_entries_sorted_by_raw_digests_compare_by_normalised_ones() {
+        let (a, b) = (br#"{"n":"1"}"#.to_vec(), br#"{"n":"2"}"#.to_vec());
+        let entries = |first: &[u8], second: &[u8]| {
+            let e = |m: &[u8]| format!(r#"{{"digest":"{}","size":{}}}"#, Digest::of(m), m.len());
+            format!(r#"{{"manifests":[{},{}]}}"#, e(first), e(second)).into_bytes()
+        };
+        let one = normalise("ns", vec![("ns/app".into(), Some("i".into()), entries(&a, &b))], BTreeSet::new());
+        let other = normalise("ns", vec![("ns/app".into(), Some("i".into()), entries(&b, &a))], BTreeSet::new());
+        assert_eq!(one, other);
     }
 
     #[test]

@@ -58,8 +58,8 @@ pub fn build() -> impl Strategy<Value = Build> {
 
 /// A buildpack's version (sometimes none) and its layers, named by position.
 fn buildpack() -> impl Strategy<Value = (Option<String>, Vec<Layer>)> {
-    let version = prop_oneof![6 => select(vec!["1.2.3", "0.0.1-beta"]).prop_map(|v| Some(v.to_string())), 1 => Just(None)];
-    let layers = proptest::collection::vec((prop::bool::weighted(0.4), proptest::collection::vec(artifact(), 1..=3)), 1..=2);
+    let version = prop_oneof![30 => select(vec!["1.2.3", "0.0.1-beta"]).prop_map(|v| Some(v.to_string())), 1 => Just(None)];
+    let layers = proptest::collection::vec((prop::bool::weighted(0.4), proptest::collection::vec(artifact(), 1..=2)), 1..=2);
     (version, layers).prop_map(|(version, layers)| {
         let names = ["module", "data", "chart"];
         let layers = layers
@@ -78,40 +78,45 @@ fn buildpack() -> impl Strategy<Value = (Option<String>, Vec<Layer>)> {
 /// An artifact table: a generic one, or now and then a Helm chart.
 fn artifact() -> impl Strategy<Value = Artifact> {
     let generic = (
-        proptest::collection::vec(artifact_file(), 1..=2),
+        prop_oneof![11 => proptest::collection::vec(artifact_file(), 1..=1), 1 => proptest::collection::vec(artifact_file(), 2..=2)],
         tag(),
         repository(),
         prop_oneof![3 => Just(None), 1 => Just(Some("generic".to_string()))],
         labels(),
     )
         .prop_map(|(files, tag, repository, preset, labels)| Artifact { files, tag, repository, preset, labels });
-    let helm =
-        (chart_name(), chart_version(), prop_oneof![Just("hello".to_string()), Just("web-app".to_string())], prop::bool::ANY, labels())
-            .prop_map(|(odd_name, odd_version, plain, odd, labels)| {
-                let (name, version) = if odd { (odd_name, odd_version) } else { (plain, "0.1.0+build.7".to_string()) };
-                Artifact {
-                    files: vec![ArtifactFile { path: "chart.tgz".into(), source: FileSource::Chart { name, version } }],
-                    tag: None,
-                    repository: None,
-                    preset: Some("helm".to_string()),
-                    labels,
-                }
-            });
-    prop_oneof![8 => generic, 1 => helm]
+    let helm = (
+        chart_name(),
+        chart_version(),
+        prop_oneof![Just("hello".to_string()), Just("web-app".to_string())],
+        prop::bool::weighted(0.15),
+        labels(),
+    )
+        .prop_map(|(odd_name, odd_version, plain, odd, labels)| {
+            let (name, version) = if odd { (odd_name, odd_version) } else { (plain, "0.1.0+build.7".to_string()) };
+            Artifact {
+                files: vec![ArtifactFile { path: "chart.tgz".into(), source: FileSource::Chart { name, version } }],
+                tag: None,
+                repository: None,
+                preset: Some("helm".to_string()),
+                labels,
+            }
+        });
+    prop_oneof![12 => generic, 1 => helm]
 }
 
 /// A file an artifact names: usually a small regular file, sometimes a confinement trick.
 fn artifact_file() -> impl Strategy<Value = ArtifactFile> {
-    let plain = (select(vec!["a.txt", "b.bin", "c.json"]), proptest::collection::vec(any::<u8>(), 0..24))
+    let plain = (select(vec!["a.txt", "b.bin", "c.json", "e.wasm"]), proptest::collection::vec(any::<u8>(), 0..24))
         .prop_map(|(name, bytes)| ArtifactFile { path: name.to_string(), source: FileSource::Bytes(bytes) });
     let trick = |path: &'static str, source: FileSource| Just(ArtifactFile { path: path.to_string(), source });
     prop_oneof![
-        24 => plain,
+        400 => plain,
         1 => trick("../secret.txt", FileSource::Absent),
         1 => trick("/etc/hostname", FileSource::Absent),
         1 => trick("missing.txt", FileSource::Absent),
         1 => trick("link-out", FileSource::LinkOut),
-        1 => trick("./d.txt", FileSource::Bytes(b"dot\n".to_vec())),
+        4 => trick("./d.txt", FileSource::Bytes(b"dot\n".to_vec())),
     ]
 }
 
@@ -121,7 +126,8 @@ fn tag() -> impl Strategy<Value = Option<String>> {
     let common = select(vec!["${build.tag}-${layer.name}", "${layer.name}", "wasm", "data", "${build.tag}-x", "v${buildpack.version}"]);
     let odd = select(vec!["${build.tag}".to_string(), format!("sha256-{}", "ab".repeat(32)), "Bad/Tag".to_string(), "t".repeat(129)]);
     prop_oneof![
-        3 => Just(None),
+        16 => Just(None),
+        48 => (common.clone(), 0..20u8).prop_map(|(t, k)| Some(format!("{t}-{k}"))),
         8 => common.prop_map(|t| Some(t.to_string())),
         1 => proptest::collection::vec(template_piece(), 1..4).prop_map(|p| Some(template_text(&p, |_| String::new()).0)),
         1 => odd.prop_map(Some),
@@ -131,10 +137,10 @@ fn tag() -> impl Strategy<Value = Option<String>> {
 /// A repository template, always inside the app image's repository (so inside the namespace).
 fn repository() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
-        8 => Just(None),
-        1 => Just(Some("${build.repository}/extra".to_string())),
-        1 => Just(Some("${build.repository}-${layer.name}".to_string())),
-        1 => Just(Some("${build.registry}/${build.repository}/sub".to_string())),
+        90 => Just(None),
+        3 => Just(Some("${build.repository}/extra".to_string())),
+        3 => Just(Some("${build.repository}-${layer.name}".to_string())),
+        3 => Just(Some("${build.registry}/${build.repository}/sub".to_string())),
         1 => Just(Some("${build.repository}/Upper".to_string())),
     ]
 }
@@ -142,7 +148,7 @@ fn repository() -> impl Strategy<Value = Option<String>> {
 /// Labels: a few keys (one reserved now and then), values of template pieces and odd text.
 fn labels() -> impl Strategy<Value = Vec<(String, String)>> {
     let key = prop_oneof![
-        6 => select(vec!["org.opencontainers.image.description", "com.example.note", "a", "org.opencontainers.image.created"]),
+        200 => select(vec!["org.opencontainers.image.description", "com.example.note", "a", "org.opencontainers.image.created"]),
         1 => Just("io.buildpacks.artifact.mine"),
     ];
     let piece = prop_oneof![2 => template_piece(), 3 => label_text().prop_map(Piece::Literal)];

@@ -172,9 +172,14 @@ struct Pair<'a> {
 impl Pair<'_> {
     async fn sides(&self, build: &Build, n: &str) -> Result<(Side, Side), DiffError> {
         let n = format!("{}{n}", self.prefix);
-        let reference = execute::run_side(self.lane, build, &namespace(&n, 'r'), &self.opts.reference).await?;
-        let other = execute::run_side(self.lane, build, &namespace(&n, 'i'), &self.opts.implementation).await?;
-        Ok((reference, other))
+        let (r, i) = (namespace(&n, 'r'), namespace(&n, 'i'));
+        // The two sides share nothing but the registry: they run at once.
+        let (reference, other) = futures_util::future::join(
+            execute::run_side(self.lane, build, &r, &self.opts.reference),
+            execute::run_side(self.lane, build, &i, &self.opts.implementation),
+        )
+        .await;
+        Ok((reference?, other?))
     }
 }
 
