@@ -95,3 +95,6 @@ pub fn chart_name() -> impl Strategy<Value = String> {
 pub fn chart_version() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9._/+-]{1,20}|[0-9]{120,140}"
 }
+
+#[cfg(test)]
+mod tests;
