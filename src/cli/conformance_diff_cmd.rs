@@ -77,7 +77,7 @@ pub fn run(args: &DiffArgs) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let seed = args.seed.unwrap_or_else(fastrand_seed);
+    let seed = args.seed.unwrap_or_else(clock_seed);
     let reproduce = reproduce_line(args, seed);
     println!("differential run: seed {seed}, builds 0..{}", args.count);
     println!("  reference:      {}", reference.display);
@@ -151,7 +151,7 @@ fn mutant_command(suite: &SuiteDir, name: &str) -> Result<String, u8> {
 }
 
 /// A seed when none is given.
-fn fastrand_seed() -> u64 {
+fn clock_seed() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000)
 }
 
