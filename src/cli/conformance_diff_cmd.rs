@@ -18,8 +18,10 @@ use cnb_artifacts_conformance::{self_check, SuiteDir};
 
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
-    #[command(flatten)]
-    pub suite: SuiteArgs,
+    /// The suite checkout (for the reference adapter and the mutants); default:
+    /// $CNB_CONFORMANCE_DIR, the current directory, or the source tree of this binary.
+    #[arg(long)]
+    pub suite_dir: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// The seed the builds are drawn from (default: a random one, printed).
@@ -49,11 +51,7 @@ pub struct DiffArgs {
 
 /// Runs `conformance diff`; returns the exit code.
 pub fn run(args: &DiffArgs) -> u8 {
-    let suite = suite_dir(&args.suite);
-    if !args.suite.filter.is_empty() {
-        eprintln!("error: --filter selects cases; `conformance diff` generates its builds (use --seed and --count)");
-        return exit::USAGE;
-    }
+    let suite = suite_dir(&SuiteArgs { suite_dir: args.suite_dir.clone(), filter: Vec::new() });
     let reference_cmd = args.reference.clone().unwrap_or_else(|| default_implementation(&suite));
     let other_cmd = match (&args.implementation, &args.mutant) {
         (Some(cmd), _) => cmd.clone(),
@@ -93,6 +91,7 @@ pub fn run(args: &DiffArgs) -> u8 {
         out: args.out.clone(),
         shrink_budget: args.shrink_budget,
         reproduce: reproduce.clone(),
+        namespace_prefix: args.registry.namespace_prefix.clone(),
     };
     let rt = match runtime() {
         Ok(rt) => rt,

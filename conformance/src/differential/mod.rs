@@ -50,6 +50,8 @@ pub struct Options {
     pub shrink_budget: usize,
     /// The command line that reproduces this run, written into the case.
     pub reproduce: String,
+    /// On a registry named by URL, the namespaces are `<prefix>-<random>/diff-<n>-r|i`.
+    pub namespace_prefix: String,
 }
 
 /// Why a differential run could not be carried through (never a divergence).
@@ -116,7 +118,10 @@ pub async fn run(opts: &Options, say: &(dyn Fn(&str) + Sync)) -> Result<Report, 
     let docker_config =
         crate::credentials::anonymous_docker_config(work.path()).map_err(|e| DiffError::Io(format!("a Docker config: {e}")))?;
     // On a registry named by URL, earlier runs may have used the same names: a random prefix.
-    let prefix = matches!(opts.provider, Provider::External(_)).then(|| format!("{:08x}-", fastrand::u32(..))).unwrap_or_default();
+    let prefix = match opts.provider {
+        Provider::External(_) => format!("{}-{:08x}/", opts.namespace_prefix, fastrand::u32(..)),
+        _ => String::new(),
+    };
     let lane = Lane { registry: &registry, view: &view, work: work.path(), docker_config: &docker_config, timeout: opts.timeout };
     let mut oracle = Pair { lane: &lane, opts, prefix, tries: 0 };
     for n in 0..opts.count {
@@ -171,8 +176,7 @@ struct Pair<'a> {
 
 impl Pair<'_> {
     async fn sides(&self, build: &Build, n: &str) -> Result<(Side, Side), DiffError> {
-        let n = format!("{}{n}", self.prefix);
-        let (r, i) = (namespace(&n, 'r'), namespace(&n, 'i'));
+        let (r, i) = (format!("{}{}", self.prefix, namespace(n, 'r')), format!("{}{}", self.prefix, namespace(n, 'i')));
         // The two sides share nothing but the registry: they run at once.
         let (reference, other) = futures_util::future::join(
             execute::run_side(self.lane, build, &r, &self.opts.reference),
