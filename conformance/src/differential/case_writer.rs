@@ -204,3 +204,68 @@ pub async fn replay(written: &Written, reference: &Implementation, registry_url:
         .map_err(|e| DiffError::CaseWrite(e.to_string()))?;
     results.cases.into_iter().next().ok_or_else(|| DiffError::CaseWrite("the replay ran no case".to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::differential::build::{Artifact, ArtifactFile, Buildpack, FileSource, Form, Layer};
+    use crate::differential::compare::State;
+
+    fn build() -> Build {
+        let artifact = Artifact {
+            files: vec![ArtifactFile { path: "a.txt".into(), source: FileSource::Bytes(b"a".to_vec()) }],
+            tag: Some("wasm".into()),
+            repository: None,
+            preset: None,
+            labels: vec![("io.buildpacks.artifact.mine".into(), "x\u{7F}".into())],
+        };
+        let layer = Layer { name: "module".into(), form: Form::LayerToml, artifacts: vec![artifact] };
+        Build {
+            tags: vec!["1.0".into(), "latest".into()],
+            overwrite: true,
+            buildpacks: vec![Buildpack { id: "acme/bp0".into(), version: Some("1.2.3".into()), layers: vec![layer] }],
+            foreign_tags: vec!["wasm".into()],
+            foreign_referrers: vec!["application/vnd.example.sbom+json".into()],
+        }
+    }
+
+    fn side(class: ExitClass, stderr: &str, rules: &[&str]) -> Side {
+        Side {
+            class,
+            stdout: String::new(),
+            stderr: stderr.into(),
+            rules: rules.iter().map(|r| r.to_string()).collect(),
+            state: State::default(),
+        }
+    }
+
+    #[test]
+    fn a_rejected_build_becomes_a_rejected_case_naming_the_file_its_error_names() {
+        let reference = side(ExitClass::RejectedInput, "error[R-LABEL-2]: acme_bp0/module.toml:5:1: reserved\n", &["R-LABEL-2"]);
+        let other = side(ExitClass::Accepted, "", &[]);
+        let d = Divergence::Exit { reference: "rejected-input".into(), implementation: "accepted".into() };
+        let found = Provenance {
+            reproduce: "cnb-artifacts conformance diff --seed 1 --count 2",
+            build_index: 1,
+            reference: "r",
+            implementation: "i",
+        };
+        let text = case_text("diff-1-1", &build(), &reference, &other, &d, &found);
+        let case = case::parse(Path::new("diff-1-1.toml"), &text).expect("a case file");
+        assert_eq!(case.rules, ["R-LABEL-2"]);
+        assert_eq!(case.build.tags, ["1.0", "latest"]);
+        assert!(case.build.overwrite);
+        assert_eq!(case.setup.foreign_images.len(), 1);
+        assert_eq!(case.setup.foreign_referrers.len(), 1);
+        let crate::case::Expect::Rejected { rules, error_files, .. } = &case.expect else { panic!("rejected: {text}") };
+        assert_eq!(rules, &["R-LABEL-2"]);
+        assert_eq!(error_files, &["acme_bp0/module.toml"]);
+        assert!(text.starts_with("# Found by a differential run (build 1"), "{text}");
+        assert!(text.contains("# Divergence: exit: the reference rejected-input, the implementation accepted"), "{text}");
+    }
+
+    #[test]
+    fn comments_stay_one_line_each() {
+        assert_eq!(visible("a\nb\u{7F}"), "a\\u{a}b\\u{7f}");
+    }
+}
