@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 use super::exit;
 use cnb_artifacts_conformance::baseline::Baseline;
 use cnb_artifacts_conformance::implementation::Implementation;
+use cnb_artifacts_conformance::interrupt::Interrupt;
 use cnb_artifacts_conformance::provider::quirks::QuirkProfile;
 use cnb_artifacts_conformance::provider::Provider;
 use cnb_artifacts_conformance::regen::{self, CaseRegen};
@@ -272,13 +273,21 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     })
 }
 
-/// Runs `fut` until it ends or Ctrl-C; on Ctrl-C the future is dropped (its guards clean up).
+/// Runs `fut` until it ends, Ctrl-C (`SIGINT`) or `SIGTERM`; on a signal the future is dropped
+/// (its guards remove the registry and kill the implementation) and `None` is returned.
 pub(super) fn block_on_interruptible<T>(rt: &tokio::runtime::Runtime, fut: impl std::future::Future<Output = T>) -> Option<T> {
     rt.block_on(async {
+        let interrupt = match Interrupt::on_signals() {
+            Ok(interrupt) => interrupt,
+            Err(e) => {
+                eprintln!("warning: cannot watch for SIGINT and SIGTERM ({e}); an interrupted run leaves no clean-up");
+                Interrupt::new()
+            }
+        };
         tokio::select! {
             out = fut => Some(out),
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: removing the registry and stopping the implementation");
+            _ = interrupt.tripped() => {
+                eprintln!("interrupted ({}): removing the registry and stopping the implementation", interrupt.reason().unwrap_or("signal"));
                 None
             }
         }
