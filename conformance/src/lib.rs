@@ -26,6 +26,7 @@
 //! | [`report`] | human, JUnit and JSON reports |
 //! | [`regen`] | recomputing expectations offline with the reference planner (for spec authors) |
 //! | [`self_check`] | running known-bad implementations that the suite must catch |
+//! | [`differential`] | `conformance diff`: generated builds published by two implementations, compared, a divergence shrunk into a case |
 //! | [`provider`] | the registries the suite runs against (container, process, URL) and the quirks proxy |
 //!
 //! The runner touches the implementation only through its command line and the registry. It
@@ -38,6 +39,7 @@ pub mod cleanup;
 pub mod coverage;
 pub mod credentials;
 mod diff;
+pub mod differential;
 pub mod ending;
 pub mod error_names;
 pub mod expect;

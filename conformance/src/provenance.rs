@@ -39,8 +39,20 @@ pub struct Provenance {
     pub date: String,
 }
 
-/// The commit checked out at `dir`, or `unknown` when git or a commit is not available.
+/// The commit checked out at `dir`; else the one an exported copy of the suite records in
+/// `dir/REVISION` (the runner image has no git: `ci/runner-image` writes it); else `unknown`.
 pub fn git_commit(dir: &Path) -> String {
+    git_head(dir).or_else(|| recorded_revision(dir)).unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `REVISION` of an exported suite, when it holds one commit ID (40 or 64 hex digits).
+fn recorded_revision(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("REVISION")).ok()?;
+    let id = text.trim();
+    (matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+}
+
+fn git_head(dir: &Path) -> Option<String> {
     std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -51,7 +63,6 @@ pub fn git_commit(dir: &Path) -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// The current time as RFC 3339 UTC, to the second.
@@ -67,6 +78,16 @@ mod tests {
     #[test]
     fn a_directory_without_git_has_an_unknown_commit() {
         let dir = tempfile::tempdir().unwrap();
+        assert_eq!(git_commit(dir.path()), "unknown");
+    }
+
+    #[test]
+    fn an_exported_suite_names_the_commit_its_revision_file_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "71d00de0d9b843371c9acbee0280063a2b596f9c";
+        std::fs::write(dir.path().join("REVISION"), format!("{id}\n")).unwrap();
+        assert_eq!(git_commit(dir.path()), id);
+        std::fs::write(dir.path().join("REVISION"), "not a commit\n").unwrap();
         assert_eq!(git_commit(dir.path()), "unknown");
     }
 

@@ -91,4 +91,6 @@ pub mod plan;
 pub mod publish;
 pub mod reference;
 pub mod spelling;
+#[cfg(any(test, feature = "strategies"))]
+pub mod strategies;
 pub mod template;

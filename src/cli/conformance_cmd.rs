@@ -1,4 +1,4 @@
-//! `cnb-artifacts conformance list | run | regen | self-check` (and the hidden `proxy`,
+//! `cnb-artifacts conformance list | run | regen | self-check | diff` (and the hidden `proxy`,
 //! `super::proxy_cmd`): the command line of the
 //! conformance suite ([`cnb_artifacts_conformance`]). Raw flags → validated options → a tokio runtime
 //! that runs the cases, printing each as it ends; Ctrl-C or SIGTERM stops `run`, which kills the
@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 use super::exit;
 use cnb_artifacts_conformance::baseline::Baseline;
 use cnb_artifacts_conformance::implementation::Implementation;
+use cnb_artifacts_conformance::interrupt::Interrupt;
 use cnb_artifacts_conformance::provider::quirks::QuirkProfile;
 use cnb_artifacts_conformance::provider::Provider;
 use cnb_artifacts_conformance::regen::{self, CaseRegen};
@@ -61,6 +62,10 @@ pub enum ConformanceCommand {
         #[arg(long)]
         matrix: bool,
     },
+    /// Differential run: generate builds from a seed, publish each with the reference and with
+    /// --implementation (each into its own namespace of one registry), compare; shrink the first
+    /// divergence and write it as a case (exit 4). See docs/conformance.md, "Differential runs".
+    Diff(super::conformance_diff_cmd::DiffArgs),
     /// Run a quirks proxy in front of a registry until SIGTERM or Ctrl-C (for ci/bench and
     /// measurements, e.g. --quirks wan:50ms).
     #[command(hide = true)]
@@ -173,11 +178,12 @@ pub fn run(cmd: ConformanceCommand) -> u8 {
             let scope = if matrix { self_check::Scope::Matrix } else { self_check::Scope::Claimed };
             self_check_cmd(&suite, &registry, jobs, parallel, scope)
         }
+        ConformanceCommand::Diff(args) => super::conformance_diff_cmd::run(&args),
         ConformanceCommand::Proxy(args) => super::proxy_cmd::run(&args),
     }
 }
 
-fn suite_dir(args: &SuiteArgs) -> SuiteDir {
+pub(super) fn suite_dir(args: &SuiteArgs) -> SuiteDir {
     args.suite_dir.clone().map(SuiteDir::new).unwrap_or_else(SuiteDir::locate)
 }
 
@@ -234,7 +240,7 @@ fn registry_url(s: &str) -> Result<String, String> {
     }
 }
 
-fn provider(args: &RegistryArgs) -> Result<Provider, u8> {
+pub(super) fn provider(args: &RegistryArgs) -> Result<Provider, u8> {
     let named = args.registry.as_deref().or(args.registry_provider.as_deref());
     let result = match named {
         Some(name) => name.parse::<Provider>(),
@@ -247,7 +253,7 @@ fn provider(args: &RegistryArgs) -> Result<Provider, u8> {
 }
 
 /// The reference adapter, told where this binary is unless `CNB_ARTIFACTS_BIN` says so.
-fn default_implementation(suite: &SuiteDir) -> String {
+pub(super) fn default_implementation(suite: &SuiteDir) -> String {
     let adapter = suite.root().join("conformance/adapters/reference.sh");
     let quoted = |p: &Path| shlex::try_quote(&p.display().to_string()).map(|q| q.into_owned()).unwrap_or_default();
     match (std::env::var_os("CNB_ARTIFACTS_BIN"), std::env::current_exe()) {
@@ -275,20 +281,28 @@ fn options(args: &RegistryArgs, implementation: &str, jobs: usize, keep: bool, r
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
         eprintln!("error: cannot start the async runtime: {e}");
         exit::RUNNER
     })
 }
 
-/// Runs `fut` until it ends or Ctrl-C; on Ctrl-C the future is dropped (its guards clean up).
-fn block_on_interruptible<T>(rt: &tokio::runtime::Runtime, fut: impl std::future::Future<Output = T>) -> Option<T> {
+/// Runs `fut` until it ends, Ctrl-C (`SIGINT`) or `SIGTERM`; on a signal the future is dropped
+/// (its guards remove the registry and kill the implementation) and `None` is returned.
+pub(super) fn block_on_interruptible<T>(rt: &tokio::runtime::Runtime, fut: impl std::future::Future<Output = T>) -> Option<T> {
     rt.block_on(async {
+        let interrupt = match Interrupt::on_signals() {
+            Ok(interrupt) => interrupt,
+            Err(e) => {
+                eprintln!("warning: cannot watch for SIGINT and SIGTERM ({e}); an interrupted run leaves no clean-up");
+                Interrupt::new()
+            }
+        };
         tokio::select! {
             out = fut => Some(out),
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted: removing the registry and stopping the implementation");
+            _ = interrupt.tripped() => {
+                eprintln!("interrupted ({}): removing the registry and stopping the implementation", interrupt.reason().unwrap_or("signal"));
                 None
             }
         }

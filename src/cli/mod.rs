@@ -6,6 +6,7 @@
 //! runner or its registry broke.
 
 pub mod conformance_cmd;
+pub mod conformance_diff_cmd;
 mod consume_cmd;
 mod context;
 pub mod explain;

@@ -10,6 +10,7 @@ mod bad_input;
 mod bounds;
 mod cli;
 mod conformance;
+mod conformance_diff;
 mod conformance_live;
 mod conformance_quirks;
 mod conformance_verdicts;

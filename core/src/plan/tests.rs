@@ -66,8 +66,8 @@ proptest! {
     /// registry's grammar accepts: the registry never refuses one after a first tag was set.
     #[test]
     fn every_planned_name_passes_the_registry_grammar(
-        name in "[a-zA-Z0-9._/+-]{1,40}|[a-z]{200,260}",
-        version in "[a-zA-Z0-9._/+-]{1,20}|[0-9]{120,140}",
+        name in crate::strategies::chart_name(),
+        version in crate::strategies::chart_version(),
     ) {
         if let Ok(plan) = plan_chart(&name, &version) {
             for artifact in &plan.artifacts {
