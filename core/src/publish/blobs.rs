@@ -72,9 +72,10 @@ pub async fn push_all(
             phase.push((i, artifact, blob));
         }
     }
+    let total = progress.total(first.len() + then.len(), first.iter().chain(&then).map(|(_, _, blob)| blob.size).sum());
     for phase in [first, then] {
         let done = jobs::in_order(phase, jobs, |(i, artifact, blob)| {
-            let progress = &progress;
+            let (progress, total) = (&progress, &total);
             async move {
                 let failed = |source| PublishError::BlobUpload {
                     artifact: artifact.label(),
@@ -85,6 +86,7 @@ pub async fn push_all(
                 };
                 let stored =
                     make_present(target, app_repository, &artifact.repository, &blob, progress, &artifact.label()).await.map_err(failed)?;
+                total.advance(blob.size);
                 Ok::<_, PublishError>((i, stored, blob.size))
             }
         })
@@ -93,6 +95,7 @@ pub async fn push_all(
             tallies[i].add(stored, size);
         }
     }
+    total.finish();
     Ok(tallies)
 }
 
