@@ -50,6 +50,13 @@ fn finds_and_shrinks(name: &str) {
         "{stdout}"
     );
     assert!(stdout.contains("replayed against the reference: PASS"), "{stdout}");
+    // Shrinking reached a minimal build: every mutant here needs at most two artifacts to show.
+    let artifacts: usize = stdout
+        .split_once("candidates to ")
+        .and_then(|(_, rest)| rest.split_once(" artifact"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `shrunk after N candidates to K artifact(s)` line: {stdout}"));
+    assert!((1..=2).contains(&artifacts), "shrunk to {artifacts} artifacts: {stdout}");
     let cases: Vec<_> = std::fs::read_dir(out.path().join("conformance/cases"))
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
