@@ -22,7 +22,7 @@ use super::implementation::{tail, Exit, Invocation};
 use super::outcome::{CaseResult, Finding, QuirkRefusal, QuirksSummary};
 use super::registry_view::{RegistryView, Snapshot};
 use super::verify::{self, VerifyError};
-use crate::provider::quirks::{start_quirks_proxy, ProxyError, QuirkProfile, QuirksProxy};
+use crate::provider::quirks::{start_quirks_proxy, wan, ProxyError, QuirkProfile, QuirksProxy, Wan};
 use cnb_artifacts_core::plan::Subject;
 use cnb_artifacts_core::reference::Digest;
 
@@ -103,6 +103,12 @@ pub const MANIFEST_413: QuirkRule =
 pub const OCI_SUBJECT_NO_REFERRERS: QuirkRule =
     QuirkRule { profile: QuirkProfile::OciSubjectNoReferrers, refusal: None, hides_referrers_api: true };
 
+/// `wan`: every answer unchanged, only later. The publisher must cope, and every case is judged
+/// as without the profile. The rule is the same for every round trip and bandwidth; the
+/// profile a run met is [`QuirksProxy::profile`].
+pub const WAN: QuirkRule =
+    QuirkRule { profile: QuirkProfile::Wan(Wan { rtt: wan::DEFAULT_RTT, bandwidth: None }), refusal: None, hides_referrers_api: false };
+
 /// The rule of `profile`.
 pub fn rule(profile: QuirkProfile) -> &'static QuirkRule {
     match profile {
@@ -113,6 +119,7 @@ pub fn rule(profile: QuirkProfile) -> &'static QuirkRule {
         QuirkProfile::Conditional412 => &CONDITIONAL_412,
         QuirkProfile::Manifest413 => &MANIFEST_413,
         QuirkProfile::OciSubjectNoReferrers => &OCI_SUBJECT_NO_REFERRERS,
+        QuirkProfile::Wan(_) => &WAN,
     }
 }
 
@@ -132,7 +139,7 @@ impl Behind {
     /// What the run did behind the proxy, for the results.
     pub fn summary(&self, cases: &[CaseResult]) -> QuirksSummary {
         QuirksSummary {
-            profile: self.rule.profile.to_string(),
+            profile: self.proxy.profile().to_string(),
             proxy_host: self.proxy.host(),
             hits: self.proxy.hits(),
             requests: self.proxy.requests(),
@@ -325,6 +332,9 @@ mod tests {
         for profile in QuirkProfile::ALL {
             assert_eq!(rule(profile).profile, profile);
         }
+        let wan = "wan:rtt=20ms,bw=1MiB".parse().unwrap();
+        assert_eq!(rule(wan), &WAN);
+        assert_eq!(rule(wan).refusal, None);
     }
 
     #[rstest]

@@ -255,7 +255,7 @@ async fn run_selected(ctx: &Ctx<'_>, selected: &Selected) -> CaseResult {
     }
     let mut result = CaseResult::new(case, Status::Pass);
     if let Some(b) = &ctx.behind {
-        result.quirk = Some(CaseQuirk { profile: b.rule.profile.to_string(), hits: 0, refusal: None });
+        result.quirk = Some(CaseQuirk { profile: b.proxy.profile().to_string(), hits: 0, refusal: None });
     }
     let outcome = execute(ctx, case, &mut result).await;
     if let Some(q) = &mut result.quirk {

@@ -1,4 +1,5 @@
-//! `cnb-artifacts conformance list | run | regen | self-check | diff`: the command line of the
+//! `cnb-artifacts conformance list | run | regen | self-check | diff` (and the hidden `proxy`,
+//! `super::proxy_cmd`): the command line of the
 //! conformance suite ([`cnb_artifacts_conformance`]). Raw flags → validated options → a tokio runtime
 //! that runs the cases, printing each as it ends; Ctrl-C or SIGTERM stops `run`, which kills the
 //! running implementations, removes the registry and writes the results so far (for
@@ -8,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 
 use super::exit;
@@ -66,6 +66,10 @@ pub enum ConformanceCommand {
     /// --implementation (each into its own namespace of one registry), compare; shrink the first
     /// divergence and write it as a case (exit 4). See docs/conformance.md, "Differential runs".
     Diff(super::conformance_diff_cmd::DiffArgs),
+    /// Run a quirks proxy in front of a registry until SIGTERM or Ctrl-C (for ci/bench and
+    /// measurements, e.g. --quirks wan:50ms).
+    #[command(hide = true)]
+    Proxy(super::proxy_cmd::ProxyArgs),
 }
 
 /// Where the suite is and which cases to take.
@@ -144,14 +148,24 @@ pub struct RunArgs {
     /// Put a proxy with this registry quirk profile in front of the registry: the implementation
     /// is given only the proxy's host; a refusal the profile makes correct passes (see
     /// docs/conformance.md).
-    #[arg(long, value_name = "PROFILE", value_parser = quirk_profile_parser())]
+    #[arg(long, value_name = "PROFILE", value_parser = quirk_profile, help = quirk_profile_help())]
     pub registry_quirks: Option<QuirkProfile>,
 }
 
-/// `--registry-quirks`: one of the profile names (listed by `--help`), parsed with
+/// `--registry-quirks`: a profile name or a `wan` spec, parsed with
 /// [`QuirkProfile::from_str`](std::str::FromStr).
-fn quirk_profile_parser() -> impl TypedValueParser<Value = QuirkProfile> {
-    PossibleValuesParser::new(QuirkProfile::ALL.map(QuirkProfile::name)).try_map(|name| name.parse::<QuirkProfile>())
+pub(super) fn quirk_profile(given: &str) -> Result<QuirkProfile, String> {
+    given.parse::<QuirkProfile>().map_err(|e| e.to_string())
+}
+
+/// The help of `--registry-quirks`, listing every profile.
+fn quirk_profile_help() -> String {
+    format!(
+        "Put a proxy with this registry quirk profile in front of the registry: the implementation is given only the \
+         proxy's host; a refusal the profile makes correct passes (see docs/conformance.md). One of: {}; or a far \
+         registry, wan[:RTT] or wan:rtt=RTT,bw=RATE (e.g. wan:50ms, wan:rtt=50ms,bw=10MiB)",
+        QuirkProfile::ALL.map(QuirkProfile::name).join(", ")
+    )
 }
 
 /// Runs a conformance subcommand; returns the exit code.
@@ -165,6 +179,7 @@ pub fn run(cmd: ConformanceCommand) -> u8 {
             self_check_cmd(&suite, &registry, jobs, parallel, scope)
         }
         ConformanceCommand::Diff(args) => super::conformance_diff_cmd::run(&args),
+        ConformanceCommand::Proxy(args) => super::proxy_cmd::run(&args),
     }
 }
 

@@ -12,6 +12,7 @@ mod context;
 pub mod explain;
 mod exporter_report;
 mod plan_cmd;
+mod proxy_cmd;
 mod publish_cmd;
 
 use std::path::PathBuf;

@@ -39,6 +39,10 @@ pub struct PublishArgs {
     /// Size of the pieces blobs are read and sent in, in bytes.
     #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
     pub chunk_size: usize,
+    /// Requests in flight at once in each step (tag checks, blobs, manifests, fallback indexes,
+    /// tags); at most this many blobs are being sent at once. An OCI layout is written one at a time.
+    #[arg(long, default_value_t = cnb_artifacts_core::publish::jobs::DEFAULT_JOBS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub jobs: usize,
     /// Attempts per registry request on transient failures (connection errors, 429, 5xx).
     #[arg(long, default_value_t = RetryPolicy::default().max_attempts)]
     pub max_attempts: u32,
@@ -126,7 +130,8 @@ async fn run(args: &PublishArgs, plan: &Plan, seams: &impl super::Seams) -> Resu
             window: std::time::Duration::from_secs(args.min_transfer_window.max(1)),
         },
     };
-    let opts = PublishOptions { overwrite: args.overwrite, referrers: args.referrers, progress: std::io::stderr().is_terminal() };
+    let opts =
+        PublishOptions { overwrite: args.overwrite, referrers: args.referrers, progress: std::io::stderr().is_terminal(), jobs: args.jobs };
     let known: Option<Subject> = plan.context.subject();
     match &args.layout {
         Some(dir) => {

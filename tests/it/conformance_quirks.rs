@@ -4,7 +4,8 @@
 //! reported as such, and the implementation only ever sees the proxy; a wrong answer to a quirk
 //! (tags moved before the refusal, a refusal swallowed, the registry's answer not quoted) FAILs;
 //! a quirk that never fires is called out; an unknown profile is a usage error; an external
-//! registry (`--registry URL`) works behind a profile too.
+//! registry (`--registry URL`) works behind a profile too; and behind `wan` (not one of the
+//! standard profiles) the reference passes as without it.
 
 use std::path::Path;
 use std::process::Command;
@@ -123,6 +124,7 @@ async fn check_passed(run: &Run, profile: &str, refused: &[&str], answer: &str) 
 )]
 #[case::conditional_412("conditional-412", &["rfc-example", "ref-merge-foreign-entry"], &[], "")]
 #[case::oci_subject_no_referrers("oci-subject-no-referrers", &["rfc-example", "coll-same-tag-other-repository"], &[], "")]
+#[case::wan("wan:20ms", &["rfc-example", "republish-same", "concurrent-publishers"], &[], "")]
 #[tokio::test]
 async fn the_reference_passes_behind_each_profile(
     #[case] profile: &str,

@@ -22,5 +22,7 @@ mod output_sweep;
 mod publish;
 mod realm;
 mod registry;
+mod request_count;
 mod security;
 mod transport;
+mod wan;

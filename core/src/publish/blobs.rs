@@ -3,18 +3,22 @@
 //!
 //! For each blob and target repository: a blob already handled in this run, or present in the
 //! repository (`HEAD`), is skipped and its bytes counted as skipped; otherwise, when the
-//! repository is not the app image's and the app image's repository holds the blob, it is
-//! mounted from there; otherwise it is uploaded: config blobs from memory, files streamed from
-//! disk and checked against their planned digest and size on the way.
+//! repository is not the app image's, the upload session is opened asking for a mount from the
+//! app image's repository (`POST …?mount=&from=`, no `HEAD` there first), and the bytes are
+//! sent only when the registry did not mount; otherwise it is uploaded: config blobs from
+//! memory, files streamed from disk and checked against their planned digest and size on the
+//! way. Artifacts whose every tag already holds their manifest (`skip`) need no blob: the
+//! registry holds their manifest, so it holds its blobs.
 
 use std::collections::BTreeSet;
 
 use crate::manifest::BuiltArtifact;
 use crate::plan::Plan;
-use crate::publish::error::PublishError;
+use crate::publish::error::{PublishError, TargetError};
+use crate::publish::jobs;
 use crate::publish::progress::Progress;
 use crate::publish::report::BlobTally;
-use crate::publish::target::{BlobSource, Target, TargetKind};
+use crate::publish::target::{BlobSource, BlobStored, Target, TargetKind};
 use crate::reference::Digest;
 
 /// One blob to make present.
@@ -42,57 +46,112 @@ fn blobs_of(built: &BuiltArtifact) -> Vec<Blob<'_>> {
     std::iter::once(config).chain(files).collect()
 }
 
-/// Makes every blob of every artifact present in its repository; one tally per artifact, in
-/// plan order.
+/// Makes every blob of every artifact present in its repository, `jobs` at a time; one tally
+/// per artifact, in plan order. The blobs of the app image's repository go first, so that a
+/// blob also wanted elsewhere is there to be mounted from, as when one went after the other.
 pub async fn push_all(
     target: &impl Target,
     plan: &Plan,
     built: &[BuiltArtifact],
+    skip: &[bool],
     progress: Progress,
+    jobs: usize,
 ) -> Result<Vec<BlobTally>, PublishError> {
-    let app_repository = &plan.context.image.repository;
-    let mut done: BTreeSet<(String, Digest)> = BTreeSet::new();
-    let mut tallies = Vec::with_capacity(built.len());
-    for (artifact, b) in plan.artifacts.iter().zip(built) {
-        let repository = &artifact.repository;
-        let mut tally = BlobTally::default();
+    let app_repository = plan.context.image.repository.as_str();
+    let mut tallies = vec![BlobTally::default(); built.len()];
+    let mut seen: BTreeSet<(&str, &Digest)> = BTreeSet::new();
+    let (mut first, mut then) = (Vec::new(), Vec::new());
+    for (i, ((artifact, b), &skipped)) in plan.artifacts.iter().zip(built).zip(skip).enumerate() {
         for blob in blobs_of(b) {
-            let failed = |source| PublishError::BlobUpload {
-                artifact: artifact.label(),
-                repository: artifact.name(),
-                digest: blob.digest.clone(),
-                what: blob.what.clone(),
-                source: Box::new(source),
-            };
-            let key = (repository.clone(), blob.digest.clone());
-            if done.contains(&key) || target.blob_exists(repository, blob.digest).await.map_err(failed)? {
-                tracing::debug!("{} {} is already in {repository}", blob.what, blob.digest);
-                tally.blobs_skipped += 1;
-                tally.bytes_skipped += blob.size;
-            } else if mountable(target, app_repository, repository, blob.digest).await
-                && target.mount_blob(repository, app_repository, blob.digest).await.map_err(failed)?
-            {
-                tracing::info!("mounted {} {} from {app_repository} into {repository}", blob.what, blob.digest);
-                tally.blobs_mounted += 1;
-                tally.bytes_mounted += blob.size;
-            } else {
-                let bar = progress.blob(&format!("{} {} of {}", blob.what, blob.digest, artifact.label()), blob.size);
-                target.push_blob(repository, blob.digest, blob.source, &bar).await.map_err(failed)?;
-                tally.blobs_uploaded += 1;
-                tally.bytes_uploaded += blob.size;
+            // Made present earlier in this publish, or by the artifact's manifest already tagged.
+            if skipped || !seen.insert((artifact.repository.as_str(), blob.digest)) {
+                tallies[i].add(Stored::Skipped, blob.size);
+                continue;
             }
-            done.insert(key);
+            let phase = if mountable(target, app_repository, &artifact.repository) { &mut then } else { &mut first };
+            phase.push((i, artifact, blob));
         }
-        tallies.push(tally);
     }
+    let total = progress.total(first.len() + then.len(), first.iter().chain(&then).map(|(_, _, blob)| blob.size).sum());
+    for phase in [first, then] {
+        let done = jobs::in_order(phase, jobs, |(i, artifact, blob)| {
+            let (progress, total) = (&progress, &total);
+            async move {
+                let failed = |source| PublishError::BlobUpload {
+                    artifact: artifact.label(),
+                    repository: artifact.name(),
+                    digest: blob.digest.clone(),
+                    what: blob.what.clone(),
+                    source: Box::new(source),
+                };
+                let stored =
+                    make_present(target, app_repository, &artifact.repository, &blob, progress, &artifact.label()).await.map_err(failed)?;
+                total.advance(blob.size);
+                Ok::<_, PublishError>((i, stored, blob.size))
+            }
+        })
+        .await?;
+        for (i, stored, size) in done {
+            tallies[i].add(stored, size);
+        }
+    }
+    total.finish();
     Ok(tallies)
 }
 
-/// True when a cross-repository mount is worth trying: a registry, another repository than the
-/// app image's, and the app image's repository holds the blob. A failed check only means no
-/// mount.
-async fn mountable(target: &impl Target, app_repository: &str, repository: &str, digest: &Digest) -> bool {
-    target.kind() == TargetKind::Registry
-        && repository != app_repository
-        && target.blob_exists(app_repository, digest).await.unwrap_or(false)
+/// What became of one blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Skipped,
+    Mounted,
+    Uploaded,
+}
+
+impl BlobTally {
+    fn add(&mut self, stored: Stored, size: u64) {
+        let (blobs, bytes) = match stored {
+            Stored::Skipped => (&mut self.blobs_skipped, &mut self.bytes_skipped),
+            Stored::Mounted => (&mut self.blobs_mounted, &mut self.bytes_mounted),
+            Stored::Uploaded => (&mut self.blobs_uploaded, &mut self.bytes_uploaded),
+        };
+        *blobs += 1;
+        *bytes += size;
+    }
+}
+
+/// Makes one blob present in `repository` (R-PUSH-4): skipped when a `HEAD` finds it, else
+/// mounted from the app image's repository when [`mountable`] and the registry mounts, else
+/// uploaded.
+async fn make_present(
+    target: &impl Target,
+    app_repository: &str,
+    repository: &str,
+    blob: &Blob<'_>,
+    progress: &Progress,
+    label: &str,
+) -> Result<Stored, TargetError> {
+    if target.blob_exists(repository, blob.digest).await? {
+        tracing::debug!("{} {} is already in {repository}", blob.what, blob.digest);
+        return Ok(Stored::Skipped);
+    }
+    let bar = progress.blob(&format!("{} {} of {label}", blob.what, blob.digest), blob.size);
+    if !mountable(target, app_repository, repository) {
+        target.push_blob(repository, blob.digest, blob.source, &bar).await?;
+        return Ok(Stored::Uploaded);
+    }
+    match target.mount_or_push_blob(repository, app_repository, blob.digest, blob.source, &bar).await? {
+        BlobStored::Mounted => {
+            tracing::info!("mounted {} {} from {app_repository} into {repository}", blob.what, blob.digest);
+            Ok(Stored::Mounted)
+        }
+        BlobStored::Uploaded => Ok(Stored::Uploaded),
+    }
+}
+
+/// True when a cross-repository mount is worth asking for: a registry, and another repository
+/// than the app image's. The mount is asked for in the request that opens the upload, without
+/// first asking whether the app image's repository holds the blob: a registry that cannot mount
+/// opens the session the bytes then go to.
+fn mountable(target: &impl Target, app_repository: &str, repository: &str) -> bool {
+    target.kind() == TargetKind::Registry && repository != app_repository
 }

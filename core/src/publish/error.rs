@@ -405,7 +405,7 @@ pub enum PublishError {
         attempts: u32,
     },
     /// The registry refused a tag (R-PUSH-2: tags are set last; earlier tags stay set).
-    #[error("the registry rejected tag {reference} of {artifact}: {source} (tags set before it: {})", if already_tagged.is_empty() { "none".to_string() } else { already_tagged.join(", ") })]
+    #[error("the registry rejected tag {reference} of {artifact}: {source} (tags already set: {})", if already_tagged.is_empty() { "none".to_string() } else { already_tagged.join(", ") })]
     TagRejected {
         /// The artifact's label.
         artifact: String,
@@ -413,7 +413,8 @@ pub enum PublishError {
         reference: String,
         /// The target's error.
         source: Box<TargetError>,
-        /// The tags set before this one, in order.
+        /// The tags that were set (started before the failure, tags are set concurrently), in
+        /// plan order.
         already_tagged: Vec<String>,
     },
     /// The OCI image layout cannot be opened.

@@ -4,7 +4,8 @@
 //! [`publish`] runs the order of R-PUSH-1 against a [`Target`]: (a) build every manifest and
 //! refuse any over 4 MiB, check the app image is the subject and that no tag to set holds
 //! foreign content (`preflight`); (b) every blob (`blobs`), and the app image in every other
-//! artifact repository ([`subject_copy`]); (c) every manifest by digest;
+//! artifact repository ([`subject_copy`]); (c) every manifest by digest (an artifact whose every
+//! tag already holds its manifest needs neither (b) nor (c): the target holds it whole);
 //! (d) referrers per repository ([`referrers`]); (e) tags, last. A failure before (e) leaves
 //! every tag as it was. The targets are [`RegistryTarget`] (oci-client, plus the raw requests
 //! of `registry_http`) and [`LayoutTarget`].
@@ -16,6 +17,7 @@
 //! | [`registry_target`], `registry_http` | publishing to a registry |
 //! | [`layout`] | publishing to an OCI image layout |
 //! | `preflight`, `blobs`, `checked_file` | the checks before pushing; blob upload; streaming files with their check |
+//! | [`jobs`] | how many requests of a step are in flight at once (`--jobs`) |
 //! | [`subject_copy`] | the subject manifest in artifact repositories other than the app image's |
 //! | [`referrers`] | referrers API probe and the fallback index |
 //! | [`report`], [`progress`], [`error`] | what the publish did; progress output; errors |
@@ -26,6 +28,7 @@ pub(crate) mod blobs;
 pub(crate) mod checked_file;
 pub mod client;
 pub mod error;
+pub mod jobs;
 pub mod layout;
 pub mod min_rate;
 pub(crate) mod preflight;
@@ -51,14 +54,14 @@ pub use target::Target;
 
 use crate::manifest::{BuiltArtifact, MAX_MANIFEST_SIZE};
 use crate::media_types::OCI_MANIFEST;
-use crate::plan::{Plan, Subject};
+use crate::plan::{Plan, PlannedArtifact, Subject};
 use progress::Progress;
 use referrers::{ReferrerEntry, ReferrersOutcome};
 use report::{ArtifactReport, SubjectReport};
 use target::ManifestRef;
 
 /// Choices of one publish.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishOptions {
     /// Replace tags that hold content this tool did not publish (R-PUSH-5).
     pub overwrite: bool,
@@ -66,6 +69,15 @@ pub struct PublishOptions {
     pub referrers: ReferrersMode,
     /// Draw progress bars for large blobs when stderr is a terminal.
     pub progress: bool,
+    /// Requests of one step in flight at once against a registry (default
+    /// [`jobs::DEFAULT_JOBS`]; 0 counts as 1). An OCI image layout is written one at a time.
+    pub jobs: usize,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions { overwrite: false, referrers: ReferrersMode::default(), progress: false, jobs: jobs::DEFAULT_JOBS }
+    }
 }
 
 /// Publishes every artifact of `plan`, with `subject` as their subject, to `target`
@@ -84,15 +96,26 @@ pub async fn publish_with(
 ) -> Result<PublishReport, PublishError> {
     // (a) preflight: nothing is pushed until every check passed.
     let built = build_all(plan, subject, seams)?;
-    preflight::check_subject(target, &plan.context.image, subject).await?;
-    let already_tagged = preflight::check_tags(target, plan, &built, subject, opts.overwrite).await?;
+    // A layout is one directory and one index.json: written one operation at a time.
+    let jobs = if target.kind() == target::TargetKind::Layout { 1 } else { opts.jobs.max(1) };
+    let app_manifest = preflight::check_subject(target, &plan.context.image, subject).await?;
+    let already_tagged = preflight::check_tags(target, plan, &built, subject, opts.overwrite, jobs).await?;
+    // An artifact every tag of which already holds its manifest is in the target, blobs and all.
+    let complete: Vec<bool> = plan
+        .artifacts
+        .iter()
+        .map(|a| !a.tags.is_empty() && a.tags.iter().all(|t| already_tagged.contains(&format!("{}:{t}", a.name()))))
+        .collect();
 
-    // (b) blobs.
-    let tallies = blobs::push_all(target, plan, &built, Progress::new(opts.progress)).await?;
-    subject_copy::copy_into_every_repository(target, plan, subject).await?;
+    // (b) blobs, then the subject in every other repository.
+    let tallies = blobs::push_all(target, plan, &built, &complete, Progress::new(opts.progress), jobs).await?;
+    subject_copy::copy_into_every_repository(target, plan, subject, app_manifest.as_ref(), jobs).await?;
 
     // (c) manifests, by digest.
-    for (artifact, b) in plan.artifacts.iter().zip(&built) {
+    // Collected first: a lazy iterator held across the awaits would keep the future from being `Send`.
+    let to_push: Vec<(&PlannedArtifact, &BuiltArtifact)> =
+        plan.artifacts.iter().zip(&built).zip(&complete).filter(|(_, &complete)| !complete).map(|(pair, _)| pair).collect();
+    jobs::in_order(to_push, jobs, |(artifact, b)| async move {
         target
             .push_manifest(&artifact.repository, ManifestRef::Digest(&b.manifest_digest), OCI_MANIFEST, &b.manifest_bytes)
             .await
@@ -103,22 +126,25 @@ pub async fn publish_with(
                 source: Box::new(source),
             })?;
         tracing::info!("pushed manifest {}@{} ({})", artifact.name(), b.manifest_digest, artifact.label());
-    }
+        Ok::<(), PublishError>(())
+    })
+    .await?;
 
-    // (d) referrers, per repository.
+    // (d) referrers, per repository: one writer per repository's fallback index.
     let mut by_repository: BTreeMap<&str, Vec<ReferrerEntry>> = BTreeMap::new();
     for (artifact, b) in plan.artifacts.iter().zip(&built) {
         by_repository.entry(&artifact.repository).or_default().push(ReferrerEntry::of(b));
     }
-    let mut outcomes: BTreeMap<&str, ReferrersOutcome> = BTreeMap::new();
-    for (repository, entries) in &by_repository {
+    let recorded = jobs::in_order(&by_repository, jobs, |(repository, entries)| async move {
         let outcome = target.record_referrers(repository, subject, entries, opts.referrers).await?;
         tracing::info!("referrers of {} in {repository}: {}", subject.digest, outcome.used);
-        outcomes.insert(repository, outcome);
-    }
+        Ok::<_, PublishError>((*repository, outcome))
+    })
+    .await?;
+    let outcomes: BTreeMap<&str, ReferrersOutcome> = recorded.into_iter().collect();
 
     // (e) tags, last.
-    push_tags(target, plan, &built, &already_tagged).await?;
+    push_tags(target, plan, &built, &already_tagged, jobs).await?;
 
     let artifacts = plan
         .artifacts
@@ -134,34 +160,40 @@ pub async fn publish_with(
 }
 
 /// Step (e): sets every tag of every artifact, except those preflight found already holding
-/// their manifest (`already_tagged`).
+/// their manifest (`already_tagged`), `jobs` at a time in plan order. After a tag fails no other
+/// starts; the error names the tags that were set, those in flight included (R-PUSH-2).
 async fn push_tags(
     target: &impl Target,
     plan: &Plan,
     built: &[BuiltArtifact],
     already_tagged: &std::collections::BTreeSet<String>,
+    jobs: usize,
 ) -> Result<(), PublishError> {
-    let mut tagged: Vec<String> = Vec::new();
+    let mut to_set = Vec::new();
     for (artifact, b) in plan.artifacts.iter().zip(built) {
         for tag in &artifact.tags {
             let reference = format!("{}:{tag}", artifact.name());
             if already_tagged.contains(&reference) {
                 tracing::info!("{reference} already holds {}; not re-tagged", b.manifest_digest);
-                continue;
+            } else {
+                to_set.push((artifact, b, tag, reference));
             }
-            target.push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes).await.map_err(|source| {
-                PublishError::TagRejected {
-                    artifact: artifact.label(),
-                    reference: reference.clone(),
-                    source: Box::new(source),
-                    already_tagged: tagged.clone(),
-                }
-            })?;
-            tracing::info!("tagged {reference}");
-            tagged.push(reference);
         }
     }
-    Ok(())
+    let (set, failed) = jobs::until_failure(&to_set, jobs, |(artifact, b, tag, reference)| async move {
+        target.push_manifest(&artifact.repository, ManifestRef::Tag(tag), OCI_MANIFEST, &b.manifest_bytes).await?;
+        tracing::info!("tagged {reference}");
+        Ok::<(), TargetError>(())
+    })
+    .await;
+    let Some((i, source)) = failed else { return Ok(()) };
+    let (artifact, _, _, reference) = &to_set[i];
+    Err(PublishError::TagRejected {
+        artifact: artifact.label(),
+        reference: reference.clone(),
+        source: Box::new(source),
+        already_tagged: set.into_iter().map(|j| to_set[j].3.clone()).collect(),
+    })
 }
 
 /// Builds every manifest; any over the 4 MiB limit fails the publish before anything is pushed

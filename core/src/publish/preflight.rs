@@ -7,11 +7,13 @@
 //! `io.buildpacks.artifact.layer`: every manifest this spec publishes has it (R-LABEL-*), and
 //! nothing else is expected to.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::Value;
 
 use crate::manifest::BuiltArtifact;
 use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, SUBJECT_MEDIA_TYPES};
-use crate::plan::{BuildContext, Plan, Subject};
+use crate::plan::{BuildContext, Plan, PlannedArtifact, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
 use crate::reference::{Digest, ImageRef};
@@ -118,7 +120,10 @@ pub async fn resolve_subject_by_digest(target: &impl Target, image: &ImageRef, d
 /// R-PUSH-3: the app image exists by digest with the subject's size and media type, and its
 /// tag (when the reference has one) points to it. A layout that does not hold the app image is
 /// accepted with a warning (the layout may hold only the artifacts).
-pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Subject) -> Result<(), PublishError> {
+///
+/// Returns the app image's manifest as read by digest (`None` from a layout without it), which
+/// the subject copy (R-PUSH-10) pushes without reading it again.
+pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Subject) -> Result<Option<FetchedManifest>, PublishError> {
     let by_digest = format!("{}@{}", image.name(), subject.digest);
     let unreadable = |reference: &str| {
         let reference = reference.to_string();
@@ -128,7 +133,7 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
     let Some(m) = fetched else {
         if target.kind() == TargetKind::Layout {
             tracing::warn!("the layout does not hold the app image {by_digest}; publishing the artifacts without checking it");
-            return Ok(());
+            return Ok(None);
         }
         return Err(PublishError::AppImageMissing { image: image.to_string(), digest: subject.digest.clone() });
     };
@@ -140,11 +145,11 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
             found: format!("{} bytes of {found_type}", m.bytes.len()),
         });
     }
-    let Some(tag) = &image.tag else { return Ok(()) };
+    let Some(tag) = &image.tag else { return Ok(Some(m)) };
     let by_tag = format!("{}:{tag}", image.name());
     let found = target.fetch_manifest(&image.repository, ManifestRef::Tag(tag)).await.map_err(unreadable(&by_tag))?;
     match found {
-        Some(t) if t.digest == subject.digest => Ok(()),
+        Some(t) if t.digest == subject.digest => Ok(Some(m)),
         Some(t) => {
             Err(PublishError::SubjectDigestMismatch { reference: by_tag, expected: subject.digest.clone(), found: t.digest.to_string() })
         }
@@ -160,39 +165,70 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
 /// published this way (which is then moved). Tags holding anything else are all reported in one
 /// error, unless `overwrite`.
 ///
-/// Returns the references that already hold their artifact's manifest: the tagging step skips
-/// them, so re-publishing an unchanged build writes no tag (and works on registries with
-/// immutable tags).
+/// The tags of each repository are listed once (`GET /v2/<repository>/tags/list`) when the
+/// target can: a tag the listing does not name does not exist, and only the tags it names are
+/// read. Returns the references that already hold their artifact's manifest: the tagging step
+/// skips them, so re-publishing an unchanged build writes no tag (and works on registries with
+/// immutable tags), and an artifact whose every tag is among them needs no blob and no manifest
+/// pushed.
 pub async fn check_tags(
     target: &impl Target,
     plan: &Plan,
     built: &[BuiltArtifact],
     subject: &Subject,
     overwrite: bool,
-) -> Result<std::collections::BTreeSet<String>, PublishError> {
+    jobs: usize,
+) -> Result<BTreeSet<String>, PublishError> {
+    // The tags of each repository, listed once, `jobs` repositories at a time.
+    let mut first_of: BTreeMap<&str, &PlannedArtifact> = BTreeMap::new();
+    for artifact in &plan.artifacts {
+        first_of.entry(artifact.repository.as_str()).or_insert(artifact);
+    }
+    let listed = crate::publish::jobs::in_order(&first_of, jobs, |(repository, artifact)| async move {
+        let tags = target.list_tags(repository).await.map_err(|source| PublishError::TagCheckFailed {
+            reference: artifact.tags.first().map_or_else(|| artifact.name(), |tag| format!("{}:{tag}", artifact.name())),
+            source: Box::new(source),
+        })?;
+        Ok::<_, PublishError>((*repository, tags))
+    })
+    .await?;
+    let listed: BTreeMap<&str, Option<BTreeSet<String>>> = listed.into_iter().collect();
+
+    // Every tag the listing does not rule out, read `jobs` at a time, judged in plan order.
+    // Collected first: a lazy iterator held across the awaits would keep the future from being `Send`.
+    let to_read: Vec<(&PlannedArtifact, &BuiltArtifact, &String)> = plan
+        .artifacts
+        .iter()
+        .zip(built)
+        .flat_map(|(artifact, b)| artifact.tags.iter().map(move |tag| (artifact, b, tag)))
+        .filter(|(artifact, _, tag)| listed[artifact.repository.as_str()].as_ref().is_none_or(|tags| tags.contains(*tag)))
+        .collect();
+    let read = crate::publish::jobs::in_order(to_read, jobs, |(artifact, b, tag)| async move {
+        let reference = format!("{}:{tag}", artifact.name());
+        let existing = target
+            .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
+            .await
+            .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source: Box::new(source) })?;
+        Ok::<_, PublishError>((artifact, b, reference, existing))
+    })
+    .await?;
+
     let mut foreign = Vec::new();
-    let mut current = std::collections::BTreeSet::new();
-    for (artifact, b) in plan.artifacts.iter().zip(built) {
-        for tag in &artifact.tags {
-            let reference = format!("{}:{tag}", artifact.name());
-            let existing = target
-                .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
-                .await
-                .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source: Box::new(source) })?;
-            let Some(m) = existing else { continue };
-            if m.digest == b.manifest_digest {
-                tracing::info!("{reference} already holds {}", m.digest);
-                current.insert(reference);
-            } else if is_ours(&m) {
-                tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
-            } else if m.digest == subject.digest {
-                // Even --overwrite does not take the app image's own tag (R-PUSH-5).
-                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
-            } else if overwrite {
-                tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
-            } else {
-                foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
-            }
+    let mut current = BTreeSet::new();
+    for (artifact, b, reference, existing) in read {
+        let Some(m) = existing else { continue };
+        if m.digest == b.manifest_digest {
+            tracing::info!("{reference} already holds {}", m.digest);
+            current.insert(reference);
+        } else if is_ours(&m) {
+            tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
+        } else if m.digest == subject.digest {
+            // Even --overwrite does not take the app image's own tag (R-PUSH-5).
+            foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
+        } else if overwrite {
+            tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
+        } else {
+            foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
         }
     }
     if foreign.is_empty() {

@@ -1,9 +1,10 @@
-//! Progress of blob uploads: an `indicatif` bar on stderr for large blobs when stderr is a
-//! terminal, plain `tracing` lines otherwise. Nothing is written to stdout.
+//! Progress of blob uploads: `indicatif` bars on stderr when stderr is a terminal, one per large
+//! blob being uploaded (several at once with `--jobs`, drawn together) under a total across
+//! every artifact; plain `tracing` lines otherwise. Nothing is written to stdout.
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// Blobs at least this large get a progress bar (8 MiB).
 pub const BAR_THRESHOLD: u64 = 8 * 1024 * 1024;
@@ -35,31 +36,48 @@ pub fn bar_message(what: &str) -> String {
     cut
 }
 
-/// Decides, once per publish, whether bars are drawn.
-#[derive(Debug, Clone, Copy)]
+/// Decides, once per publish, whether bars are drawn, and draws them together.
+#[derive(Debug, Clone)]
 pub struct Progress {
-    bars: bool,
+    /// `Some` when bars are drawn.
+    bars: Option<MultiProgress>,
 }
 
 impl Progress {
     /// Bars when `wanted` and stderr is a terminal.
     pub fn new(wanted: bool) -> Progress {
-        Progress { bars: wanted && std::io::stderr().is_terminal() }
+        Progress { bars: (wanted && std::io::stderr().is_terminal()).then(MultiProgress::new) }
+    }
+
+    /// The total of a blob step that may send `size` bytes across every artifact (`blobs`
+    /// blobs): a bar when bars are drawn and it is large; each blob counts when it is done.
+    pub fn total(&self, blobs: usize, size: u64) -> BlobProgress {
+        match &self.bars {
+            Some(multi) if size >= BAR_THRESHOLD => {
+                BlobProgress { bar: Some(multi.add(styled(size, &format!("{blobs} blobs, all artifacts")))) }
+            }
+            _ => BlobProgress::none(),
+        }
     }
 
     /// The progress of one blob upload of `size` bytes, described by `what`.
     pub fn blob(&self, what: &str, size: u64) -> BlobProgress {
         tracing::info!("uploading {what} ({size} bytes)");
-        if !self.bars || size < BAR_THRESHOLD {
-            return BlobProgress::none();
+        match &self.bars {
+            Some(multi) if size >= BAR_THRESHOLD => BlobProgress { bar: Some(multi.add(styled(size, &bar_message(what)))) },
+            _ => BlobProgress::none(),
         }
-        let bar = ProgressBar::new(size);
-        if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
-            bar.set_style(style);
-        }
-        bar.set_message(bar_message(what));
-        BlobProgress { bar: Some(bar) }
     }
+}
+
+/// A bar of `size` bytes with the bar line's style and `message`.
+fn styled(size: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(size);
+    if let Ok(style) = ProgressStyle::with_template(BAR_TEMPLATE) {
+        bar.set_style(style);
+    }
+    bar.set_message(message.to_string());
+    bar
 }
 
 /// The bar of one upload, if any. Cheap to clone.

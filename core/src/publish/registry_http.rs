@@ -244,10 +244,29 @@ impl RegistryHttp {
         self.send(repository, "blob mount", |c| c.post(&url).header("Content-Length", 0)).await
     }
 
+    /// `GET /v2/<repository>/tags/list`, or the page `query` (the query string of the previous
+    /// page's `Link: <…>; rel="next"`, without `?`).
+    pub async fn tags_list(&self, repository: &str, query: Option<&str>) -> Result<RawResponse, TargetError> {
+        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+        let url = format!("{}/v2/{repository}/tags/list{query}", self.base);
+        self.send(repository, "tag listing", |c| c.get(&url).header("Accept", "application/json")).await
+    }
+
     /// Uploads one blob of `size` bytes in one streamed `PUT` (R-PUSH-1): `POST` an upload
     /// session, then `PUT` the bytes `body` streams to its `Location`, retried as a whole.
     /// Monolithic, so no registry minimum part size applies (see [`crate::publish::client`]).
-    pub async fn upload<S, F, Fut>(&self, repository: &str, digest: &Digest, size: u64, body: F) -> Result<(), UploadError>
+    /// With `mount_from`, the `POST` asks for a cross-repository mount from that repository
+    /// (`?mount=<digest>&from=<repository>`): `201 Created` means mounted (`Ok(true)`, nothing
+    /// sent); `202 Accepted` opens the session the bytes then go to; any other answer that is not
+    /// transient is taken for "no mount", and a plain session is opened.
+    pub async fn upload<S, F, Fut>(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        mount_from: Option<&str>,
+        body: F,
+    ) -> Result<bool, UploadError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<S, TargetError>>,
@@ -255,8 +274,22 @@ impl RegistryHttp {
     {
         let what = format!("blob upload {digest} to {}/{repository}", self.registry);
         let start_url = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let mount_url = mount_from.map(|from| format!("{start_url}?mount={digest}&from={from}"));
         let result = with_retry(self.retry(), &what, || async {
-            let started = self.exchange(repository, &|c: &reqwest::Client| c.post(&start_url).header("Content-Length", 0)).await?;
+            let post = |url: &str| {
+                let url = url.to_string();
+                move |c: &reqwest::Client| c.post(&url).header("Content-Length", 0)
+            };
+            let mut started = self.exchange(repository, &post(mount_url.as_deref().unwrap_or(&start_url))).await?;
+            if mount_url.is_some() {
+                if started.status == 201 {
+                    return Ok(true);
+                }
+                if started.status != 202 && !started.is_transient() {
+                    tracing::debug!("mounting {digest} into {repository} was answered {}; uploading", started.to_error());
+                    started = self.exchange(repository, &post(&start_url)).await?;
+                }
+            }
             if started.status != 202 {
                 return Err(Attempt::Status(started));
             }
@@ -284,7 +317,7 @@ impl RegistryHttp {
             if !done.is_success() {
                 return Err(Attempt::Status(done));
             }
-            Ok(())
+            Ok(false)
         })
         .await;
         result.map_err(|e| match e {

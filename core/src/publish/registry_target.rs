@@ -14,6 +14,8 @@
 //! manifests are pushed, and if it does not name them (the registry did not process the
 //! subject), the fallback index is written too.
 
+use std::collections::BTreeSet;
+
 use bytes::Bytes;
 use oci_client::secrets::RegistryAuth;
 
@@ -28,8 +30,25 @@ use crate::publish::referrers::{
     ReferrersUsed, StoredIndex,
 };
 use crate::publish::registry_http::{RegistryHttp, UploadError};
-use crate::publish::target::{BlobSource, FetchedManifest, ManifestRef, Target, TargetKind};
+use crate::publish::target::{BlobSource, BlobStored, FetchedManifest, ManifestRef, Target, TargetKind};
 use crate::reference::Digest;
+
+/// The most pages of a tag listing read; a repository with more has its tags read one by one.
+const MAX_TAG_PAGES: usize = 100;
+
+/// A page of `GET /v2/<name>/tags/list`.
+#[derive(serde::Deserialize)]
+struct TagList {
+    tags: Option<Vec<String>>,
+}
+
+/// The query string of the next page a `Link` header names (`<…?n=100&last=x>; rel="next"`),
+/// without `?`; `None` at the last page.
+fn next_query(link: Option<&str>) -> Option<String> {
+    let next = link?.split(',').find(|l| l.split(';').skip(1).any(|p| p.trim().replace('"', "").eq_ignore_ascii_case("rel=next")))?;
+    let target = next.split(';').next()?.trim().trim_start_matches('<').trim_end_matches('>');
+    target.split_once('?').map(|(_, query)| query.to_string()).filter(|q| !q.is_empty())
+}
 
 /// One registry, with resolved credentials.
 pub struct RegistryTarget {
@@ -67,6 +86,64 @@ impl RegistryTarget {
             404 => Ok(None),
             s if (200..300).contains(&s) => Ok(Some(StoredIndex { bytes: r.body.to_vec(), etag: r.etag })),
             _ => Err(r.to_error().into()),
+        }
+    }
+
+    /// Stores a blob (`mount_from`: asking for a mount from there first, in the same session).
+    async fn store_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+        mount_from: Option<&str>,
+    ) -> Result<BlobStored, TargetError> {
+        let chunk = self.opts.chunk_size;
+        let result = match source {
+            BlobSource::Bytes(bytes) => {
+                let body = Bytes::copy_from_slice(bytes);
+                let size = body.len() as u64;
+                self.http
+                    .upload(repository, digest, size, mount_from, || {
+                        let body = body.clone();
+                        async move { Ok::<_, TargetError>(futures_util::stream::iter([Ok::<_, std::io::Error>(body)])) }
+                    })
+                    .await
+            }
+            BlobSource::File { path, size, identity } => {
+                self.http
+                    .upload(repository, digest, size, mount_from, || {
+                        checked_file::file_stream(path, identity, digest, size, chunk, checked_file::Check::Length, progress.clone())
+                    })
+                    .await
+            }
+        };
+        progress.finish();
+        let changed = |found: String| match source {
+            BlobSource::File { path, size, .. } => {
+                Some(TargetError::FileChanged { path: path.to_path_buf(), expected: digest.clone(), expected_size: size, found })
+            }
+            BlobSource::Bytes(_) => None,
+        };
+        match result {
+            Ok(true) => Ok(BlobStored::Mounted),
+            Ok(false) => Ok(BlobStored::Uploaded),
+            Err(UploadError::FileChanged(m)) => Err(changed(m.found)
+                .unwrap_or_else(|| TargetError::Registry(RegistryFailure { status: None, detail: "the upload stream failed".into() }))),
+            Err(UploadError::Failed(e)) => {
+                // The stream checks only the length (checked_file::Check::Length): a registry refuses
+                // bytes whose digest is not the planned one. Was it the file that changed?
+                if let BlobSource::File { path, size, .. } = source {
+                    let owned = path.to_path_buf();
+                    let hashed = tokio::task::spawn_blocking(move || crate::plan::confine::hash_file(&owned)).await;
+                    if let Ok(Ok((found, found_size, _))) = hashed {
+                        if &found != digest || found_size != size {
+                            return Err(changed(format!("{found} ({found_size} bytes)")).unwrap_or(e));
+                        }
+                    }
+                }
+                Err(e)
+            }
         }
     }
 }
@@ -139,52 +216,45 @@ impl Target for RegistryTarget {
         source: BlobSource<'_>,
         progress: &BlobProgress,
     ) -> Result<(), TargetError> {
-        let chunk = self.opts.chunk_size;
-        let result = match source {
-            BlobSource::Bytes(bytes) => {
-                let body = Bytes::copy_from_slice(bytes);
-                let size = body.len() as u64;
-                self.http
-                    .upload(repository, digest, size, || {
-                        let body = body.clone();
-                        async move { Ok::<_, TargetError>(futures_util::stream::iter([Ok::<_, std::io::Error>(body)])) }
-                    })
-                    .await
-            }
-            BlobSource::File { path, size, identity } => {
-                self.http
-                    .upload(repository, digest, size, || {
-                        checked_file::file_stream(path, identity, digest, size, chunk, checked_file::Check::Length, progress.clone())
-                    })
-                    .await
-            }
-        };
-        progress.finish();
-        let changed = |found: String| match source {
-            BlobSource::File { path, size, .. } => {
-                Some(TargetError::FileChanged { path: path.to_path_buf(), expected: digest.clone(), expected_size: size, found })
-            }
-            BlobSource::Bytes(_) => None,
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(UploadError::FileChanged(m)) => Err(changed(m.found)
-                .unwrap_or_else(|| TargetError::Registry(RegistryFailure { status: None, detail: "the upload stream failed".into() }))),
-            Err(UploadError::Failed(e)) => {
-                // The stream checks only the length (checked_file::Check::Length): a registry refuses
-                // bytes whose digest is not the planned one. Was it the file that changed?
-                if let BlobSource::File { path, size, .. } = source {
-                    let owned = path.to_path_buf();
-                    let hashed = tokio::task::spawn_blocking(move || crate::plan::confine::hash_file(&owned)).await;
-                    if let Ok(Ok((found, found_size, _))) = hashed {
-                        if &found != digest || found_size != size {
-                            return Err(changed(format!("{found} ({found_size} bytes)")).unwrap_or(e));
-                        }
-                    }
+        self.store_blob(repository, digest, source, progress, None).await.map(|_| ())
+    }
+
+    async fn mount_or_push_blob(
+        &self,
+        repository: &str,
+        from: &str,
+        digest: &Digest,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<BlobStored, TargetError> {
+        self.store_blob(repository, digest, source, progress, Some(from)).await
+    }
+
+    async fn list_tags(&self, repository: &str) -> Result<Option<BTreeSet<String>>, TargetError> {
+        let mut tags = BTreeSet::new();
+        let mut query: Option<String> = None;
+        for _ in 0..MAX_TAG_PAGES {
+            let r = self.http.tags_list(repository, query.as_deref()).await?;
+            match r.status {
+                404 => return Ok(Some(tags)),
+                s if (200..300).contains(&s) => {}
+                _ => {
+                    tracing::debug!("listing the tags of {}/{repository} was answered {}; reading each tag", self.registry, r.to_error());
+                    return Ok(None);
                 }
-                Err(e)
+            }
+            let Ok(list) = serde_json::from_slice::<TagList>(&r.body) else {
+                tracing::debug!("the tag listing of {}/{repository} is not a tag list; reading each tag", self.registry);
+                return Ok(None);
+            };
+            tags.extend(list.tags.unwrap_or_default());
+            match next_query(r.link.as_deref()) {
+                Some(next) => query = Some(next),
+                None => return Ok(Some(tags)),
             }
         }
+        tracing::debug!("the tags of {}/{repository} span over {MAX_TAG_PAGES} pages; reading each tag", self.registry);
+        Ok(None)
     }
 
     async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError> {

@@ -255,3 +255,12 @@ fn publish_futures_are_send(
     send(crate::publish::publish(plan, &subject(), opts, r));
     send(crate::publish::publish(plan, &subject(), opts, l));
 }
+
+#[test]
+fn the_next_page_of_a_tag_listing_is_its_link_query() {
+    use super::next_query;
+    assert_eq!(next_query(Some("</v2/a/tags/list?n=100&last=x>; rel=\"next\"")).as_deref(), Some("n=100&last=x"));
+    assert_eq!(next_query(Some("<https://r/v2/a/tags/list?last=x>; rel=next")).as_deref(), Some("last=x"));
+    assert_eq!(next_query(Some("</v2/a/tags/list?last=x>; rel=\"prev\"")), None);
+    assert_eq!(next_query(None), None);
+}

@@ -4,8 +4,9 @@
 //! Some clients copy an artifact together with its `subject` and look for the subject in the
 //! artifact's own repository: Helm 4 (oras-go v2 `Copy`) fails a `helm pull` of a chart in
 //! `<app repository>/<chart>` with `FindSuccessors … not found` otherwise. So, for each such
-//! repository, [`copy_subject`] reads the subject manifest from the app image's repository,
-//! makes every blob it references present by cross-repository mount (never by upload: the
+//! repository, [`copy_subject`] takes the subject manifest the preflight read from the app
+//! image's repository (or reads it), makes every blob it references present by
+//! cross-repository mount, asked for without a `HEAD` first (never by upload: the
 //! app image's layers are not ours to copy byte by byte), pushes every child manifest of an
 //! index the same way, and pushes the subject's bytes unchanged by digest. No tag is written,
 //! so R-PUSH-2 holds. A blob the registry will not mount makes the copy [`Copied::Skipped`]:
@@ -43,24 +44,45 @@ pub enum Copied {
     },
 }
 
-/// Step 2's second half: [`copy_subject`] into every target repository of `plan`; a skipped copy
-/// is a warning.
-pub async fn copy_into_every_repository(target: &impl Target, plan: &Plan, subject: &Subject) -> Result<(), PublishError> {
+/// Step 2's second half: [`copy_subject_known`] into every target repository of `plan`, `jobs`
+/// repositories at a time; a skipped copy is a warning. `known`: the subject's manifest as the
+/// preflight read it.
+pub async fn copy_into_every_repository(
+    target: &impl Target,
+    plan: &Plan,
+    subject: &Subject,
+    known: Option<&FetchedManifest>,
+    jobs: usize,
+) -> Result<(), PublishError> {
     let repositories: BTreeSet<&str> = plan.artifacts.iter().map(|a| a.repository.as_str()).collect();
-    for repository in repositories {
-        match copy_subject(target, &plan.context.image.repository, repository, subject).await? {
+    crate::publish::jobs::in_order(repositories, jobs, |repository| async move {
+        match copy_subject_known(target, &plan.context.image.repository, repository, subject, known).await? {
             Copied::Skipped { reason } => tracing::warn!(
                 "the app image {} is not in {repository}, so clients that copy an artifact with its subject (Helm 4) cannot pull from there: {reason}",
                 subject.digest
             ),
             copied => tracing::debug!("the app image in {repository}: {copied:?}"),
         }
-    }
+        Ok::<(), PublishError>(())
+    })
+    .await?;
     Ok(())
 }
 
 /// Makes `subject` present in `repository` (R-PUSH-10); see the module documentation.
 pub async fn copy_subject(target: &impl Target, app_repository: &str, repository: &str, subject: &Subject) -> Result<Copied, PublishError> {
+    copy_subject_known(target, app_repository, repository, subject, None).await
+}
+
+/// [`copy_subject`], with the subject's manifest already read from the app image's repository
+/// (`known`, used when its digest is the subject's), so that it is not read again.
+pub async fn copy_subject_known(
+    target: &impl Target,
+    app_repository: &str,
+    repository: &str,
+    subject: &Subject,
+    known: Option<&FetchedManifest>,
+) -> Result<Copied, PublishError> {
     if target.kind() != TargetKind::Registry || repository == app_repository {
         return Ok(Copied::NotNeeded);
     }
@@ -72,7 +94,8 @@ pub async fn copy_subject(target: &impl Target, app_repository: &str, repository
     if target.fetch_manifest(repository, ManifestRef::Digest(&subject.digest)).await.map_err(failed)?.is_some() {
         return Ok(Copied::AlreadyThere);
     }
-    let mut copy = Copier { target, from: app_repository, to: repository, pushed: 0 };
+    let known = known.filter(|m| m.digest == subject.digest).cloned();
+    let mut copy = Copier { target, from: app_repository, to: repository, pushed: 0, known };
     match copy.manifest(&subject.digest, Some(&subject.media_type), 0).await.map_err(failed)? {
         Ok(()) => Ok(Copied::Pushed { manifests: copy.pushed }),
         Err(reason) => Ok(Copied::Skipped { reason }),
@@ -85,6 +108,8 @@ struct Copier<'a, T> {
     from: &'a str,
     to: &'a str,
     pushed: usize,
+    /// A manifest of `from` already read (the subject's), taken instead of reading it again.
+    known: Option<FetchedManifest>,
 }
 
 impl<T: Target> Copier<'_, T> {
@@ -95,7 +120,12 @@ impl<T: Target> Copier<'_, T> {
         if depth > MAX_DEPTH {
             return Ok(Err(format!("its indexes nest deeper than {MAX_DEPTH} levels")));
         }
-        let Some(m) = self.target.fetch_manifest(self.from, ManifestRef::Digest(digest)).await? else {
+        let known = self.known.take_if(|m| &m.digest == digest);
+        let fetched = match known {
+            Some(m) => Some(m),
+            None => self.target.fetch_manifest(self.from, ManifestRef::Digest(digest)).await?,
+        };
+        let Some(m) = fetched else {
             return Ok(Err(format!("{digest} is not in {}", self.from)));
         };
         if &m.digest != digest {
@@ -107,8 +137,10 @@ impl<T: Target> Copier<'_, T> {
         match referenced(&m, &media_type) {
             Err(reason) => return Ok(Err(reason)),
             Ok(Referenced::Blobs(blobs)) => {
+                // Mounted without asking first whether `to` holds it: a mount of a blob already
+                // there succeeds as well, and one request is all it takes either way.
                 for blob in blobs {
-                    if !self.target.blob_exists(self.to, &blob).await? && !self.target.mount_blob(self.to, self.from, &blob).await? {
+                    if !self.target.mount_blob(self.to, self.from, &blob).await? {
                         return Ok(Err(format!("the registry did not mount blob {blob} from {} into {}", self.from, self.to)));
                     }
                 }

@@ -8,6 +8,7 @@
 //! they concern.
 
 use crate::input_file::FileIdentity;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::plan::Subject;
@@ -74,6 +75,15 @@ pub enum BlobSource<'a> {
     },
 }
 
+/// How [`Target::mount_or_push_blob`] made a blob present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStored {
+    /// Mounted from another repository: no byte sent.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
+
 /// Which implementation a target is; decides the rules that only apply to registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
@@ -110,6 +120,32 @@ pub trait Target {
         source: BlobSource<'_>,
         progress: &BlobProgress,
     ) -> Result<(), TargetError>;
+
+    /// Makes the blob `digest` present in `repository`: mounted from repository `from` when the
+    /// target can, else stored from `source`. The default asks [`Target::mount_blob`] and then
+    /// [`Target::push_blob`]; a registry does both in one upload session (the mount asked for in
+    /// the request that opens it, R-PUSH-4).
+    async fn mount_or_push_blob(
+        &self,
+        repository: &str,
+        from: &str,
+        digest: &Digest,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<BlobStored, TargetError> {
+        if self.mount_blob(repository, from, digest).await? {
+            return Ok(BlobStored::Mounted);
+        }
+        self.push_blob(repository, digest, source, progress).await?;
+        Ok(BlobStored::Uploaded)
+    }
+
+    /// The tags of `repository` (none when it does not exist), when the target lists them in
+    /// one go; `None` when it cannot, and each tag is then read by itself. The default: `None`.
+    async fn list_tags(&self, repository: &str) -> Result<Option<BTreeSet<String>>, TargetError> {
+        let _ = repository;
+        Ok(None)
+    }
 
     /// Stores `bytes` unchanged as a manifest of `media_type` at `reference`.
     async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError>;

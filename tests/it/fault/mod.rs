@@ -6,5 +6,5 @@
 
 mod injector;
 mod quirks;
-mod scenario;
+pub(crate) mod scenario;
 mod sweep;

@@ -71,11 +71,16 @@ impl Scenario {
     /// Seeds the app image into `<ns>/app` (straight to the registry, see
     /// [`RegistryView::seed_app_image`]) and writes the layers dir.
     pub async fn new(registry: &Registry, view: &RegistryView, ns: &str) -> Scenario {
-        let subject = view.seed_app_image(registry, ns).await;
-        let layers = tempfile::tempdir().unwrap();
-        let scenario = Scenario { ns: ns.to_string(), subject, layers };
+        let scenario = Scenario::empty(registry, view, ns).await;
         scenario.write_layer("acme_tools", "tools", &tools_toml(ns), &[("m.wasm", WASM), ("notes.txt", NOTES)]);
         scenario
+    }
+
+    /// Like [`Scenario::new`], with an empty layers dir to fill with [`Scenario::write_layer`].
+    pub async fn empty(registry: &Registry, view: &RegistryView, ns: &str) -> Scenario {
+        let subject = view.seed_app_image(registry, ns).await;
+        let layers = tempfile::tempdir().unwrap();
+        Scenario { ns: ns.to_string(), subject, layers }
     }
 
     /// Writes (or rewrites) `<layers>/<bp_dir>/<layer>.toml` and the layer's files.

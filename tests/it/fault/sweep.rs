@@ -6,7 +6,9 @@
 //! end with byte-identical manifests and tags to a clean publish, every tag on a complete
 //! artifact.
 //!
-//! Which requests: every request of the clean run except oci-client's `GET /v2/` pings (it
+//! Which requests: each request of the clean run, by its key (method, path without the
+//! namespace or upload id, digest, occurrence: the publish is concurrent, so the order of
+//! arrival varies), broken whenever it arrives; every one except oci-client's `GET /v2/` pings (it
 //! sends one before each call against a registry that asks for no credentials, and ignores
 //! their failure: `Client::get_auth_token` drops the error), of which the first and the last
 //! are broken as samples. Speed: the publisher runs in process with waits of at most 5 ms
@@ -59,6 +61,7 @@ async fn r_push_2_fault_sweep_never_leaves_a_half_published_state() {
     let proxy = FaultProxy::start(&registry, None).await;
     let report = clean.publish(&proxy.host(), fast_retries(), &PublishOptions::default()).await.unwrap();
     let requests = proxy.log();
+    let keys = proxy.keys();
     let expected = view.state("clean").await;
     let names: Vec<(&str, Vec<String>)> =
         expected.iter().map(|(repository, tags)| (repository.as_str(), tags.keys().cloned().collect())).collect();
@@ -73,13 +76,13 @@ async fn r_push_2_fault_sweep_never_leaves_a_half_published_state() {
     // PARALLEL workers, each with its own proxy and client, take the plans in turn.
     let queues: Vec<Vec<FaultPlan>> = (0..PARALLEL).map(|w| plans.iter().skip(w).step_by(PARALLEL).copied().collect()).collect();
     let failures: Vec<String> = join_all(queues.into_iter().map(|queue| {
-        let (registry, view, expected, requests) = (&registry, &view, &expected, &requests);
+        let (registry, view, expected, keys) = (&registry, &view, &expected, &keys);
         async move {
             let proxy = FaultProxy::start(registry, None).await;
             let target = connect(&proxy.host(), fast_retries()).await;
             let mut failures = Vec::new();
             for plan in queue {
-                let run = Run { registry, view, proxy: &proxy, target: &target, expected, requests };
+                let run = Run { registry, view, proxy: &proxy, target: &target, expected, keys };
                 failures.extend(run.check(plan).await.err());
             }
             failures
@@ -116,8 +119,9 @@ struct Run<'a> {
     target: &'a RegistryTarget,
     /// The state of a clean publish.
     expected: &'a State,
-    /// The requests of a clean publish.
-    requests: &'a [String],
+    /// The keys of a clean publish's requests (`injector::request_key`): a plan breaks the request of the key at its
+    /// position, whenever it arrives in this run.
+    keys: &'a [String],
 }
 
 impl Run<'_> {
@@ -125,13 +129,13 @@ impl Run<'_> {
     /// the registry holds; after a failure, disarm and publish again.
     async fn check(&self, plan: FaultPlan) -> Result<(), String> {
         let (view, expected) = (self.view, self.expected);
-        let broken = self.requests.get(plan.at as usize - 1).map_or("?", String::as_str);
+        let broken = self.keys.get(plan.at as usize - 1).map_or("?", String::as_str);
         let ns = plan.slug();
         let fail = |what: String| Err(format!("{ns} ({broken}): {what}"));
         let scenario = Scenario::new(self.registry, view, &ns).await;
         let before = seeded_state(&scenario);
         let host = self.proxy.host();
-        self.proxy.arm(plan);
+        self.proxy.arm_at(plan, broken);
         let result = scenario.publish_to(self.target, &host, &PublishOptions::default()).await;
         self.proxy.disarm();
         let after = view.state(&ns).await;

@@ -16,16 +16,25 @@
 //! | `conditional-412` | refuses the first conditional (`If-Match`) `PUT` of a fallback index: `412` | any registry with a concurrent writer |
 //! | `manifest-413` | refuses manifest `PUT`s over [`MANIFEST_413_LIMIT`] bytes: `413` from nginx | registries behind a proxy with a small body limit |
 //! | `oci-subject-no-referrers` | answers a manifest `PUT` with a `subject` with `OCI-Subject`, but its referrers API answers 404 | half-upgraded registries |
+//! | `wan[:RTT]`, `wan:rtt=RTT,bw=RATE` | answers everything unchanged, a round trip later (and at a bandwidth) | a cloud registry seen from a CI runner ([`wan`]) |
+//!
+//! `wan` is not in [`QuirkProfile::ALL`], the standard profiles the suite sweeps: it changes no
+//! answer, only when it arrives, and a run asks for it by name. Every proxy keeps a log of the
+//! requests it received ([`QuirksProxy::request_log`]), which tests use to count a publish's
+//! requests.
 
 pub mod profiles;
 pub mod proxy;
 pub mod referrers_api;
+pub mod wan;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+pub use wan::Wan;
 
 pub use proxy::{Forward, Handler, Proxy, ProxyError, ProxyOptions, ProxyRequest, ProxyResponse, Reply, Upstream};
 
@@ -42,6 +51,8 @@ pub enum QuirkProfile {
     Conditional412,
     Manifest413,
     OciSubjectNoReferrers,
+    /// Latency (and bandwidth), not a departure: see [`wan`].
+    Wan(Wan),
 }
 
 impl QuirkProfile {
@@ -56,7 +67,8 @@ impl QuirkProfile {
         QuirkProfile::OciSubjectNoReferrers,
     ];
 
-    /// The profile's name, as `--registry-quirks` takes it.
+    /// The profile's name, as `--registry-quirks` takes it (`wan` without its parameters:
+    /// [`fmt::Display`] gives the whole spec).
     pub fn name(self) -> &'static str {
         match self {
             QuirkProfile::AllowlistMediaTypes => "allowlist-media-types",
@@ -66,27 +78,39 @@ impl QuirkProfile {
             QuirkProfile::Conditional412 => "conditional-412",
             QuirkProfile::Manifest413 => "manifest-413",
             QuirkProfile::OciSubjectNoReferrers => "oci-subject-no-referrers",
+            QuirkProfile::Wan(_) => "wan",
         }
     }
 }
 
 impl fmt::Display for QuirkProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            QuirkProfile::Wan(wan) => wan.fmt(f),
+            _ => f.write_str(self.name()),
+        }
     }
 }
 
-/// A profile name that is not one of [`QuirkProfile::ALL`].
+/// A profile name that is not one of [`QuirkProfile::ALL`] nor a `wan` spec, or a malformed
+/// `wan` spec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown registry quirk profile `{given}`: use one of {}", QuirkProfile::ALL.map(QuirkProfile::name).join(", "))]
-pub struct UnknownQuirkProfile {
-    pub given: String,
+pub enum UnknownQuirkProfile {
+    #[error("unknown registry quirk profile `{given}`: use one of {}, or wan[:RTT] (e.g. wan:50ms, wan:rtt=50ms,bw=10MiB)", QuirkProfile::ALL.map(QuirkProfile::name).join(", "))]
+    Unknown { given: String },
+    #[error("invalid registry quirk profile `{given}`: {reason}")]
+    BadWan { given: String, reason: String },
 }
 
 impl FromStr for QuirkProfile {
     type Err = UnknownQuirkProfile;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        QuirkProfile::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| UnknownQuirkProfile { given: s.to_string() })
+        match Wan::parse(s) {
+            Some(Ok(wan)) => return Ok(QuirkProfile::Wan(wan)),
+            Some(Err(reason)) => return Err(UnknownQuirkProfile::BadWan { given: s.to_string(), reason }),
+            None => {}
+        }
+        QuirkProfile::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| UnknownQuirkProfile::Unknown { given: s.to_string() })
     }
 }
 
@@ -114,12 +138,32 @@ impl Hits {
     }
 }
 
+/// Every request a quirks proxy received, as `METHOD /path?query`, in arrival order. It grows
+/// with every request: the proxy serves tests, conformance runs and measurements, not traffic.
+#[derive(Debug, Default)]
+struct RequestLog {
+    lines: Mutex<Vec<String>>,
+}
+
+impl RequestLog {
+    fn record(&self, request: &ProxyRequest) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(format!("{} {}", request.method, request.target));
+        }
+    }
+
+    fn from(&self, start: usize) -> Vec<String> {
+        self.lines.lock().map(|lines| lines.get(start..).unwrap_or_default().to_vec()).unwrap_or_default()
+    }
+}
+
 /// A running quirks proxy; dropping it stops it.
 #[derive(Debug)]
 pub struct QuirksProxy {
     proxy: Proxy,
     profile: QuirkProfile,
     hits: Arc<Hits>,
+    log: Arc<RequestLog>,
 }
 
 impl QuirksProxy {
@@ -152,16 +196,27 @@ impl QuirksProxy {
     pub fn requests(&self) -> u64 {
         self.proxy.requests()
     }
+
+    /// The requests received so far from the `start`-th on (0: all), each `METHOD /path?query`
+    /// in arrival order (requests still being read are not there yet).
+    pub fn request_log(&self, start: usize) -> Vec<String> {
+        self.log.from(start)
+    }
 }
 
 /// Starts a proxy with `profile` in front of the registry `upstream` (`http://host:port`,
 /// `https://host`, or a bare `host[:port]`), on a free port of 127.0.0.1. Must be called inside
 /// a tokio runtime; the proxy runs on it until dropped.
 pub async fn start_quirks_proxy(upstream: &str, profile: QuirkProfile) -> Result<QuirksProxy, ProxyError> {
-    let hits = Arc::new(Hits::default());
-    let handler = profiles::Quirks::new(profile, hits.clone());
-    let proxy = Proxy::start(upstream, handler, ProxyOptions::default()).await?;
-    Ok(QuirksProxy { proxy, profile, hits })
+    start_quirks_proxy_on(upstream, profile, ProxyOptions::default()).await
+}
+
+/// [`start_quirks_proxy`] listening where `options` say (`conformance proxy --listen`).
+pub async fn start_quirks_proxy_on(upstream: &str, profile: QuirkProfile, options: ProxyOptions) -> Result<QuirksProxy, ProxyError> {
+    let (hits, log) = (Arc::new(Hits::default()), Arc::new(RequestLog::default()));
+    let handler = profiles::Quirks::new(profile, hits.clone(), log.clone());
+    let proxy = Proxy::start(upstream, handler, options).await?;
+    Ok(QuirksProxy { proxy, profile, hits, log })
 }
 
 #[cfg(test)]
@@ -186,5 +241,18 @@ mod tests {
         }
         let err = "gitlab".parse::<QuirkProfile>().unwrap_err();
         assert!(err.to_string().contains("allowlist-media-types, referrers-html"), "{err}");
+        assert!(err.to_string().contains("wan:50ms"), "{err}");
+    }
+
+    #[test]
+    fn wan_specs_are_profiles_outside_the_standard_sweep() {
+        let wan = "wan:rtt=20ms,bw=1MiB".parse::<QuirkProfile>().unwrap();
+        assert!(matches!(wan, QuirkProfile::Wan(Wan { bandwidth: Some(1_048_576), .. })));
+        assert_eq!(wan.to_string().parse::<QuirkProfile>(), Ok(wan));
+        assert_eq!(wan.name(), "wan");
+        assert!(!QuirkProfile::ALL.contains(&wan));
+        let err = "wan:fast".parse::<QuirkProfile>().unwrap_err();
+        assert!(matches!(err, UnknownQuirkProfile::BadWan { .. }), "{err}");
+        assert!(err.to_string().contains("wan:fast") && err.to_string().contains("ms"), "{err}");
     }
 }

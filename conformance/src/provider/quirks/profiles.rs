@@ -13,7 +13,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::proxy::{Handler, ProxyRequest, ProxyResponse, Reply, Upstream};
-use super::{Hits, QuirkProfile, MANIFEST_413_LIMIT};
+use super::{Hits, QuirkProfile, RequestLog, MANIFEST_413_LIMIT};
 use cnb_artifacts_core::media_types::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
 /// Config media types an allowlisting registry accepts: those of container images.
@@ -70,13 +70,14 @@ impl<'a> Route<'a> {
 pub(super) struct Quirks {
     pub(super) profile: QuirkProfile,
     pub(super) hits: Arc<Hits>,
+    log: Arc<RequestLog>,
     /// `conditional-412` refuses only the first conditional write.
     refused_once: AtomicBool,
 }
 
 impl Quirks {
-    pub(super) fn new(profile: QuirkProfile, hits: Arc<Hits>) -> Quirks {
-        Quirks { profile, hits, refused_once: AtomicBool::new(false) }
+    pub(super) fn new(profile: QuirkProfile, hits: Arc<Hits>, log: Arc<RequestLog>) -> Quirks {
+        Quirks { profile, hits, log, refused_once: AtomicBool::new(false) }
     }
 
     /// The quirky answer to `request`, or `None` to forward it unchanged.
@@ -134,6 +135,7 @@ impl Quirks {
                 let answer = upstream.forward(request).await;
                 Some(if answer.is_success() { answer.with_header("OCI-Subject", &subject) } else { answer })
             }
+            (QuirkProfile::Wan(wan), _) => Some(wan.forward(request, upstream).await),
             _ => None,
         }
     }
@@ -141,6 +143,7 @@ impl Quirks {
 
 impl Handler for Quirks {
     async fn handle(&self, request: ProxyRequest, upstream: &Upstream) -> Reply {
+        self.log.record(&request);
         match self.quirk(&request, upstream).await {
             Some(answer) => {
                 self.hits.record(Route::of(request.path()).repository());
