@@ -264,5 +264,20 @@ pub fn escape(literal: &str) -> String {
     literal.replace(OPEN, ESCAPED_OPEN)
 }
 
+/// Every variable set, for tests that render templates.
+#[cfg(test)]
+pub(crate) fn full_vars() -> Vars {
+    Vars {
+        build_tag: Some("1.2.3".into()),
+        build_image: Some("registry.example.com/team/app:1.2.3".into()),
+        build_repository: Some("team/app".into()),
+        build_registry: Some("registry.example.com".into()),
+        build_digest: Some(format!("sha256:{}", "a".repeat(64))),
+        buildpack_id: Some("acme/wasm".into()),
+        buildpack_version: Some("0.4.1".into()),
+        layer_name: Some("module".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -5,20 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::template::Template;
-
-fn full_vars() -> Vars {
-    Vars {
-        build_tag: Some("1.2.3".into()),
-        build_image: Some("registry.example.com/team/app:1.2.3".into()),
-        build_repository: Some("team/app".into()),
-        build_registry: Some("registry.example.com".into()),
-        build_digest: Some(format!("sha256:{}", "a".repeat(64))),
-        buildpack_id: Some("acme/wasm".into()),
-        buildpack_version: Some("0.4.1".into()),
-        layer_name: Some("module".into()),
-    }
-}
+use crate::template::{full_vars, Template};
 
 proptest! {
     #[test]
