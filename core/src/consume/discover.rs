@@ -22,7 +22,7 @@ use crate::media_types::{
     WASM_CONFIG,
 };
 use crate::publish::referrers::{classify_probe, Probe};
-use crate::publish::registry_http::RawResponse;
+use crate::publish::registry_http::{next_link, RawResponse};
 use crate::reference::{is_referrers_tag, Digest, ImageRef};
 
 /// At most this many tags of a repository are resolved to find the tags of the artifacts.
@@ -253,13 +253,8 @@ async fn referrers(consumer: &Consumer, repository: &str, subject: &Digest) -> R
 /// very listing on this registry (a relative URL, or an absolute one on the registry's host):
 /// only its query is taken, so the credentials go nowhere else.
 fn next_page(what: &str, registry: &str, repository: &str, subject: &Digest, link: Option<&str>) -> Result<Option<String>, ConsumeError> {
-    let Some(link) = link else { return Ok(None) };
+    let Some(url) = link.and_then(next_link) else { return Ok(None) };
     let invalid = |reason: String| ConsumeError::Invalid { what: what.to_string(), reason };
-    let Some(next) = link.split(',').find(|l| l.split(';').skip(1).any(|p| p.trim().replace('"', "").eq_ignore_ascii_case("rel=next")))
-    else {
-        return Ok(None);
-    };
-    let url = next.split(';').next().unwrap_or_default().trim().trim_start_matches('<').trim_end_matches('>');
     let path_and_query = match url.split_once("://") {
         Some((_, rest)) => {
             let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));

@@ -44,6 +44,14 @@ pub const MAX_BODY: usize = crate::manifest::MAX_MANIFEST_SIZE;
 /// The most bytes of an error answer's body that are read (R-SEC-2); the rest is never read.
 pub const ERROR_BODY_CAP: usize = 64 * 1024;
 
+/// The target of the `rel="next"` link of a `Link` header (`<url>; rel="next"`, RFC 8288, as
+/// the distribution spec pages tag and referrers listings); `None` when it names none. The
+/// target is the registry's word: callers take from it only what they check.
+pub fn next_link(link: &str) -> Option<&str> {
+    let next = link.split(',').find(|l| l.split(';').skip(1).any(|p| p.trim().replace('"', "").eq_ignore_ascii_case("rel=next")))?;
+    Some(next.split(';').next().unwrap_or_default().trim().trim_start_matches('<').trim_end_matches('>'))
+}
+
 /// A response, read whole (at most [`MAX_BODY`] bytes; an error answer at most
 /// [`ERROR_BODY_CAP`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +63,8 @@ pub struct RawResponse {
     pub content_digest: Option<String>,
     pub location: Option<String>,
     www_authenticate: Option<String>,
-    /// The `Link` header, by which a paginated referrers listing names its next page.
+    /// The `Link` header, by which a paginated listing (referrers, tags) names its next page
+    /// ([`next_link`]).
     pub link: Option<String>,
     retry_after: Option<String>,
     pub body: Bytes,

@@ -29,7 +29,7 @@ use crate::publish::referrers::{
     classify_probe, lists_all, write_fallback, IndexStore, Probe, PutOutcome, ReferrerEntry, ReferrersMode, ReferrersOutcome,
     ReferrersUsed, StoredIndex,
 };
-use crate::publish::registry_http::{RegistryHttp, UploadError};
+use crate::publish::registry_http::{next_link, RegistryHttp, UploadError};
 use crate::publish::target::{BlobSource, BlobStored, FetchedManifest, ManifestRef, Target, TargetKind};
 use crate::reference::Digest;
 
@@ -45,9 +45,7 @@ struct TagList {
 /// The query string of the next page a `Link` header names (`<…?n=100&last=x>; rel="next"`),
 /// without `?`; `None` at the last page.
 fn next_query(link: Option<&str>) -> Option<String> {
-    let next = link?.split(',').find(|l| l.split(';').skip(1).any(|p| p.trim().replace('"', "").eq_ignore_ascii_case("rel=next")))?;
-    let target = next.split(';').next()?.trim().trim_start_matches('<').trim_end_matches('>');
-    target.split_once('?').map(|(_, query)| query.to_string()).filter(|q| !q.is_empty())
+    next_link(link?)?.split_once('?').map(|(_, query)| query.to_string()).filter(|q| !q.is_empty())
 }
 
 /// One registry, with resolved credentials.
