@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::conformance_cmd::quirk_profile;
+use super::conformance_cmd::{quirk_profile, runtime};
 use super::exit;
 use cnb_artifacts_conformance::interrupt::Interrupt;
 use cnb_artifacts_conformance::provider::quirks::{start_quirks_proxy_on, ProxyOptions, QuirkProfile};
@@ -37,14 +37,10 @@ const LOG_EVERY: Duration = Duration::from_millis(50);
 
 /// Runs the proxy until a signal; returns the exit code.
 pub fn run(args: &ProxyArgs) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return exit::RUNNER;
-        }
-    };
-    rt.block_on(serve(args))
+    match runtime() {
+        Ok(rt) => rt.block_on(serve(args)),
+        Err(code) => code,
+    }
 }
 
 async fn serve(args: &ProxyArgs) -> u8 {
