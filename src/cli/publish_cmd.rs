@@ -39,6 +39,11 @@ pub struct PublishArgs {
     /// Size of the pieces blobs are read and sent in, in bytes.
     #[arg(long, default_value_t = DEFAULT_CHUNK_SIZE)]
     pub chunk_size: usize,
+    /// Files of at least this many bytes are read once when pushed to a registry: their digest
+    /// is computed while they are uploaded, not at planning (R-PUSH-11). 0: every file is hashed
+    /// at planning. An OCI layout always hashes at planning.
+    #[arg(long, value_name = "BYTES", default_value_t = publish::DEFAULT_SINGLE_PASS_MIN_SIZE)]
+    pub single_pass_min_size: u64,
     /// Requests in flight at once in each step (tag checks, blobs, manifests, fallback indexes,
     /// tags); at most this many blobs are being sent at once. An OCI layout is written one at a time.
     #[arg(long, default_value_t = cnb_artifacts_core::publish::jobs::DEFAULT_JOBS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -76,7 +81,9 @@ pub fn publish(args: &PublishArgs, seams: &impl super::Seams) -> u8 {
         Ok(c) => c,
         Err(errors) => return report_input_errors(&errors),
     };
-    let plan = match plan::plan_with(&args.layers_dir, &ctx, seams) {
+    let single_pass = args.layout.is_none() && args.single_pass_min_size > 0;
+    let plan_opts = plan::PlanOptions { single_pass_min_size: single_pass.then_some(args.single_pass_min_size) };
+    let plan = match plan::plan_with_options(&args.layers_dir, &ctx, seams, &plan_opts) {
         Ok(p) => p,
         Err(errors) => return report_input_errors(&errors),
     };

@@ -10,7 +10,7 @@ use cnb_artifacts_core::mutants::{active, Mutant};
 use cnb_artifacts_core::plan::{Plan, Subject};
 use cnb_artifacts_core::publish::progress::BlobProgress;
 use cnb_artifacts_core::publish::referrers::{ReferrerEntry, ReferrersMode, ReferrersOutcome};
-use cnb_artifacts_core::publish::target::{BlobSource, FetchedManifest, ManifestRef, TargetKind};
+use cnb_artifacts_core::publish::target::{BlobSource, FetchedManifest, ManifestRef, StagedBlob, TargetKind};
 use cnb_artifacts_core::publish::{PublishError, Target, TargetError};
 use cnb_artifacts_core::reference::Digest;
 use serde_json::Value;
@@ -174,6 +174,25 @@ impl<T: Target> Target for MutantTarget<'_, T> {
     ) -> Result<(), TargetError> {
         self.write();
         self.inner.push_blob(repository, digest, source, progress).await
+    }
+
+    async fn stage_file(
+        &self,
+        repository: &str,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<Option<StagedBlob>, TargetError> {
+        self.write();
+        self.inner.stage_file(repository, source, progress).await
+    }
+
+    async fn commit_staged(&self, staged: &StagedBlob) -> Result<(), TargetError> {
+        self.write();
+        self.inner.commit_staged(staged).await
+    }
+
+    async fn cancel_staged(&self, staged: &StagedBlob) -> Result<(), TargetError> {
+        self.inner.cancel_staged(staged).await
     }
 
     async fn push_manifest(&self, repository: &str, reference: ManifestRef<'_>, media_type: &str, bytes: &[u8]) -> Result<(), TargetError> {

@@ -24,5 +24,6 @@ mod realm;
 mod registry;
 mod request_count;
 mod security;
+mod single_pass;
 mod transport;
 mod wan;

@@ -5,12 +5,12 @@
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
-use crate::layer_toml::{ArtifactDecl, LayerFile};
+use crate::layer_toml::{ArtifactDecl, LayerFile, Preset};
 use crate::plan::collisions::TagClaim;
-use crate::plan::confine::{self, ConfineError};
+use crate::plan::confine::{self, ConfineError, Hashed};
 use crate::plan::presets::{self, PresetInput, PresetOutput};
 use crate::plan::render::{self, Located};
-use crate::plan::{BuildContext, PlannedArtifact, PlannedFile};
+use crate::plan::{BuildContext, PlanOptions, PlannedArtifact, PlannedFile};
 use crate::reference::{validate_repository_in, validate_tag, Digest};
 
 /// What can be known of an artifact without a build context.
@@ -26,7 +26,12 @@ pub struct Checked<'a> {
 
 /// Everything that needs no build context (R-PLAN-1): template syntax, label keys,
 /// confinement, hashing, the preset. Returns every problem found.
-pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&str>) -> Result<Checked<'a>, Vec<Diagnostic>> {
+pub fn check<'a>(
+    layer: &'a LayerFile,
+    decl: &'a ArtifactDecl,
+    created: Option<&str>,
+    opts: &PlanOptions,
+) -> Result<Checked<'a>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut template = |v: &Option<Spanned<String>>| match v.as_ref().map(|v| render::parse(layer, v)).transpose() {
         Ok(t) => t,
@@ -49,8 +54,10 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
     }
     let mut files: Vec<PlannedFile> = Vec::new();
     let mut files_ok = true;
+    // A wasm config names the files' digests (R-PRESET-2): they are needed now.
+    let defer_from = opts.single_pass_min_size.filter(|_| *decl.preset.get_ref() != Preset::Wasm);
     for declared in &decl.files {
-        match plan_file(layer, declared.get_ref(), &files) {
+        match plan_file(layer, declared.get_ref(), &files, defer_from) {
             Ok(f) => files.push(f),
             Err(e) => {
                 files_ok = false;
@@ -86,14 +93,21 @@ pub fn check<'a>(layer: &'a LayerFile, decl: &'a ArtifactDecl, created: Option<&
     Ok(Checked { layer, decl, tag, repository, labels, files, preset })
 }
 
-fn plan_file(layer: &LayerFile, declared: &str, earlier: &[PlannedFile]) -> Result<PlannedFile, ConfineError> {
+/// Confines and hashes one declared file; a file of at least `defer_from` bytes is only
+/// confined and measured ([`PlannedFile::digest_pending`]).
+fn plan_file(layer: &LayerFile, declared: &str, earlier: &[PlannedFile], defer_from: Option<u64>) -> Result<PlannedFile, ConfineError> {
     let c = confine::confine(&layer.layer_dir, declared)?;
     if earlier.iter().any(|f| f.path == c.path) {
         return Err(ConfineError::Duplicate(c.path));
     }
-    let (digest, size, identity): (Digest, u64, _) =
-        confine::hash_file(&c.source).map_err(|e| ConfineError::Unreadable { path: c.path.clone(), reason: e.to_string() })?;
-    Ok(PlannedFile { path: c.path, source: c.source, identity, size, digest, media_type: String::new() })
+    let hashed = confine::hash_file_below(&c.source, defer_from)
+        .map_err(|e| ConfineError::Unreadable { path: c.path.clone(), reason: e.to_string() })?;
+    let (digest, size, identity, digest_pending) = match hashed {
+        Hashed::Digest(digest, size, identity) => (digest, size, identity, false),
+        // A placeholder until the publisher has read the file (R-PUSH-11).
+        Hashed::Deferred(size, identity) => (Digest::of(b""), size, identity, true),
+    };
+    Ok(PlannedFile { path: c.path, source: c.source, identity, size, digest, digest_pending, media_type: String::new() })
 }
 
 impl Checked<'_> {

@@ -289,11 +289,39 @@ pub fn open_planned(path: &Path, identity: FileIdentity) -> io::Result<std::fs::
 /// pass from one descriptor ([`open_resolved`]).
 pub fn hash_file(path: &Path) -> io::Result<(Digest, u64, FileIdentity)> {
     let (file, meta) = open_resolved(path)?;
+    let (digest, size) = hash_open(file)?;
+    Ok((digest, size, FileIdentity::of(&meta)))
+}
+
+/// What [`hash_file_below`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hashed {
+    /// The file's digest, size and identity.
+    Digest(Digest, u64, FileIdentity),
+    /// The file has at least the size given: its size and identity only, not read.
+    Deferred(u64, FileIdentity),
+}
+
+/// [`hash_file`], except that a file of at least `defer_from` bytes (by the `fstat` of the
+/// descriptor opened) is not read: its digest is left to the publisher, which computes it
+/// while uploading the file (R-PUSH-11).
+pub fn hash_file_below(path: &Path, defer_from: Option<u64>) -> io::Result<Hashed> {
+    let (file, meta) = open_resolved(path)?;
+    let identity = FileIdentity::of(&meta);
+    if defer_from.is_some_and(|min| meta.len() >= min) {
+        return Ok(Hashed::Deferred(meta.len(), identity));
+    }
+    let (digest, size) = hash_open(file)?;
+    Ok(Hashed::Digest(digest, size, identity))
+}
+
+/// The digest and length of what remains to read of `file`, in one streaming pass.
+fn hash_open(file: std::fs::File) -> io::Result<(Digest, u64)> {
     // `io::copy` from a `BufReader` reads into the reader's own buffer: one read per block.
     let mut file = io::BufReader::with_capacity(HASH_READ_SIZE, file);
     let mut hasher = Sha256::new();
     let size = io::copy(&mut file, &mut hasher)?;
-    Ok((Digest::from_sha256(hasher), size, FileIdentity::of(&meta)))
+    Ok((Digest::from_sha256(hasher), size))
 }
 
 #[cfg(test)]

@@ -101,8 +101,13 @@ pub struct PlannedFile {
     pub identity: crate::input_file::FileIdentity,
     /// The file's size in bytes when it was hashed.
     pub size: u64,
-    /// The digest of the file's bytes.
+    /// The digest of the file's bytes; not yet known when [`PlannedFile::digest_pending`].
     pub digest: Digest,
+    /// The file was not hashed at planning ([`PlanOptions::single_pass_min_size`]): the
+    /// publisher computes its digest while uploading it (R-PUSH-11), and `digest` is a
+    /// placeholder until then.
+    #[serde(skip)]
+    pub digest_pending: bool,
     /// The layer media type (the preset's, or `mediaType` as declared).
     #[serde(rename = "mediaType")]
     pub media_type: String,
@@ -168,6 +173,23 @@ pub struct Plan {
     pub artifacts: Vec<PlannedArtifact>,
 }
 
+impl Plan {
+    /// Whether a file's digest is left to the publisher ([`PlannedFile::digest_pending`]).
+    pub fn has_pending_digests(&self) -> bool {
+        self.artifacts.iter().flat_map(|a| &a.files).any(|f| f.digest_pending)
+    }
+}
+
+/// Choices of planning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Files of at least this many bytes are not hashed at planning: the publisher computes
+    /// their digests while uploading them, reading each once (R-PUSH-11). Never for the files
+    /// of a `wasm` artifact, whose config names the files' digests. `None`: every file is
+    /// hashed (the `plan` command, an OCI layout).
+    pub single_pass_min_size: Option<u64>,
+}
+
 /// Plans every artifact under `layers_dir` for the build `ctx` (R-PLAN-1..3). Returns every
 /// problem found in any file, or the complete plan; never a partial plan.
 pub fn plan(layers_dir: &Path, ctx: &BuildContext) -> Result<Plan, Diagnostics> {
@@ -176,7 +198,12 @@ pub fn plan(layers_dir: &Path, ctx: &BuildContext) -> Result<Plan, Diagnostics> 
 
 /// [`plan`], with `seams` rewriting between its stages ([`seams`]).
 pub fn plan_with(layers_dir: &Path, ctx: &BuildContext, seams: &dyn Seams) -> Result<Plan, Diagnostics> {
-    run(layers_dir, Some(ctx), seams).map(|artifacts| Plan { context: ctx.clone(), artifacts })
+    plan_with_options(layers_dir, ctx, seams, &PlanOptions::default())
+}
+
+/// [`plan_with`], with the choices `opts`.
+pub fn plan_with_options(layers_dir: &Path, ctx: &BuildContext, seams: &dyn Seams, opts: &PlanOptions) -> Result<Plan, Diagnostics> {
+    run(layers_dir, Some(ctx), seams, opts).map(|artifacts| Plan { context: ctx.clone(), artifacts })
 }
 
 /// Checks everything that needs no build context (R-PLAN-1): parsing, template syntax, label
@@ -187,10 +214,10 @@ pub fn validate(layers_dir: &Path) -> Result<(), Diagnostics> {
 
 /// [`validate`], with `seams` rewriting between its stages ([`seams`]).
 pub fn validate_with(layers_dir: &Path, seams: &dyn Seams) -> Result<(), Diagnostics> {
-    run(layers_dir, None, seams).map(|_| ())
+    run(layers_dir, None, seams, &PlanOptions::default()).map(|_| ())
 }
 
-fn run(layers_dir: &Path, ctx: Option<&BuildContext>, seams: &dyn Seams) -> Result<Vec<PlannedArtifact>, Diagnostics> {
+fn run(layers_dir: &Path, ctx: Option<&BuildContext>, seams: &dyn Seams, opts: &PlanOptions) -> Result<Vec<PlannedArtifact>, Diagnostics> {
     let (mut layers, mut errors) = layer_toml::read_layers_dir(layers_dir);
     seams.parsed(&mut layers, &mut errors, ctx);
     let created = match ctx.and_then(|c| c.source_date_epoch) {
@@ -207,7 +234,7 @@ fn run(layers_dir: &Path, ctx: Option<&BuildContext>, seams: &dyn Seams) -> Resu
     let mut claims = Vec::new();
     for layer in &layers {
         for decl in &layer.artifacts {
-            let checked = match artifact::check(layer, decl, created.as_deref()) {
+            let checked = match artifact::check(layer, decl, created.as_deref(), opts) {
                 Ok(c) => c,
                 Err(d) => {
                     errors.extend(d);

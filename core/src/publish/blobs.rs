@@ -8,7 +8,9 @@
 //! sent only when the registry did not mount; otherwise it is uploaded: config blobs from
 //! memory, files streamed from disk and checked against their planned digest and size on the
 //! way. Artifacts whose every tag already holds their manifest (`skip`) need no blob: the
-//! registry holds their manifest, so it holds its blobs.
+//! registry holds their manifest, so it holds its blobs. A file already sent to an upload
+//! session in one pass (R-PUSH-11, `single_pass`) is completed there, or the session is
+//! cancelled when the `HEAD` finds the blob.
 
 use std::collections::BTreeSet;
 
@@ -18,7 +20,8 @@ use crate::publish::error::{PublishError, TargetError};
 use crate::publish::jobs;
 use crate::publish::progress::Progress;
 use crate::publish::report::BlobTally;
-use crate::publish::target::{BlobSource, BlobStored, Target, TargetKind};
+use crate::publish::single_pass::Staged;
+use crate::publish::target::{BlobSource, BlobStored, StagedBlob, Target, TargetKind};
 use crate::reference::Digest;
 
 /// One blob to make present.
@@ -54,7 +57,8 @@ pub async fn push_all(
     plan: &Plan,
     built: &[BuiltArtifact],
     skip: &[bool],
-    progress: Progress,
+    staged: &Staged,
+    progress: &Progress,
     jobs: usize,
 ) -> Result<Vec<BlobTally>, PublishError> {
     let app_repository = plan.context.image.repository.as_str();
@@ -75,7 +79,7 @@ pub async fn push_all(
     let total = progress.total(first.len() + then.len(), first.iter().chain(&then).map(|(_, _, blob)| blob.size).sum());
     for phase in [first, then] {
         let done = jobs::in_order(phase, jobs, |(i, artifact, blob)| {
-            let (progress, total) = (&progress, &total);
+            let (progress, total) = (progress, &total);
             async move {
                 let failed = |source| PublishError::BlobUpload {
                     artifact: artifact.label(),
@@ -84,8 +88,11 @@ pub async fn push_all(
                     what: blob.what.clone(),
                     source: Box::new(source),
                 };
-                let stored =
-                    make_present(target, app_repository, &artifact.repository, &blob, progress, &artifact.label()).await.map_err(failed)?;
+                let stored = match staged.take(&artifact.repository, blob.digest) {
+                    Some(session) => complete_staged(target, &session, &blob).await,
+                    None => make_present(target, app_repository, &artifact.repository, &blob, progress, &artifact.label()).await,
+                }
+                .map_err(failed)?;
                 total.advance(blob.size);
                 Ok::<_, PublishError>((i, stored, blob.size))
             }
@@ -146,6 +153,27 @@ async fn make_present(
         }
         BlobStored::Uploaded => Ok(Stored::Uploaded),
     }
+}
+
+/// Completes a blob's upload session (R-PUSH-11): cancelled when a `HEAD` finds the blob
+/// already there (its bytes were sent, so they count as uploaded), else completed. A session
+/// that could not be completed is cancelled.
+async fn complete_staged(target: &impl Target, session: &StagedBlob, blob: &Blob<'_>) -> Result<Stored, TargetError> {
+    let done = async {
+        if target.blob_exists(&session.repository, blob.digest).await? {
+            tracing::info!("{} {} was already in {}; cancelling its upload", blob.what, blob.digest, session.repository);
+            target.cancel_staged(session).await
+        } else {
+            target.commit_staged(session).await
+        }
+    }
+    .await;
+    if done.is_err() {
+        if let Err(e) = target.cancel_staged(session).await {
+            tracing::warn!("cannot cancel the upload of {} to {}: {e}", blob.digest, session.repository);
+        }
+    }
+    done.map(|()| Stored::Uploaded)
 }
 
 /// True when a cross-repository mount is worth asking for: a registry, and another repository

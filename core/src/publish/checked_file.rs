@@ -15,6 +15,10 @@
 //!   bytes whose digest differs (`DIGEST_INVALID`), so the file is hashed once per publish, at
 //!   planning, and the upload's CPU goes to moving bytes (docs/performance.md).
 //!
+//! - [`Check::Compute`] (a single-pass upload to a registry, R-PUSH-11): the digest is not
+//!   known yet; each piece is hashed, the length is checked as above, and the digest of exactly
+//!   the bytes yielded is put in the [`ComputedDigest`] once the end of the file is confirmed.
+//!
 //! Either way a file that grows past its planned size ends the stream with a [`FileMismatch`]
 //! before its extra bytes are sent. Piece buffers come back to the stream when the consumer
 //! drops them (`Pool`): one stream allocates two buffers however long the file, which keeps the
@@ -65,21 +69,46 @@ pub fn mismatch_in_chain<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option
 /// Turns a stream error into the target error it stands for.
 pub fn stream_error(path: &Path, expected: &Digest, size: u64, e: io::Error) -> TargetError {
     match mismatch_in(&e) {
-        Some(m) => {
-            TargetError::FileChanged { path: path.to_path_buf(), expected: expected.clone(), expected_size: size, found: m.found.clone() }
-        }
+        Some(m) => TargetError::FileChanged {
+            path: path.to_path_buf(),
+            expected: Some(expected.clone()),
+            expected_size: size,
+            found: m.found.clone(),
+        },
         None => TargetError::ReadFile { path: path.to_path_buf(), source: e },
     }
 }
 
 /// What [`file_stream`] checks while reading; see the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// Length and SHA-256 digest, before the last piece is released.
     Digest,
     /// Length only: the consumer (a registry) checks the digest.
     Length,
+    /// Length, and the digest computed into the slot (the `expected` digest is not used).
+    Compute(ComputedDigest),
 }
+
+/// Where a [`Check::Compute`] stream puts the digest of the bytes it yielded, once it has
+/// confirmed the end of the file.
+#[derive(Debug, Clone, Default)]
+pub struct ComputedDigest(Arc<std::sync::OnceLock<Digest>>);
+
+impl ComputedDigest {
+    /// The digest, once the stream reached the confirmed end of the file.
+    pub fn get(&self) -> Option<Digest> {
+        self.0.get().cloned()
+    }
+}
+
+impl PartialEq for ComputedDigest {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ComputedDigest {}
 
 /// How many piece buffers a stream keeps for reuse: the one the consumer is sending and the
 /// one being read.
@@ -131,7 +160,10 @@ struct Reader {
     /// `None` under [`Check::Length`].
     hasher: Option<Sha256>,
     seen: u64,
-    expected: Digest,
+    /// The planned digest (`None` under [`Check::Compute`]).
+    expected: Option<Digest>,
+    /// Under [`Check::Compute`]: where the digest goes, instead of being compared.
+    computed: Option<ComputedDigest>,
     size: u64,
     chunk: usize,
     pool: Pool,
@@ -144,8 +176,17 @@ impl Reader {
     /// when the digest is checked here.
     fn verify(&mut self) -> io::Result<()> {
         self.verified = true;
-        match self.hasher.take().map(Digest::from_sha256) {
-            Some(found) if found != self.expected || self.seen != self.size => {
+        let found = self.hasher.take().map(Digest::from_sha256);
+        if let (Some(found), Some(slot)) = (&found, &self.computed) {
+            if self.seen != self.size {
+                return Err(io::Error::other(FileMismatch { found: format!("{} bytes", self.seen) }));
+            }
+            // Set once: a reader verifies once.
+            let _ = slot.0.set(found.clone());
+            return Ok(());
+        }
+        match found {
+            Some(found) if Some(&found) != self.expected.as_ref() || self.seen != self.size => {
                 Err(io::Error::other(FileMismatch { found: format!("{found} ({} bytes)", self.seen) }))
             }
             None if self.seen != self.size => Err(io::Error::other(FileMismatch { found: format!("{} bytes", self.seen) })),
@@ -214,12 +255,13 @@ impl State {
     }
 }
 
-/// Opens `path` and streams it in pieces of `chunk` bytes, checking it against `expected` and
-/// `size` as `check` says (see the module docs). A stream stops after its first error.
+/// Opens `path` and streams it in pieces of `chunk` bytes, checking it against `expected` (the
+/// planned digest; `None` under [`Check::Compute`]) and `size` as `check` says (see the module
+/// docs). A stream stops after its first error.
 pub async fn file_stream(
     path: &Path,
     identity: FileIdentity,
-    expected: &Digest,
+    expected: Option<&Digest>,
     size: u64,
     chunk: usize,
     check: Check,
@@ -236,7 +278,7 @@ pub async fn file_stream(
     if found != identity && !crate::mutants::opens_paths_as_given() {
         return Err(TargetError::FileChanged {
             path: PathBuf::from(path),
-            expected: expected.clone(),
+            expected: expected.cloned(),
             expected_size: size,
             found: format!(
                 "another file (device {} inode {}, planned device {} inode {})",
@@ -247,9 +289,13 @@ pub async fn file_stream(
     progress.restart();
     let reader = Reader {
         file,
-        hasher: (check == Check::Digest).then(Sha256::new),
+        hasher: (check != Check::Length).then(Sha256::new),
         seen: 0,
-        expected: expected.clone(),
+        expected: expected.cloned(),
+        computed: match check {
+            Check::Compute(slot) => Some(slot),
+            Check::Digest | Check::Length => None,
+        },
         size,
         chunk: chunk.max(1),
         pool: Pool::default(),
@@ -273,7 +319,7 @@ mod tests {
     }
 
     async fn collect_checking(path: &Path, expected: &Digest, size: u64, chunk: usize, check: Check) -> io::Result<Vec<Bytes>> {
-        let s = file_stream(path, ident(path), expected, size, chunk, check, BlobProgress::none()).await.expect("opens");
+        let s = file_stream(path, ident(path), Some(expected), size, chunk, check, BlobProgress::none()).await.expect("opens");
         s.try_collect().await
     }
 
@@ -311,8 +357,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap();
-        let s =
-            file_stream(&path, ident(&path), &Digest::of(b"0123456788"), 10, 4, Check::Digest, BlobProgress::none()).await.expect("opens");
+        let s = file_stream(&path, ident(&path), Some(&Digest::of(b"0123456788")), 10, 4, Check::Digest, BlobProgress::none())
+            .await
+            .expect("opens");
         let items: Vec<io::Result<Bytes>> = s.collect().await;
         let lens: Vec<Option<usize>> = items.iter().map(|i| i.as_ref().ok().map(Bytes::len)).collect();
         // The two full pieces go out; the last one (which completes the planned size) is
@@ -327,7 +374,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, b"0123456789").unwrap();
         let items: Vec<io::Result<Bytes>> =
-            file_stream(&path, ident(&path), &Digest::of(b"01234567"), 8, 4, Check::Digest, BlobProgress::none())
+            file_stream(&path, ident(&path), Some(&Digest::of(b"01234567")), 8, 4, Check::Digest, BlobProgress::none())
                 .await
                 .expect("opens")
                 .collect()
@@ -362,6 +409,29 @@ mod tests {
         // Same length, other bytes: passes through; the registry's digest check refuses them.
         let pieces = collect_checking(&path, &Digest::of(b"0123456788"), 10, 4, Check::Length).await.unwrap();
         assert_eq!(pieces.concat(), b"0123456789");
+    }
+
+    #[tokio::test]
+    async fn r_push_11_compute_gives_the_digest_of_the_bytes_yielded_once_the_end_is_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789").unwrap();
+        let slot = ComputedDigest::default();
+        let mut s =
+            Box::pin(file_stream(&path, ident(&path), None, 10, 4, Check::Compute(slot.clone()), BlobProgress::none()).await.unwrap());
+        let mut sent = Vec::new();
+        while let Some(piece) = s.next().await {
+            sent.extend_from_slice(&piece.unwrap());
+            // The digest comes with the last piece, held back until the end of the file is confirmed.
+            assert_eq!(slot.get().is_some(), sent.len() == 10, "after {} bytes", sent.len());
+        }
+        assert_eq!(sent, b"0123456789");
+        assert_eq!(slot.get(), Some(Digest::of(b"0123456789")));
+        // Another length than planned: an error, and no digest.
+        let slot = ComputedDigest::default();
+        let err = collect_checking(&path, &Digest::of(b""), 11, 4, Check::Compute(slot.clone())).await.unwrap_err();
+        assert_eq!(mismatch_in(&err).unwrap().found, "10 bytes");
+        assert_eq!(slot.get(), None);
     }
 
     #[rstest::rstest]

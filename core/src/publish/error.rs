@@ -92,6 +92,14 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// `sha256:… (N bytes)`, or `N bytes` when the digest was not planned.
+fn planned(digest: Option<&Digest>, size: u64) -> String {
+    match digest {
+        Some(d) => format!("{d} ({size} bytes)"),
+        None => format!("{size} bytes"),
+    }
+}
+
 /// What one operation on a target reported.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -99,12 +107,12 @@ pub enum TargetError {
     #[error("{0}")]
     Registry(#[from] RegistryFailure),
     /// A file's bytes no longer hash to what was planned (R-PUSH-4).
-    #[error("{} changed since planning: planned {expected} ({expected_size} bytes), found {found}", path.display())]
+    #[error("{} changed since planning: planned {}, found {found}", path.display(), planned(expected.as_ref(), *expected_size))]
     FileChanged {
         /// The file.
         path: PathBuf,
-        /// The digest planned.
-        expected: Digest,
+        /// The digest planned; `None` for a file whose digest was left to the upload (R-PUSH-11).
+        expected: Option<Digest>,
         /// The size planned, in bytes.
         expected_size: u64,
         /// What was found instead (a digest, or a size).
@@ -322,6 +330,19 @@ pub enum PublishError {
         /// The blob's digest.
         digest: Digest,
         /// Which blob (config, or a file's path).
+        what: String,
+        /// The target's error.
+        source: Box<TargetError>,
+    },
+    /// A file whose digest was left to the upload (R-PUSH-11) cannot be read or sent whole;
+    /// nothing was tagged.
+    #[error("cannot read {what} of {artifact} for {repository}; nothing was tagged: {source}")]
+    FileUnreadable {
+        /// The artifact's label.
+        artifact: String,
+        /// The repository.
+        repository: String,
+        /// Which file.
         what: String,
         /// The target's error.
         source: Box<TargetError>,

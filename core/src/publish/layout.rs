@@ -231,7 +231,8 @@ impl Target for LayoutTarget {
         let tmp = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(&self.root)).map_err(werr)?;
         let mut out = tokio::fs::File::from_std(tmp.reopen().map_err(werr)?);
         let mut stream = std::pin::pin!(
-            checked_file::file_stream(path, identity, digest, size, self.chunk_size, checked_file::Check::Digest, progress.clone()).await?
+            checked_file::file_stream(path, identity, Some(digest), size, self.chunk_size, checked_file::Check::Digest, progress.clone())
+                .await?
         );
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| checked_file::stream_error(path, digest, size, e))?;

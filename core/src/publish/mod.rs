@@ -17,6 +17,7 @@
 //! | [`registry_target`], `registry_http` | publishing to a registry |
 //! | [`layout`] | publishing to an OCI image layout |
 //! | `preflight`, `blobs`, `checked_file` | the checks before pushing; blob upload; streaming files with their check |
+//! | `single_pass` | files read once: digests computed while uploading (R-PUSH-11) |
 //! | [`jobs`] | how many requests of a step are in flight at once (`--jobs`) |
 //! | [`subject_copy`] | the subject manifest in artifact repositories other than the app image's |
 //! | [`referrers`] | referrers API probe and the fallback index |
@@ -38,6 +39,7 @@ pub(crate) mod registry_http;
 pub mod registry_target;
 pub mod report;
 pub mod retry;
+pub(crate) mod single_pass;
 pub mod subject_copy;
 pub mod target;
 pub(crate) mod token;
@@ -59,6 +61,13 @@ use progress::Progress;
 use referrers::{ReferrerEntry, ReferrersOutcome};
 use report::{ArtifactReport, SubjectReport};
 use target::ManifestRef;
+
+/// Files of at least this size are read once when published to a registry, their digest
+/// computed while they are uploaded (R-PUSH-11, `--single-pass-min-size`). A single-pass upload
+/// costs one request more than a plain one (its `PATCH` and the `PUT` that completes it are two);
+/// from 64 MiB the hashing pass it saves (~36 ms at 1.8 GB/s) outweighs a round trip of up to
+/// 36 ms, and at 1 GiB it is ~15% of the whole upload here (docs/performance.md).
+pub const DEFAULT_SINGLE_PASS_MIN_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Choices of one publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,12 +103,56 @@ pub async fn publish_with(
     target: &impl Target,
     seams: &dyn crate::plan::Seams,
 ) -> Result<PublishReport, PublishError> {
-    // (a) preflight: nothing is pushed until every check passed.
+    // (a) preflight: nothing is pushed until every check passed; manifests over the limit are
+    // refused before any request (their length does not depend on the digests in them).
     let built = build_all(plan, subject, seams)?;
     // A layout is one directory and one index.json: written one operation at a time.
     let jobs = if target.kind() == target::TargetKind::Layout { 1 } else { opts.jobs.max(1) };
+    let progress = Progress::new(opts.progress);
     let app_manifest = preflight::check_subject(target, &plan.context.image, subject).await?;
-    let already_tagged = preflight::check_tags(target, plan, &built, subject, opts.overwrite, jobs).await?;
+    if !plan.has_pending_digests() {
+        let reads = preflight::read_tags(target, plan, Some(&built), subject, opts.overwrite, jobs).await?;
+        let already_tagged = reads.already_tagged(&built);
+        let checked = Checked { plan, built, already_tagged, app_manifest };
+        return push(target, subject, opts, checked, &single_pass::Staged::default(), &progress, jobs).await;
+    }
+    // Digests left to the upload (R-PUSH-11): computed now, files sent in one pass where
+    // useful; the manifests are built again with them.
+    let reads = preflight::read_tags(target, plan, None, subject, opts.overwrite, jobs).await?;
+    let (resolved, staged) = single_pass::resolve(target, plan, &reads, &progress, jobs).await?;
+    let pushed = match build_all(&resolved, subject, seams) {
+        Ok(built) => {
+            let already_tagged = reads.already_tagged(&built);
+            let checked = Checked { plan: &resolved, built, already_tagged, app_manifest };
+            push(target, subject, opts, checked, &staged, &progress, jobs).await
+        }
+        Err(e) => Err(e),
+    };
+    // Sessions left open: a failure, or a file with the same bytes as another.
+    staged.cancel_all(target, jobs).await;
+    pushed
+}
+
+/// What preflight established: the plan (its digests all known), its manifests, the tags that
+/// already hold them, and the app image's manifest when it must be copied (R-PUSH-10).
+struct Checked<'p> {
+    plan: &'p Plan,
+    built: Vec<BuiltArtifact>,
+    already_tagged: std::collections::BTreeSet<String>,
+    app_manifest: Option<target::FetchedManifest>,
+}
+
+/// Steps (b) to (e) of R-PUSH-1, after preflight passed, and the report.
+async fn push(
+    target: &impl Target,
+    subject: &Subject,
+    opts: &PublishOptions,
+    checked: Checked<'_>,
+    staged: &single_pass::Staged,
+    progress: &Progress,
+    jobs: usize,
+) -> Result<PublishReport, PublishError> {
+    let Checked { plan, built, already_tagged, app_manifest } = checked;
     // An artifact every tag of which already holds its manifest is in the target, blobs and all.
     let complete: Vec<bool> = plan
         .artifacts
@@ -108,7 +161,7 @@ pub async fn publish_with(
         .collect();
 
     // (b) blobs, then the subject in every other repository.
-    let tallies = blobs::push_all(target, plan, &built, &complete, Progress::new(opts.progress), jobs).await?;
+    let tallies = blobs::push_all(target, plan, &built, &complete, staged, progress, jobs).await?;
     subject_copy::copy_into_every_repository(target, plan, subject, app_manifest.as_ref(), jobs).await?;
 
     // (c) manifests, by digest.

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::manifest::BuiltArtifact;
-use crate::media_types::{ANNOTATION_LAYER, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, SUBJECT_MEDIA_TYPES};
+use crate::media_types::{
+    ANNOTATION_LAYER, ANNOTATION_TITLE, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, SUBJECT_MEDIA_TYPES,
+};
 use crate::plan::{BuildContext, Plan, PlannedArtifact, Subject};
 use crate::publish::error::{ForeignTag, PublishError};
 use crate::publish::target::{FetchedManifest, ManifestRef, Target, TargetKind};
@@ -161,24 +163,62 @@ pub async fn check_subject(target: &impl Target, image: &ImageRef, subject: &Sub
     }
 }
 
+/// What step 1 read of the tags to set (R-PUSH-5): the manifest each existing tag holds, by
+/// artifact (its index in the plan).
+#[derive(Debug, Default)]
+pub struct TagReads {
+    read: Vec<(usize, String, FetchedManifest)>,
+}
+
+impl TagReads {
+    /// The references that already hold their artifact's manifest: the tagging step skips
+    /// them, so re-publishing an unchanged build writes no tag (and works on registries with
+    /// immutable tags), and an artifact whose every tag is among them needs no blob and no
+    /// manifest pushed.
+    pub fn already_tagged(&self, built: &[BuiltArtifact]) -> BTreeSet<String> {
+        let mut current = BTreeSet::new();
+        for (i, reference, m) in &self.read {
+            if m.digest == built[*i].manifest_digest {
+                tracing::info!("{reference} already holds {}", m.digest);
+                current.insert(reference.clone());
+            }
+        }
+        current
+    }
+
+    /// Whether a tag of artifact `i` holds a manifest with a layer of `size` bytes titled
+    /// `title`: most likely the same file, published before (R-PUSH-11).
+    pub fn holds_layer(&self, i: usize, title: &str, size: u64) -> bool {
+        self.read.iter().filter(|(j, _, _)| *j == i).any(|(_, _, m)| {
+            let Ok(v) = serde_json::from_slice::<Value>(&m.bytes) else { return false };
+            v.get("layers").and_then(Value::as_array).is_some_and(|layers| {
+                layers.iter().any(|l| {
+                    l.get("size").and_then(Value::as_u64) == Some(size)
+                        && l.get("annotations").and_then(|a| a.get(ANNOTATION_TITLE)).and_then(Value::as_str) == Some(title)
+                })
+            })
+        })
+    }
+}
+
 /// R-PUSH-5: every tag to set is free, already holds our manifest, or holds an artifact
 /// published this way (which is then moved). Tags holding anything else are all reported in one
-/// error, unless `overwrite`.
+/// error, unless `overwrite`. `built`: the manifests to push, when their digests are known; a
+/// tag that holds one of them is not foreign even if it did not look like ours. Without them
+/// (digests left to the upload, R-PUSH-11), a manifest that is ours is not foreign either, which
+/// comes to the same for every manifest this tool builds.
 ///
 /// The tags of each repository are listed once (`GET /v2/<repository>/tags/list`) when the
 /// target can: a tag the listing does not name does not exist, and only the tags it names are
-/// read. Returns the references that already hold their artifact's manifest: the tagging step
-/// skips them, so re-publishing an unchanged build writes no tag (and works on registries with
-/// immutable tags), and an artifact whose every tag is among them needs no blob and no manifest
-/// pushed.
-pub async fn check_tags(
+/// read.
+pub async fn read_tags(
     target: &impl Target,
     plan: &Plan,
-    built: &[BuiltArtifact],
+    built: Option<&[BuiltArtifact]>,
     subject: &Subject,
     overwrite: bool,
     jobs: usize,
-) -> Result<BTreeSet<String>, PublishError> {
+) -> Result<TagReads, PublishError> {
     // The tags of each repository, listed once, `jobs` repositories at a time.
     let mut first_of: BTreeMap<&str, &PlannedArtifact> = BTreeMap::new();
     for artifact in &plan.artifacts {
@@ -196,43 +236,56 @@ pub async fn check_tags(
 
     // Every tag the listing does not rule out, read `jobs` at a time, judged in plan order.
     // Collected first: a lazy iterator held across the awaits would keep the future from being `Send`.
-    let to_read: Vec<(&PlannedArtifact, &BuiltArtifact, &String)> = plan
+    let to_read: Vec<(usize, &PlannedArtifact, &String)> = plan
         .artifacts
         .iter()
-        .zip(built)
-        .flat_map(|(artifact, b)| artifact.tags.iter().map(move |tag| (artifact, b, tag)))
-        .filter(|(artifact, _, tag)| listed[artifact.repository.as_str()].as_ref().is_none_or(|tags| tags.contains(*tag)))
+        .enumerate()
+        .flat_map(|(i, artifact)| artifact.tags.iter().map(move |tag| (i, artifact, tag)))
+        .filter(|(_, artifact, tag)| listed[artifact.repository.as_str()].as_ref().is_none_or(|tags| tags.contains(*tag)))
         .collect();
-    let read = crate::publish::jobs::in_order(to_read, jobs, |(artifact, b, tag)| async move {
+    let read = crate::publish::jobs::in_order(to_read, jobs, |(i, artifact, tag)| async move {
         let reference = format!("{}:{tag}", artifact.name());
         let existing = target
             .fetch_manifest(&artifact.repository, ManifestRef::Tag(tag))
             .await
             .map_err(|source| PublishError::TagCheckFailed { reference: reference.clone(), source: Box::new(source) })?;
-        Ok::<_, PublishError>((artifact, b, reference, existing))
+        Ok::<_, PublishError>(existing.map(|m| (i, reference, m)))
     })
     .await?;
 
+    let reads = TagReads { read: read.into_iter().flatten().collect() };
     let mut foreign = Vec::new();
-    let mut current = BTreeSet::new();
-    for (artifact, b, reference, existing) in read {
-        let Some(m) = existing else { continue };
-        if m.digest == b.manifest_digest {
-            tracing::info!("{reference} already holds {}", m.digest);
-            current.insert(reference);
-        } else if is_ours(&m) {
-            tracing::info!("{reference} moves from {} to {}", m.digest, b.manifest_digest);
+    for (i, reference, m) in &reads.read {
+        let artifact = &plan.artifacts[*i];
+        let to_push = built.map(|b| &b[*i].manifest_digest);
+        if to_push == Some(&m.digest) {
+            continue;
+        } else if is_ours(m) {
+            match to_push {
+                Some(d) => tracing::info!("{reference} moves from {} to {d}", m.digest),
+                None => tracing::info!("{reference} holds {}, published this way", m.digest),
+            }
         } else if m.digest == subject.digest {
             // Even --overwrite does not take the app image's own tag (R-PUSH-5).
-            foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: true });
+            foreign.push(ForeignTag {
+                reference: reference.clone(),
+                found: describe(m),
+                artifact: artifact.label(),
+                holds_app_image: true,
+            });
         } else if overwrite {
-            tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(&m));
+            tracing::warn!("{reference} holds {}; replacing it (--overwrite)", describe(m));
         } else {
-            foreign.push(ForeignTag { reference, found: describe(&m), artifact: artifact.label(), holds_app_image: false });
+            foreign.push(ForeignTag {
+                reference: reference.clone(),
+                found: describe(m),
+                artifact: artifact.label(),
+                holds_app_image: false,
+            });
         }
     }
     if foreign.is_empty() {
-        Ok(current)
+        Ok(reads)
     } else {
         Err(PublishError::ForeignTags { tags: foreign })
     }

@@ -23,11 +23,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use oci_client::secrets::RegistryAuth;
 
 use crate::publish::checked_file::{mismatch_in_chain, FileMismatch};
@@ -37,6 +35,8 @@ use crate::publish::min_rate::{self, Meter, MinRate, TooSlow};
 use crate::publish::retry::{parse_retry_after, status_is_transient, with_retry, RetryPolicy, Transient};
 use crate::publish::token::{self, Challenge, TokenError};
 use crate::reference::Digest;
+
+mod uploads;
 
 /// The most bytes of a successful answer body that are read: the 4 MiB manifest limit.
 pub const MAX_BODY: usize = crate::manifest::MAX_MANIFEST_SIZE;
@@ -259,84 +259,6 @@ impl RegistryHttp {
         let query = query.map(|q| format!("?{q}")).unwrap_or_default();
         let url = format!("{}/v2/{repository}/tags/list{query}", self.base);
         self.send(repository, "tag listing", |c| c.get(&url).header("Accept", "application/json")).await
-    }
-
-    /// Uploads one blob of `size` bytes in one streamed `PUT` (R-PUSH-1): `POST` an upload
-    /// session, then `PUT` the bytes `body` streams to its `Location`, retried as a whole.
-    /// Monolithic, so no registry minimum part size applies (see [`crate::publish::client`]).
-    /// With `mount_from`, the `POST` asks for a cross-repository mount from that repository
-    /// (`?mount=<digest>&from=<repository>`): `201 Created` means mounted (`Ok(true)`, nothing
-    /// sent); `202 Accepted` opens the session the bytes then go to; any other answer that is not
-    /// transient is taken for "no mount", and a plain session is opened.
-    pub async fn upload<S, F, Fut>(
-        &self,
-        repository: &str,
-        digest: &Digest,
-        size: u64,
-        mount_from: Option<&str>,
-        body: F,
-    ) -> Result<bool, UploadError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<S, TargetError>>,
-        S: Stream<Item = std::io::Result<Bytes>> + Send + 'static,
-    {
-        let what = format!("blob upload {digest} to {}/{repository}", self.registry);
-        let start_url = format!("{}/v2/{repository}/blobs/uploads/", self.base);
-        let mount_url = mount_from.map(|from| format!("{start_url}?mount={digest}&from={from}"));
-        let result = with_retry(self.retry(), &what, || async {
-            let post = |url: &str| {
-                let url = url.to_string();
-                move |c: &reqwest::Client| c.post(&url).header("Content-Length", 0)
-            };
-            let mut started = self.exchange(repository, &post(mount_url.as_deref().unwrap_or(&start_url))).await?;
-            if mount_url.is_some() {
-                if started.status == 201 {
-                    return Ok(true);
-                }
-                if started.status != 202 && !started.is_transient() {
-                    tracing::debug!("mounting {digest} into {repository} was answered {}; uploading", started.to_error());
-                    started = self.exchange(repository, &post(&start_url)).await?;
-                }
-            }
-            if started.status != 202 {
-                return Err(Attempt::Status(started));
-            }
-            let location = started.location.as_deref().ok_or_else(|| Attempt::Protocol("the upload session has no Location".into()))?;
-            let mut url = reqwest::Url::parse(&self.base)
-                .and_then(|base| base.join(location))
-                .map_err(|_| Attempt::Protocol(format!("the upload Location `{}` is not a URL", crate::display::text(location))))?;
-            url.query_pairs_mut().append_pair("digest", digest.as_str());
-            let meter = Meter::default();
-            let counted = meter.clone();
-            let stream = body().await.map_err(Attempt::File)?.inspect(move |chunk| {
-                if let Ok(chunk) = chunk {
-                    counted.add(chunk.len());
-                }
-            });
-            let same_origin = url.origin() == reqwest::Url::parse(&self.base).map(|b| b.origin()).unwrap_or_else(|_| url.origin());
-            let authorization = self.granted(repository).filter(|_| same_origin);
-            let request = self
-                .http
-                .put(url)
-                .header("Content-Length", size)
-                .header("Content-Type", "application/octet-stream")
-                .body(reqwest::Body::wrap_stream(stream));
-            let done = self.once(request, authorization.as_ref(), &meter).await?;
-            if !done.is_success() {
-                return Err(Attempt::Status(done));
-            }
-            Ok(false)
-        })
-        .await;
-        result.map_err(|e| match e {
-            Attempt::Transport(t) => match mismatch_in_chain(&t) {
-                Some(m) => UploadError::FileChanged(m.clone()),
-                None => UploadError::Failed(self.failure(&what, Attempt::Transport(t))),
-            },
-            Attempt::File(e) => UploadError::Failed(e),
-            other => UploadError::Failed(self.failure(&what, other)),
-        })
     }
 
     /// Sends the request `build` makes, with retries for transient failures and one

@@ -30,7 +30,7 @@ use crate::publish::referrers::{
     ReferrersUsed, StoredIndex,
 };
 use crate::publish::registry_http::{next_link, RegistryHttp, UploadError};
-use crate::publish::target::{BlobSource, BlobStored, FetchedManifest, ManifestRef, Target, TargetKind};
+use crate::publish::target::{BlobSource, BlobStored, FetchedManifest, ManifestRef, StagedBlob, Target, TargetKind};
 use crate::reference::Digest;
 
 /// The most pages of a tag listing read; a repository with more has its tags read one by one.
@@ -46,6 +46,16 @@ struct TagList {
 /// without `?`; `None` at the last page.
 fn next_query(link: Option<&str>) -> Option<String> {
     next_link(link?)?.split_once('?').map(|(_, query)| query.to_string()).filter(|q| !q.is_empty())
+}
+
+/// The URL of a staged blob's upload session.
+fn session_url(staged: &StagedBlob) -> Result<reqwest::Url, TargetError> {
+    reqwest::Url::parse(&staged.session).map_err(|e| {
+        TargetError::Registry(RegistryFailure {
+            status: None,
+            detail: format!("the upload session `{}` is not a URL: {e}", staged.session),
+        })
+    })
 }
 
 /// One registry, with resolved credentials.
@@ -111,7 +121,7 @@ impl RegistryTarget {
             BlobSource::File { path, size, identity } => {
                 self.http
                     .upload(repository, digest, size, mount_from, || {
-                        checked_file::file_stream(path, identity, digest, size, chunk, checked_file::Check::Length, progress.clone())
+                        checked_file::file_stream(path, identity, Some(digest), size, chunk, checked_file::Check::Length, progress.clone())
                     })
                     .await
             }
@@ -119,7 +129,7 @@ impl RegistryTarget {
         progress.finish();
         let changed = |found: String| match source {
             BlobSource::File { path, size, .. } => {
-                Some(TargetError::FileChanged { path: path.to_path_buf(), expected: digest.clone(), expected_size: size, found })
+                Some(TargetError::FileChanged { path: path.to_path_buf(), expected: Some(digest.clone()), expected_size: size, found })
             }
             BlobSource::Bytes(_) => None,
         };
@@ -226,6 +236,45 @@ impl Target for RegistryTarget {
         progress: &BlobProgress,
     ) -> Result<BlobStored, TargetError> {
         self.store_blob(repository, digest, source, progress, Some(from)).await
+    }
+
+    async fn stage_file(
+        &self,
+        repository: &str,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<Option<StagedBlob>, TargetError> {
+        let BlobSource::File { path, size, identity } = source else { return Ok(None) };
+        let computed = checked_file::ComputedDigest::default();
+        let check = checked_file::Check::Compute(computed.clone());
+        let stream = checked_file::file_stream(path, identity, None, size, self.opts.chunk_size, check, progress.clone()).await?;
+        let sent = self.http.stream_to_session(repository, size, stream).await;
+        progress.finish();
+        match (sent, computed.get()) {
+            (Ok(url), Some(digest)) => Ok(Some(StagedBlob { repository: repository.to_string(), digest, size, session: url.to_string() })),
+            (Ok(url), None) => {
+                // The registry answered before the stream ended: nothing usable was sent.
+                let _ = self.http.cancel_upload(repository, &url).await;
+                Ok(None)
+            }
+            (Err(UploadError::FileChanged(m)), _) => {
+                Err(TargetError::FileChanged { path: path.to_path_buf(), expected: None, expected_size: size, found: m.found })
+            }
+            (Err(UploadError::Failed(e)), _) => {
+                tracing::warn!("single-pass upload of {} to {repository} failed ({e}); hashing it first instead", path.display());
+                Ok(None)
+            }
+        }
+    }
+
+    async fn commit_staged(&self, staged: &StagedBlob) -> Result<(), TargetError> {
+        let url = session_url(staged)?;
+        self.http.finish_upload(&staged.repository, &url, &staged.digest).await
+    }
+
+    async fn cancel_staged(&self, staged: &StagedBlob) -> Result<(), TargetError> {
+        let url = session_url(staged)?;
+        self.http.cancel_upload(&staged.repository, &url).await
     }
 
     async fn list_tags(&self, repository: &str) -> Result<Option<BTreeSet<String>>, TargetError> {

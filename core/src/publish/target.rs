@@ -84,6 +84,21 @@ pub enum BlobStored {
     Uploaded,
 }
 
+/// A file streamed to an upload session, its digest computed on the way, the session not yet
+/// completed (R-PUSH-11): [`Target::commit_staged`] makes it the blob, [`Target::cancel_staged`]
+/// discards it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedBlob {
+    /// The repository of the session.
+    pub repository: String,
+    /// The digest of the bytes sent.
+    pub digest: Digest,
+    /// How many bytes were sent.
+    pub size: u64,
+    /// The session, as the target names it (a registry: the URL of its last `Location`).
+    pub session: String,
+}
+
 /// Which implementation a target is; decides the rules that only apply to registries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
@@ -138,6 +153,34 @@ pub trait Target {
         }
         self.push_blob(repository, digest, source, progress).await?;
         Ok(BlobStored::Uploaded)
+    }
+
+    /// Streams the file `source` to a new upload session in `repository`, computing its digest
+    /// on the way, and leaves the session open (R-PUSH-11). `Ok(None)` when the target does not
+    /// (the default) or the upload failed: the caller then hashes the file first and uploads it
+    /// as any other. A file that is not the one planned, or not of its planned size, is an error.
+    async fn stage_file(
+        &self,
+        repository: &str,
+        source: BlobSource<'_>,
+        progress: &BlobProgress,
+    ) -> Result<Option<StagedBlob>, TargetError> {
+        let _ = (repository, source, progress);
+        Ok(None)
+    }
+
+    /// Completes a session [`Target::stage_file`] opened: the blob is then present.
+    async fn commit_staged(&self, staged: &StagedBlob) -> Result<(), TargetError> {
+        Err(TargetError::Registry(crate::publish::error::RegistryFailure {
+            status: None,
+            detail: format!("{} opens no upload session to complete ({})", self.describe(), staged.digest),
+        }))
+    }
+
+    /// Cancels a session [`Target::stage_file`] opened: what it received is discarded.
+    async fn cancel_staged(&self, staged: &StagedBlob) -> Result<(), TargetError> {
+        let _ = staged;
+        Ok(())
     }
 
     /// The tags of `repository` (none when it does not exist), when the target lists them in

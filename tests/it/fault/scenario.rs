@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use cnb_artifacts_conformance::provider::seed::{app_image, seed_app_image};
 use cnb_artifacts_core::media_types::{OCI_INDEX, OCI_MANIFEST};
-use cnb_artifacts_core::plan::{BuildContext, Plan, Subject};
+use cnb_artifacts_core::plan::{BuildContext, Plan, PlanOptions, Subject};
 use cnb_artifacts_core::publish::client::TransportOptions;
 use cnb_artifacts_core::publish::retry::RetryPolicy;
 use cnb_artifacts_core::publish::{publish, PublishError, PublishOptions, PublishReport, RegistryTarget};
@@ -95,6 +95,11 @@ impl Scenario {
 
     /// The plan for the app image `<host>/<ns>/app:1.0` (also tagged `latest`).
     pub fn plan(&self, host: &str) -> Plan {
+        self.plan_with(host, &PlanOptions::default())
+    }
+
+    /// [`Scenario::plan`] with the choices `opts`.
+    pub fn plan_with(&self, host: &str, opts: &PlanOptions) -> Plan {
         let ctx = BuildContext {
             image: format!("{host}/{}/app:{}", self.ns, APP_TAGS[0]).parse().unwrap(),
             extra_tags: APP_TAGS[1..].iter().map(|t| t.to_string()).collect(),
@@ -103,7 +108,8 @@ impl Scenario {
             manifest_media_type: Some(self.subject.media_type.clone()),
             source_date_epoch: None,
         };
-        cnb_artifacts_core::plan::plan(self.layers.path(), &ctx).unwrap_or_else(|d| panic!("planning failed:\n{d}"))
+        cnb_artifacts_core::plan::plan_with_options(self.layers.path(), &ctx, &cnb_artifacts_core::plan::NoSeams, opts)
+            .unwrap_or_else(|d| panic!("planning failed:\n{d}"))
     }
 
     /// Publishes through the registry (or proxy) at `host`, in process, anonymously.
@@ -235,7 +241,7 @@ impl RegistryView {
 
     /// True when `HEAD /v2/<repository>/<kind>/<digest>` answers 200 (`kind`: `blobs` or
     /// `manifests`).
-    async fn holds(&self, repository: &str, kind: &str, digest: &str) -> bool {
+    pub async fn holds(&self, repository: &str, kind: &str, digest: &str) -> bool {
         let url = format!("{}/v2/{repository}/{kind}/{digest}", self.base);
         let answer = self.http.head(&url).header("Accept", ACCEPT_ALL).send().await.unwrap_or_else(|e| panic!("HEAD {url}: {e}"));
         answer.status().as_u16() == 200

@@ -33,6 +33,7 @@ impl LayerDir {
             identity,
             size: bytes.len() as u64,
             digest: Digest::of(bytes),
+            digest_pending: false,
             media_type: String::new(),
         }
     }
