@@ -225,7 +225,9 @@ pub async fn read_tags(
         first_of.entry(artifact.repository.as_str()).or_insert(artifact);
     }
     let listed = crate::publish::jobs::in_order(&first_of, jobs, |(repository, artifact)| async move {
-        let tags = target.list_tags(repository).await.map_err(|source| PublishError::TagCheckFailed {
+        let wanted: BTreeSet<&str> =
+            plan.artifacts.iter().filter(|a| a.repository == *repository).flat_map(|a| a.tags.iter().map(String::as_str)).collect();
+        let tags = target.list_tags(repository, &wanted).await.map_err(|source| PublishError::TagCheckFailed {
             reference: artifact.tags.first().map_or_else(|| artifact.name(), |tag| format!("{}:{tag}", artifact.name())),
             source: Box::new(source),
         })?;

@@ -277,7 +277,7 @@ impl Target for RegistryTarget {
         self.http.cancel_upload(&staged.repository, &url).await
     }
 
-    async fn list_tags(&self, repository: &str) -> Result<Option<BTreeSet<String>>, TargetError> {
+    async fn list_tags(&self, repository: &str, wanted: &BTreeSet<&str>) -> Result<Option<BTreeSet<String>>, TargetError> {
         let mut tags = BTreeSet::new();
         let mut query: Option<String> = None;
         for _ in 0..MAX_TAG_PAGES {
@@ -294,7 +294,7 @@ impl Target for RegistryTarget {
                 tracing::debug!("the tag listing of {}/{repository} is not a tag list; reading each tag", self.registry);
                 return Ok(None);
             };
-            tags.extend(list.tags.unwrap_or_default());
+            tags.extend(list.tags.unwrap_or_default().into_iter().filter(|t| wanted.contains(t.as_str())));
             match next_query(r.link.as_deref()) {
                 Some(next) => query = Some(next),
                 None => return Ok(Some(tags)),

@@ -264,3 +264,25 @@ fn the_next_page_of_a_tag_listing_is_its_link_query() {
     assert_eq!(next_query(Some("</v2/a/tags/list?last=x>; rel=\"prev\"")), None);
     assert_eq!(next_query(None), None);
 }
+
+/// R-PUSH-5: of a long, paginated tag listing only the tags to check are kept (a listing of any
+/// length costs the memory of one page); every page is read, and a tag on a later page counts.
+#[tokio::test]
+async fn r_push_5_a_tag_listing_keeps_only_the_wanted_tags() {
+    let fake = Fake::start(|req, _| {
+        let page: usize = req.path.rsplit_once("last=p").and_then(|(_, n)| n.parse().ok()).map_or(0, |n: usize| n + 1);
+        let mut tags: Vec<String> = (0..5_000).map(|i| format!("filler-{page}-{i}")).collect();
+        if page == 2 {
+            tags.push("wanted-on-page-2".to_string());
+        }
+        let body = serde_json::to_vec(&serde_json::json!({"name": "team/app", "tags": tags})).unwrap();
+        let link = (page < 3).then(|| ("link", format!("</v2/team/app/tags/list?n=5000&last=p{page}>; rel=\"next\"")));
+        (200, link.into_iter().collect(), body)
+    })
+    .await;
+    let target = fake.target(RegistryAuth::Anonymous).await;
+    let wanted = BTreeSet::from(["wanted-on-page-2", "absent", "filler-9-9"]);
+    let listed = target.list_tags("team/app", &wanted).await.unwrap();
+    assert_eq!(listed, Some(BTreeSet::from(["wanted-on-page-2".to_string()])));
+    assert_eq!(fake.seen().len(), 4, "every page is read: {:?}", fake.seen().iter().map(|s| &s.path).collect::<Vec<_>>());
+}

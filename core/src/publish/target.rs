@@ -183,10 +183,12 @@ pub trait Target {
         Ok(())
     }
 
-    /// The tags of `repository` (none when it does not exist), when the target lists them in
-    /// one go; `None` when it cannot, and each tag is then read by itself. The default: `None`.
-    async fn list_tags(&self, repository: &str) -> Result<Option<BTreeSet<String>>, TargetError> {
-        let _ = repository;
+    /// Which of the tags `wanted` exist in `repository` (none when it does not exist), when the
+    /// target lists its tags in one go; `None` when it cannot, and each tag is then read by
+    /// itself. Only the wanted tags are kept, so a listing of any length costs the memory of one
+    /// page. The default: `None`.
+    async fn list_tags(&self, repository: &str, wanted: &BTreeSet<&str>) -> Result<Option<BTreeSet<String>>, TargetError> {
+        let _ = (repository, wanted);
         Ok(None)
     }
 
