@@ -238,13 +238,10 @@ impl RegistryView {
     }
 }
 
-/// The target of a `Link: <url>; rel="next"` header.
+/// The target of a `Link: <url>; rel="next"` header: the publisher's reading of it, so the view
+/// pages exactly as the publisher does.
 fn next_link(header: &str) -> Option<String> {
-    header.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
-        let start = part.find('<')? + 1;
-        let end = part.find('>')?;
-        Some(part[start..end].to_string())
-    })
+    cnb_artifacts_core::publish::next_link(header).map(str::to_string)
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub use error::{PublishError, TargetError};
 pub use layout::LayoutTarget;
 pub use preflight::{resolve_subject, resolve_subject_by_digest};
 pub use referrers::{ReferrersMode, ReferrersUsed};
+pub use registry_http::next_link;
 pub use registry_target::RegistryTarget;
 pub use report::PublishReport;
 pub use target::Target;
