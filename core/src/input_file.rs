@@ -29,7 +29,7 @@ pub const REPORT_CAP: u64 = 1024 * 1024;
 pub const CONFIG_CAP: u64 = 4 * 1024 * 1024;
 
 /// Where a file is on its file system: device and inode, taken with `fstat` on the open file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct FileIdentity {
     /// The device number (`st_dev`).
     pub dev: u64,

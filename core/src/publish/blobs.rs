@@ -89,7 +89,7 @@ pub async fn push_all(
                     source: Box::new(source),
                 };
                 let stored = match staged.take(&artifact.repository, blob.digest) {
-                    Some(session) => complete_staged(target, &session, &blob).await,
+                    Some(session) => complete_staged(target, app_repository, &session, &blob, progress, &artifact.label()).await,
                     None => make_present(target, app_repository, &artifact.repository, &blob, progress, &artifact.label()).await,
                 }
                 .map_err(failed)?;
@@ -156,24 +156,37 @@ async fn make_present(
 }
 
 /// Completes a blob's upload session (R-PUSH-11): cancelled when a `HEAD` finds the blob
-/// already there (its bytes were sent, so they count as uploaded), else completed. A session
-/// that could not be completed is cancelled.
-async fn complete_staged(target: &impl Target, session: &StagedBlob, blob: &Blob<'_>) -> Result<Stored, TargetError> {
-    let done = async {
-        if target.blob_exists(&session.repository, blob.digest).await? {
-            tracing::info!("{} {} was already in {}; cancelling its upload", blob.what, blob.digest, session.repository);
-            target.cancel_staged(session).await
-        } else {
-            target.commit_staged(session).await
+/// already there (its bytes were sent, so they count as uploaded), else completed. When the
+/// completion fails (its answer lost, the session expired), the session is cancelled and the
+/// blob made present as any other: a `HEAD` finds it if the completion did take effect, else it
+/// is uploaded from the file.
+async fn complete_staged(
+    target: &impl Target,
+    app_repository: &str,
+    session: &StagedBlob,
+    blob: &Blob<'_>,
+    progress: &Progress,
+    label: &str,
+) -> Result<Stored, TargetError> {
+    let cancel = |why: &str| {
+        tracing::info!("{} {} {why}; cancelling its upload to {}", blob.what, blob.digest, session.repository);
+        async {
+            if let Err(e) = target.cancel_staged(session).await {
+                tracing::warn!("cannot cancel the upload of {} to {}: {e}", blob.digest, session.repository);
+            }
+        }
+    };
+    if target.blob_exists(&session.repository, blob.digest).await? {
+        cancel("is already in the repository").await;
+        return Ok(Stored::Uploaded);
+    }
+    match target.commit_staged(session).await {
+        Ok(()) => Ok(Stored::Uploaded),
+        Err(e) => {
+            cancel(&format!("could not be completed ({e})")).await;
+            make_present(target, app_repository, &session.repository, blob, progress, label).await
         }
     }
-    .await;
-    if done.is_err() {
-        if let Err(e) = target.cancel_staged(session).await {
-            tracing::warn!("cannot cancel the upload of {} to {}: {e}", blob.digest, session.repository);
-        }
-    }
-    done.map(|()| Stored::Uploaded)
 }
 
 /// True when a cross-repository mount is worth asking for: a registry, and another repository

@@ -11,15 +11,19 @@
 //!   or when the target cannot stage (an OCI layout), or when the staging upload failed. The
 //!   file is then uploaded, if needed, as any other in step 2;
 //! - **stage** otherwise: the file is streamed once to a new upload session in its artifact's
-//!   repository and hashed on the way ([`Target::stage_file`]); the session is left open.
+//!   repository and hashed on the way ([`Target::stage_file`]); the session is left open. A file
+//!   that several artifacts name (same device and inode) is read once, for the artifact in the
+//!   app image's repository when there is one: the others mount the blob from there.
 //!
 //! In step 2 a staged blob is completed with the computed digest, or cancelled when the
 //! repository already holds the blob (`blobs`). Every session still open when the publish
 //! ends (a failure before step 2, or a second file with the same bytes) is cancelled
 //! ([`Staged::cancel_all`]): a session is never completed before the checks of step 1 passed.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::input_file::FileIdentity;
 use crate::plan::{Plan, PlannedFile};
 use crate::publish::error::{PublishError, TargetError};
 use crate::publish::jobs;
@@ -70,16 +74,30 @@ pub(crate) async fn resolve(
     progress: &Progress,
     jobs: usize,
 ) -> Result<(Plan, Staged), PublishError> {
-    let pending: Vec<(usize, usize)> = plan
-        .artifacts
-        .iter()
-        .enumerate()
-        .flat_map(|(i, a)| a.files.iter().enumerate().filter(|(_, f)| f.digest_pending).map(move |(j, _)| (i, j)))
-        .collect();
+    // Each file to read once, by device and inode: a file several artifacts name is read once,
+    // for the artifact in the app image's repository when there is one (the others then mount
+    // the blob from there, R-PUSH-4), else for the first.
+    let app_repository = &plan.context.image.repository;
+    let mut files: BTreeMap<FileIdentity, Vec<(usize, usize)>> = BTreeMap::new();
+    for (i, artifact) in plan.artifacts.iter().enumerate() {
+        for (j, file) in artifact.files.iter().enumerate().filter(|(_, f)| f.digest_pending) {
+            let names = files.entry(file.identity).or_default();
+            if artifact.repository == *app_repository && names.first().is_none_or(|&(k, _)| plan.artifacts[k].repository != *app_repository)
+            {
+                names.insert(0, (i, j));
+            } else {
+                names.push((i, j));
+            }
+        }
+    }
     let staged = Staged::default();
-    let computed = jobs::in_order(&pending, jobs, |&(i, j)| {
+    let computed = jobs::in_order(&files, jobs, |(identity, names)| {
+        let (i, j) = names[0];
         let (artifact, staged) = (&plan.artifacts[i], &staged);
         let file = &artifact.files[j];
+        // Sent first only when no tag of these artifacts holds a layer like it (an unchanged
+        // re-publish then sends nothing).
+        let published = names.iter().any(|&(k, l)| reads.holds_layer(k, &plan.artifacts[k].files[l].path, file.size));
         async move {
             let failed = |source| PublishError::FileUnreadable {
                 artifact: artifact.label(),
@@ -87,34 +105,35 @@ pub(crate) async fn resolve(
                 what: format!("file {}", file.path),
                 source: Box::new(source),
             };
-            if !reads.holds_layer(i, &file.path, file.size) {
+            if !published {
                 let source = BlobSource::File { path: &file.source, size: file.size, identity: file.identity };
                 let bar = progress.blob(&format!("file {} of {}", file.path, artifact.label()), file.size);
                 if let Some(blob) = target.stage_file(&artifact.repository, source, &bar).await.map_err(failed)? {
                     tracing::info!("sent file {} of {} to {} in one pass: {}", file.path, artifact.label(), artifact.name(), blob.digest);
                     let digest = blob.digest.clone();
                     staged.add(blob);
-                    return Ok((i, j, digest));
+                    return Ok((*identity, digest));
                 }
             } else {
                 tracing::debug!("a tag of {} holds a layer like {}: hashing it first", artifact.label(), file.path);
             }
-            Ok((i, j, hash_planned(file).await.map_err(failed)?))
+            Ok((*identity, hash_planned(file).await.map_err(failed)?))
         }
     })
     .await;
-    let computed = match computed {
-        Ok(c) => c,
+    let computed: BTreeMap<FileIdentity, Digest> = match computed {
+        Ok(c) => c.into_iter().collect(),
         Err(e) => {
             staged.cancel_all(target, jobs).await;
             return Err(e);
         }
     };
     let mut resolved = plan.clone();
-    for (i, j, digest) in computed {
-        let file = &mut resolved.artifacts[i].files[j];
-        file.digest = digest;
-        file.digest_pending = false;
+    for file in resolved.artifacts.iter_mut().flat_map(|a| &mut a.files).filter(|f| f.digest_pending) {
+        if let Some(digest) = computed.get(&file.identity) {
+            file.digest = digest.clone();
+            file.digest_pending = false;
+        }
     }
     Ok((resolved, staged))
 }

@@ -65,6 +65,8 @@ pub struct Scenario {
     pub ns: String,
     pub subject: Subject,
     layers: TempDir,
+    /// The choices [`Scenario::plan`] plans with.
+    plan_options: PlanOptions,
 }
 
 impl Scenario {
@@ -80,7 +82,12 @@ impl Scenario {
     pub async fn empty(registry: &Registry, view: &RegistryView, ns: &str) -> Scenario {
         let subject = view.seed_app_image(registry, ns).await;
         let layers = tempfile::tempdir().unwrap();
-        Scenario { ns: ns.to_string(), subject, layers }
+        Scenario { ns: ns.to_string(), subject, layers, plan_options: PlanOptions::default() }
+    }
+
+    /// This scenario with files of at least `min` bytes sent in one pass (R-PUSH-11).
+    pub fn single_pass_from(self, min: u64) -> Scenario {
+        Scenario { plan_options: PlanOptions { single_pass_min_size: Some(min) }, ..self }
     }
 
     /// Writes (or rewrites) `<layers>/<bp_dir>/<layer>.toml` and the layer's files.
@@ -95,7 +102,7 @@ impl Scenario {
 
     /// The plan for the app image `<host>/<ns>/app:1.0` (also tagged `latest`).
     pub fn plan(&self, host: &str) -> Plan {
-        self.plan_with(host, &PlanOptions::default())
+        self.plan_with(host, &self.plan_options)
     }
 
     /// [`Scenario::plan`] with the choices `opts`.
