@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -270,8 +271,18 @@ impl RegistryHttp {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<RawResponse, TargetError> {
         let what = format!("{what} in {}/{repository}", self.registry);
-        let result = with_retry(self.retry(), &what, || async {
-            let response = self.exchange(repository, &build).await?;
+        self.retried(&what, || self.exchange(repository, &build)).await
+    }
+
+    /// Makes `attempt` again while it fails transiently (R-PUSH-7): a transport failure or a
+    /// transient status. A status that is not transient is returned as a response.
+    async fn retried<F, Fut>(&self, what: &str, attempt: F) -> Result<RawResponse, TargetError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<RawResponse, Attempt>>,
+    {
+        let result = with_retry(self.retry(), what, || async {
+            let response = attempt().await?;
             if response.is_transient() {
                 return Err(Attempt::Status(response));
             }
@@ -280,7 +291,7 @@ impl RegistryHttp {
         .await;
         match result {
             Ok(r) | Err(Attempt::Status(r)) => Ok(r),
-            Err(other) => Err(self.failure(&what, other)),
+            Err(other) => Err(self.failure(what, other)),
         }
     }
 

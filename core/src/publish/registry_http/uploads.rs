@@ -194,17 +194,6 @@ impl RegistryHttp {
     ) -> Result<RawResponse, TargetError> {
         let what = format!("{what} in {}/{repository}", self.registry);
         let authorization = self.granted(repository).filter(|_| self.same_origin(url));
-        let result = with_retry(self.retry(), &what, || async {
-            let response = self.once(build(&self.http, url.clone()), authorization.as_ref(), &Meter::default()).await?;
-            if response.is_transient() {
-                return Err(Attempt::Status(response));
-            }
-            Ok(response)
-        })
-        .await;
-        match result {
-            Ok(r) | Err(Attempt::Status(r)) => Ok(r),
-            Err(other) => Err(self.failure(&what, other)),
-        }
+        self.retried(&what, || async { self.once(build(&self.http, url.clone()), authorization.as_ref(), &Meter::default()).await }).await
     }
 }
