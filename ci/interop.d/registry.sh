@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by ci/interop and ci/bench: a throwaway CNCF Distribution registry (Debian's
 # `docker-registry`) on a free loopback port, configured by ci/registry/config.yml with its
 # address and storage directory overridden through the environment.
@@ -18,7 +19,7 @@ _free_port() {
 }
 
 start_registry() {
-    local storage="$1" log="$2" port i
+    local storage="$1" log="$2" port
     mkdir -p "$storage"
     port="$(_free_port)"
     REGISTRY_HTTP_ADDR="127.0.0.1:$port" \
@@ -26,7 +27,7 @@ start_registry() {
         docker-registry serve "$_registry_config" >"$log" 2>&1 &
     REGISTRY_PID=$!
     REGISTRY="127.0.0.1:$port"
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         if curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then
             return 0
         fi
