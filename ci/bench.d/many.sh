@@ -1,38 +1,25 @@
 #!/usr/bin/env bash
-# Many small artifacts over a wide round trip: `ci/bench --many` (or by itself). Publishes COUNT
-# artifacts of 64 KiB (random bytes, one layer each, tag `a<i>`) to a fresh docker-registry
-# through `cnb-artifacts conformance proxy --quirks wan:RTT` (every request delayed by the round
-# trip), then publishes them again unchanged, and prints one line per publish: wall time and the
-# requests the proxy received.
+# Workload `many` of ci/bench: COUNT artifacts of 64 KiB (random bytes, one file each, one tag
+# `a<i>` each, in the app image's repository `app`), published to a registry on fresh storage
+# through the wan proxy at each round trip of BENCH_RTTS, then published again unchanged, by:
 #
-# Usage: ci/bench.d/many.sh BIN [COUNT] [RTT] [EXTRA PUBLISH ARGS…]
-#   BIN     the cnb-artifacts binary (a debug build works; say which in reports)
-#   COUNT   artifacts (default 100)
-#   RTT     round trip, as the wan profile takes it (default 50ms; 0ms for loopback)
+#   cnb-artifacts  one `publish` of all of them (a layer TOML per artifact); the re-publish is the
+#                  same command again
+#   skopeo         `skopeo copy --preserve-digests oci:LAYOUT:app:a<i> docker://HOST/app:a<i>`,
+#                  one process per artifact, one after the other as a CI script's loop would,
+#                  where LAYOUT is what `publish --layout` wrote for the same plan (the same
+#                  blobs and manifests, written once, not timed); again for the re-push
+#   oras           the `oras` Python SDK: one process, one OrasClient, one `push()` of the
+#                  artifact's file to HOST/app:a<i> per artifact, one after the other; again for
+#                  the re-push
+#
+# Usage: ci/bench.d/many.sh [COUNT]   (COUNT default 100; environment: ci/bench.d/common.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin="$(realpath "$1")"
-count="${2:-100}"
-rtt="${3:-50ms}"
-shift $(($# < 3 ? $# : 3))
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/cnb-many.XXXXXX")"
-proxy_pid=""
-# shellcheck source=ci/interop.d/registry.sh
-source ci/interop.d/registry.sh
-stop_proxy() {
-    if [[ -n "$proxy_pid" ]]; then
-        kill -TERM "$proxy_pid" 2>/dev/null || true
-        wait "$proxy_pid" 2>/dev/null || true
-        proxy_pid=""
-    fi
-}
-trap 'stop_proxy; stop_registry; rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
-
-python3 ci/interop.d/app_layout.py "$work/app-layout"
-start_registry "$work/registry" "$work/registry.log"
-skopeo copy --quiet --preserve-digests --dest-tls-verify=false "oci:$work/app-layout:app" "docker://$REGISTRY/app:1.0"
+count="${1:-100}"
+# shellcheck source=ci/bench.d/common.sh
+source ci/bench.d/common.sh
+bench_init many
 
 layers="$work/layers"
 mkdir -p "$layers/bench_many"
@@ -42,29 +29,34 @@ for i in $(seq 1 "$count"); do
     printf '[additionalArtifact]\nfile = "f.bin"\ntag = "a%s"\n' "$i" >"$layers/bench_many/l$i.toml"
     head -c 65536 /dev/urandom >"$layers/bench_many/l$i/f.bin"
 done
+layout="$work/layout"
+"$BENCH_BIN" publish --layers-dir "$layers" --image "127.0.0.1:1/app:1.0" --layout "$layout" \
+    --digest "$app_digest" --manifest-size "$app_size" >/dev/null
 
-# publish LABEL: one publish through a fresh proxy; prints LABEL, seconds, requests.
-publish() {
-    local label="$1" start end host
-    shift
-    # Emptied here, not by the redirection below: that happens in the background job, possibly
-    # after the loop has read the previous proxy's address.
-    : >"$work/proxy.out"
-    "$bin" conformance proxy --upstream "http://$REGISTRY" --quirks "wan:$rtt" >"$work/proxy.out" 2>"$work/proxy.err" &
-    proxy_pid=$!
-    for _ in $(seq 1 200); do
-        host="$(sed -n 's/^listening: \([^ ]*\).*/\1/p' "$work/proxy.out")"
-        [[ -n "$host" ]] && break
-        sleep 0.05
+cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST/app:1.0"; }
+skopeo_each() {
+    local i
+    for i in $(seq 1 "$count"); do
+        skopeo copy --quiet --preserve-digests --dest-tls-verify=false "oci:$layout:app:a$i" "docker://$PROXY_HOST/app:a$i"
     done
-    [[ -n "$host" ]] || { echo "the proxy did not start: $(cat "$work/proxy.err")" >&2; return 1; }
-    start="$(date +%s.%N)"
-    "$bin" publish --layers-dir "$layers" --image "$host/app:1.0" "$@" >/dev/null
-    end="$(date +%s.%N)"
-    stop_proxy
-    printf '%s\t%s artifacts\twan:%s\t%s s\t%s\n' "$label" "$count" "$rtt" \
-        "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')" "$(grep '^requests:' "$work/proxy.out")"
+}
+oras_each() {
+    local args=() i
+    for i in $(seq 1 "$count"); do args+=("a$i=$layers/bench_many/l$i/f.bin"); done
+    "$BENCH_PYTHON" ci/bench.d/oras_push.py "$PROXY_HOST" app "${args[@]}"
 }
 
-publish publish "$@"
-publish republish "$@"
+for rtt in $BENCH_RTTS; do
+    for rep in $(seq 1 "$BENCH_REPS"); do
+        bench_say "$count × 64 KiB at $rtt, run $rep of $BENCH_REPS"
+        fresh_registry
+        measure many "$rtt" cnb-artifacts publish "$count" cnb_publish
+        measure many "$rtt" cnb-artifacts republish "$count" cnb_publish
+        fresh_registry
+        measure many "$rtt" skopeo publish "$count" skopeo_each
+        measure many "$rtt" skopeo republish "$count" skopeo_each
+        fresh_registry
+        measure many "$rtt" oras publish "$count" oras_each
+        measure many "$rtt" oras republish "$count" oras_each
+    done
+done

@@ -1,13 +1,25 @@
 #!/usr/bin/env python3
 """Turns the measurements of ci/bench into the Markdown report of docs/performance.md.
 
-Usage: report.py RESULTS_TSV REPS CNB_ARTIFACTS_BINARY
+Usage: report.py --bin CNB_ARTIFACTS --reps N [--peers TSV] [--large TSV] [--load FILE]
+                 [--failed "NAME ..."]
 
-RESULTS_TSV has one line per measurement: kind, size in bytes, seconds (or bytes for
-`republish-bytes`, or NA), peak RSS in KiB, CPU seconds of the registry process during the
-measurement (or NA). Medians of wall time and registry CPU; maxima of peak RSS.
+--peers: the workloads many, helm and wasm (ci/bench.d/common.sh writes it), one line per
+measurement: workload, round trip, client, phase (publish, republish), artifacts, seconds,
+requests the wan proxy received, requests by method (`GET=3,HEAD=2`). Medians of wall time;
+ratios are the peer's median time divided by cnb-artifacts' (above 1: cnb-artifacts is faster).
+The peers' versions are read from the tools named by BENCH_PYTHON, BENCH_HELM and BENCH_WKG.
+
+--large: the workload large (ci/bench.d/large.sh), one line per measurement: kind, size in
+bytes, seconds (or bytes for `republish-bytes`, or NA), peak RSS in KiB, CPU seconds of the
+registry process during the measurement (or NA). Medians of wall time and registry CPU; maxima
+of peak RSS.
+
+--load: `uptime` lines taken before the first workload and after each; --failed: the workloads
+that failed (named in the report).
 """
 
+import argparse
 import os
 import platform
 import re
@@ -17,9 +29,13 @@ import sys
 from collections import defaultdict
 
 MIB = 1024 * 1024
-TARGET_VS_SKOPEO = 1.5
-TARGET_VS_CURL = 0.8
+# Issue 14's targets.
+TARGET_VS_SKOPEO = 1.05
+TARGET_VS_CURL = 0.95
 TARGET_RSS_MIB = 32
+TARGET_MANY_PUBLISH_S = 3.0
+TARGET_MANY_REPUBLISH_S = 1.5
+TARGET_MANY_VS_PEER = 5.0
 
 
 def sh(*argv) -> str:
@@ -77,8 +93,178 @@ def human(size: int) -> str:
     return f"{size // 1024 // MIB} GiB" if size >= 1024 * MIB else f"{size // MIB} MiB"
 
 
+def machine(binary: str, reps: int, load_lines) -> None:
+    print("### Machine and conditions\n")
+    print(f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs (`nproc`), SHA extensions: "
+          f"{'yes' if 'sha_ni' in cpu_flags() else 'no'}; memory {memory()}; Linux {platform.release()}")
+    print(f"- SHA-256 (`openssl speed -evp sha256`, 16 KiB blocks, one core): {sha256_rate()}")
+    print(f"- {sh(binary, '--version')} (release build); {sh('rustc', '--version')}")
+    print(f"- docker-registry {sh('docker-registry', '--version').split()[-1] if sh('docker-registry', '--version') else '?'}"
+          f" (filesystem storage under {os.environ.get('TMPDIR', '/tmp')}); skopeo {sh('skopeo', '--version').split()[-1]};"
+          f" {sh('curl', '--version').splitlines()[0].split(' (')[0] if sh('curl', '--version') else 'curl ?'}")
+    print(f"- peers: {peer_versions()}")
+    print(f"- each time: the median of {reps} runs")
+    if load_lines:
+        print(f"- load (`uptime`) before the first workload: {load_lines[0]}")
+        for line in load_lines[1:]:
+            print(f"  - after a workload: {line}")
+    print()
+
+
+def peer_versions() -> str:
+    parts = []
+    python = os.environ.get("BENCH_PYTHON", "")
+    if python and not python.startswith("missing:"):
+        v = sh(python, "-c", "import importlib.metadata as m; print(m.version('oras'))")
+        if v:
+            parts.append(f"oras-py {v} (Python SDK)")
+    helm = os.environ.get("BENCH_HELM", "")
+    if helm and not helm.startswith("missing:"):
+        parts.append(f"helm {sh(helm, 'version', '--short') or '?'}")
+    wkg = os.environ.get("BENCH_WKG", "")
+    if wkg and not wkg.startswith("missing:"):
+        parts.append(sh(wkg, "--version") or "wkg ?")
+    return ", ".join(parts) or "none"
+
+
+PEER_LABELS = {
+    "cnb-artifacts": "cnb-artifacts publish, one invocation",
+    "skopeo": "`skopeo copy` per artifact",
+    "oras": "oras-py `push()` per artifact",
+    "helm": "`helm push` per chart",
+    "wkg": "`wkg oci push` per component",
+}
+WORKLOAD_TITLES = {
+    "many": "{n} artifacts of 64 KiB (`many`)",
+    "helm": "{n} Helm charts (`helm`)",
+    "wasm": "{n} Wasm components (`wasm`)",
+}
+METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE")
+
+
+def load_peers(path):
+    """{(workload, rtt, tool, phase): [(count, seconds, requests, methods)]}, in file order."""
+    rows = {}
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            workload, rtt, tool, phase, count, seconds, requests, methods = line.rstrip("\n").split("\t")
+            rows.setdefault((workload, rtt, tool, phase), []).append(
+                (int(count), float(seconds), None if requests == "NA" else int(requests), methods))
+    return rows
+
+
+def rtt_ms(rtt: str) -> float:
+    m = re.fullmatch(r"(\d+)(ms|s)", rtt)
+    return float(m.group(1)) * (1000 if m.group(2) == "s" else 1) if m else 0.0
+
+
+def peers(path) -> None:
+    rows = load_peers(path)
+    if not rows:
+        return
+    workloads = [w for w in ("many", "helm", "wasm") if any(k[0] == w for k in rows)]
+
+    def med(key):
+        values = [r[1] for r in rows.get(key, [])]
+        return statistics.median(values) if values else None
+
+    def requests(key):
+        values = sorted({r[2] for r in rows.get(key, []) if r[2] is not None})
+        if not values:
+            return "n/a"
+        return f"{values[0]}" if len(values) == 1 else f"{values[0]}–{values[-1]}"
+
+    def methods(key):
+        got = rows.get(key)
+        if not got or got[0][3] == "NA":
+            return "n/a"
+        counts = dict(item.split("=") for item in got[0][3].split(","))
+        return " / ".join(counts.get(m, "0") for m in METHODS)
+
+    targets = []
+    for workload in workloads:
+        keys = [k for k in rows if k[0] == workload]
+        rtts = sorted({k[1] for k in keys}, key=rtt_ms)
+        tools = ["cnb-artifacts"] + [t for t in dict.fromkeys(k[2] for k in keys) if t != "cnb-artifacts"]
+        count = next(iter(rows[keys[0]]))[0]
+        print(f"### {WORKLOAD_TITLES[workload].format(n=count)}\n")
+        print("| RTT | client | publish | requests | re-publish (unchanged) | requests | publish: peer ÷ ours | re-publish: peer ÷ ours |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for rtt in rtts:
+            ours = {phase: med((workload, rtt, "cnb-artifacts", phase)) for phase in ("publish", "republish")}
+            for tool in tools:
+                cells = []
+                ratios = []
+                for phase in ("publish", "republish"):
+                    key = (workload, rtt, tool, phase)
+                    t = med(key)
+                    cells += [f"{t:.2f} s" if t is not None else "n/a", requests(key)]
+                    if tool == "cnb-artifacts":
+                        ratios.append("—")
+                    else:
+                        ratios.append(f"{t / ours[phase]:.1f}×" if t and ours[phase] else "n/a")
+                label = f"**{PEER_LABELS[tool]}**" if tool == "cnb-artifacts" else PEER_LABELS[tool]
+                print(f"| {rtt} | {label} | {' | '.join(cells)} | {' | '.join(ratios)} |")
+        print()
+        print(f"Requests by method ({' / '.join(METHODS)}), at {rtts[0]} (the first run):\n")
+        print("| client | publish | re-publish |")
+        print("| --- | --- | --- |")
+        for tool in tools:
+            print(f"| {PEER_LABELS[tool]} | {methods((workload, rtts[0], tool, 'publish'))} | {methods((workload, rtts[0], tool, 'republish'))} |")
+        print()
+        if workload == "many":
+            for rtt in rtts:
+                if rtt_ms(rtt) != 50:
+                    continue
+                ours_p = med((workload, rtt, "cnb-artifacts", "publish"))
+                ours_r = med((workload, rtt, "cnb-artifacts", "republish"))
+                peer_times = [(med((workload, rtt, t, "publish")), t) for t in tools if t != "cnb-artifacts"]
+                peer_times = [(t, tool) for t, tool in peer_times if t is not None]
+                fastest = min(peer_times) if peer_times else None
+                if ours_p is not None:
+                    targets.append((f"{count} × 64 KiB at {rtt}: publish ≤ {TARGET_MANY_PUBLISH_S:g} s", f"{ours_p:.2f} s",
+                                    ours_p <= TARGET_MANY_PUBLISH_S))
+                if ours_p and fastest:
+                    ratio = fastest[0] / ours_p
+                    targets.append((f"… and ≥ {TARGET_MANY_VS_PEER:g}× the fastest peer", f"{ratio:.1f}× ({fastest[1]}, {fastest[0]:.2f} s)",
+                                    ratio >= TARGET_MANY_VS_PEER))
+                if ours_r is not None:
+                    targets.append((f"… unchanged re-publish ≤ {TARGET_MANY_REPUBLISH_S:g} s", f"{ours_r:.2f} s",
+                                    ours_r <= TARGET_MANY_REPUBLISH_S))
+    if targets:
+        print("### Targets (issue 14), many small artifacts\n")
+        print("| target | measured | |\n| --- | --- | --- |")
+        for what, got, ok in targets:
+            print(f"| {what} | {got} | {'met' if ok else 'MISSED'} |")
+        print()
+
+
 def main() -> int:
-    path, reps, binary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    p = argparse.ArgumentParser(description="The Markdown report of ci/bench.")
+    p.add_argument("--bin", required=True)
+    p.add_argument("--reps", type=int, required=True)
+    p.add_argument("--peers")
+    p.add_argument("--large")
+    p.add_argument("--load")
+    p.add_argument("--failed", default="")
+    args = p.parse_args()
+    load_lines = []
+    if args.load and os.path.exists(args.load):
+        with open(args.load) as f:
+            load_lines = [" ".join(line.split()) for line in f if line.strip()]
+    machine(args.bin, args.reps, load_lines)
+    if args.failed.strip():
+        print(f"**Failed workloads: {', '.join(args.failed.split())}** (their output above; their rows are missing or partial)\n")
+    if args.peers and os.path.exists(args.peers):
+        peers(args.peers)
+    if args.large and os.path.exists(args.large) and os.path.getsize(args.large):
+        large(args.large, args.reps)
+    return 0
+
+
+def large(path, reps) -> None:
     rows = load(path)
 
     def med(kind, size):
@@ -94,16 +280,7 @@ def main() -> int:
         return statistics.median(values) if values else None
 
     sizes = sorted({size for kind, size in rows if kind == "publish"})
-    print("### Machine\n")
-    print(f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs (`nproc`), SHA extensions: "
-          f"{'yes' if 'sha_ni' in cpu_flags() else 'no'}; memory {memory()}; Linux {platform.release()}")
-    print(f"- SHA-256 (`openssl speed -evp sha256`, 16 KiB blocks, one core): {sha256_rate()}")
-    print(f"- {sh(binary, '--version')} (release build); {sh('rustc', '--version')}")
-    print(f"- docker-registry {sh('docker-registry', '--version').split()[-1] if sh('docker-registry', '--version') else '?'}"
-          f" (filesystem storage under {os.environ.get('TMPDIR', '/tmp')}); skopeo {sh('skopeo', '--version').split()[-1]};"
-          f" {sh('curl', '--version').splitlines()[0].split(' (')[0] if sh('curl', '--version') else 'curl ?'}")
-    print(f"- each number: median wall time of {reps} runs (peak RSS: the largest), registry on loopback, fresh storage per run\n")
-
+    print(f"Registry on loopback (no proxy), fresh storage per run; peak RSS: the largest of {reps} runs.\n")
     print("### Upload of one file\n")
     print("| size | publish | publish, 8 MiB pieces | skopeo copy | curl -T | publish ÷ skopeo | publish ÷ curl | peak RSS publish / 8 MiB pieces / skopeo / curl |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -159,7 +336,6 @@ def main() -> int:
         if tc and ts:
             print(f"\n{TARGET_VS_SKOPEO}× skopeo's throughput at {human(big)} would be {TARGET_VS_SKOPEO * tc / ts:.2f}× the rate of the raw "
                   f"`curl -T` upload, the most this registry accepted in this run.")
-    return 0
 
 
 if __name__ == "__main__":
