@@ -319,7 +319,7 @@ def large(path, reps) -> None:
     t = med("conformance", 0)
     print(f"- full conformance run: {f'{t:.1f} s' if t else 'not measured (`cnb-artifacts conformance run` does not exist yet)'}")
 
-    print("\n### Targets\n")
+    print("\n### Targets (issue 14), one file\n")
     big = sizes[-1] if sizes else None
     if big:
         tp, ts, tc = (med(k, big) for k in ("publish", "skopeo", "curl"))
