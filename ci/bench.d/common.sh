@@ -24,7 +24,9 @@
 #                        proxy, and appends one line to $BENCH_RESULTS:
 #                        workload, rtt, tool, phase, count, seconds, requests, requests by method
 #                        (`GET=3,HEAD=2`); CMD's output is kept in $work/cmd.log, printed on
-#                        failure (then measure returns 1)
+#                        failure (then measure returns 1). CMD runs where `set -e` does not
+#                        apply (inside `if`): a loop in it must stop at a failure itself
+#                        (`|| return`)
 
 BENCH_REPS="${BENCH_REPS:-1}"
 BENCH_RTTS="${BENCH_RTTS:-0ms 50ms}"

@@ -35,7 +35,7 @@ helm_each() {
     local i home="$work/helm-home"
     for i in $(seq 1 "$count"); do
         HELM_CACHE_HOME="$home/cache" HELM_CONFIG_HOME="$home/config" HELM_DATA_HOME="$home/data" \
-            "$BENCH_HELM" push "$charts/chart$i-0.1.0.tgz" "oci://$PROXY_HOST/app" --plain-http
+            "$BENCH_HELM" push "$charts/chart$i-0.1.0.tgz" "oci://$PROXY_HOST/app" --plain-http || return
     done
 }
 

@@ -37,7 +37,7 @@ cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST
 skopeo_each() {
     local i
     for i in $(seq 1 "$count"); do
-        skopeo copy --quiet --preserve-digests --dest-tls-verify=false "oci:$layout:app:a$i" "docker://$PROXY_HOST/app:a$i"
+        skopeo copy --quiet --preserve-digests --dest-tls-verify=false "oci:$layout:app:a$i" "docker://$PROXY_HOST/app:a$i" || return
     done
 }
 oras_each() {

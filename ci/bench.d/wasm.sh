@@ -31,7 +31,7 @@ cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST
 wkg_each() {
     local i
     for i in $(seq 1 "$count"); do
-        "$BENCH_WKG" oci push --insecure "$PROXY_HOST" "$PROXY_HOST/app:c$i" "$components/component$i.wasm"
+        "$BENCH_WKG" oci push --insecure "$PROXY_HOST" "$PROXY_HOST/app:c$i" "$components/component$i.wasm" || return
     done
 }
 
