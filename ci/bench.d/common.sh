@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2034 # app_digest, app_size: the workloads'
+# shellcheck shell=bash disable=SC2034 # app_digest, app_size, publish_args: the workloads'
 # Sourced by the peer workloads of ci/bench (ci/bench.d/many.sh, helm.sh, wasm.sh): a registry on
 # fresh storage holding the app image, the wan proxy in front of it, and one measurement = one
 # command timed through its own proxy, whose request count and request log are recorded.
@@ -9,6 +9,9 @@
 #   BENCH_REPS      repetitions of each measurement (default 1)
 #   BENCH_RTTS      round trips of the wan proxy, as `--quirks wan:RTT` takes them (default
 #                   "0ms 50ms")
+#   BENCH_PUBLISH_ARGS
+#                   more arguments for every `cnb-artifacts publish`, split at spaces (e.g.
+#                   "--jobs 16"; default none)
 #   BENCH_PYTHON, BENCH_HELM, BENCH_WKG
 #                   the peers a workload needs: the Python with the `oras` SDK, helm 3, wkg
 #                   (ci/interop.d/tools.sh installs them)
@@ -30,6 +33,7 @@
 
 BENCH_REPS="${BENCH_REPS:-1}"
 BENCH_RTTS="${BENCH_RTTS:-0ms 50ms}"
+read -ra publish_args <<<"${BENCH_PUBLISH_ARGS:-}"
 : "${BENCH_BIN:?BENCH_BIN: the cnb-artifacts binary}" "${BENCH_RESULTS:?BENCH_RESULTS: the TSV file to append to}"
 
 _bench_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

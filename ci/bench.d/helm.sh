@@ -30,7 +30,7 @@ for i in $(seq 1 "$count"); do
     printf '[[additionalArtifact]]\nfile = "chart%s-0.1.0.tgz"\ntype = "helm"\n\n' "$i"
 done >"$layers/bench_helm/charts.toml"
 
-cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST/app:1.0"; }
+cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST/app:1.0" "${publish_args[@]}"; }
 helm_each() {
     local i home="$work/helm-home"
     for i in $(seq 1 "$count"); do

@@ -33,7 +33,7 @@ layout="$work/layout"
 "$BENCH_BIN" publish --layers-dir "$layers" --image "127.0.0.1:1/app:1.0" --layout "$layout" \
     --digest "$app_digest" --manifest-size "$app_size" >/dev/null
 
-cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST/app:1.0"; }
+cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST/app:1.0" "${publish_args[@]}"; }
 skopeo_each() {
     local i
     for i in $(seq 1 "$count"); do

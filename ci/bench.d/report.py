@@ -104,6 +104,8 @@ def machine(binary: str, reps: int, load_lines) -> None:
           f" {sh('curl', '--version').splitlines()[0].split(' (')[0] if sh('curl', '--version') else 'curl ?'}")
     print(f"- peers: {peer_versions()}")
     print(f"- each time: the median of {reps} runs")
+    if os.environ.get("BENCH_PUBLISH_ARGS", "").strip():
+        print(f"- every `cnb-artifacts publish` of many, helm and wasm with `{os.environ['BENCH_PUBLISH_ARGS'].strip()}`")
     if load_lines:
         print(f"- load (`uptime`) before the first workload: {load_lines[0]}")
         for line in load_lines[1:]:

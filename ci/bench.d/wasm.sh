@@ -27,7 +27,7 @@ for i in $(seq 1 "$count"); do
     printf '[[additionalArtifact]]\nfile = "component%s.wasm"\ntype = "wasm"\ntag = "c%s"\n\n' "$i" "$i"
 done >"$layers/bench_wasm/components.toml"
 
-cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST/app:1.0"; }
+cnb_publish() { "$BENCH_BIN" publish --layers-dir "$layers" --image "$PROXY_HOST/app:1.0" "${publish_args[@]}"; }
 wkg_each() {
     local i
     for i in $(seq 1 "$count"); do
