@@ -297,6 +297,22 @@ pub async fn read_tags(
 mod tests {
     use super::*;
 
+    /// R-PUSH-11: a tag of the artifact holding a layer of the file's title and size says the
+    /// file was most likely published before; another title, size or artifact does not.
+    #[test]
+    fn r_push_11_a_layer_of_the_same_title_and_size_at_a_tag_of_the_artifact_counts_as_published() {
+        let manifest = |title: &str, size: u64| {
+            let layer = serde_json::json!({"digest": Digest::of(b"x"), "size": size, "annotations": {ANNOTATION_TITLE: title}});
+            FetchedManifest::new(serde_json::to_vec(&serde_json::json!({"mediaType": OCI_MANIFEST, "layers": [layer]})).unwrap())
+        };
+        let reads = TagReads { read: vec![(0, "r/app:a".into(), manifest("a.bin", 10)), (1, "r/app:b".into(), manifest("b.bin", 20))] };
+        assert!(reads.holds_layer(0, "a.bin", 10));
+        assert!(!reads.holds_layer(0, "a.bin", 11), "another size");
+        assert!(!reads.holds_layer(0, "c.bin", 10), "another title");
+        assert!(!reads.holds_layer(0, "b.bin", 20), "another artifact's tag");
+        assert!(!reads.holds_layer(2, "a.bin", 10), "an artifact without tags read");
+    }
+
     /// R-CTX-2, R-MAN-6: a subject read from the target has one of the four subject media
     /// types; an image manifest without `mediaType` is an OCI one; anything else is refused.
     #[test]
