@@ -118,3 +118,21 @@ measure() {
         "$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')" "${requests:-NA}" "${methods:-NA}" >>"$BENCH_RESULTS"
     bench_say "$tool $phase at $rtt: $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s, ${requests:-?} requests"
 }
+
+# compare WORKLOAD WHAT COUNT TOOL=FUNCTION...: for every round trip of $BENCH_RTTS and each of
+# $BENCH_REPS runs, each tool in turn on fresh storage: FUNCTION as its publish, then again
+# unchanged as its re-publish (measure). WHAT names the workload in the progress line.
+compare() {
+    local workload="$1" what="$2" count="$3" rtt rep pair
+    shift 3
+    for rtt in $BENCH_RTTS; do
+        for rep in $(seq 1 "$BENCH_REPS"); do
+            bench_say "$what at $rtt, run $rep of $BENCH_REPS"
+            for pair in "$@"; do
+                fresh_registry
+                measure "$workload" "$rtt" "${pair%%=*}" publish "$count" "${pair#*=}"
+                measure "$workload" "$rtt" "${pair%%=*}" republish "$count" "${pair#*=}"
+            done
+        done
+    done
+}

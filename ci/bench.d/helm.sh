@@ -39,14 +39,4 @@ helm_each() {
     done
 }
 
-for rtt in $BENCH_RTTS; do
-    for rep in $(seq 1 "$BENCH_REPS"); do
-        bench_say "$count charts at $rtt, run $rep of $BENCH_REPS"
-        fresh_registry
-        measure helm "$rtt" cnb-artifacts publish "$count" cnb_publish
-        measure helm "$rtt" cnb-artifacts republish "$count" cnb_publish
-        fresh_registry
-        measure helm "$rtt" helm publish "$count" helm_each
-        measure helm "$rtt" helm republish "$count" helm_each
-    done
-done
+compare helm "$count charts" "$count" cnb-artifacts=cnb_publish helm=helm_each

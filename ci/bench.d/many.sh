@@ -46,17 +46,4 @@ oras_each() {
     "$BENCH_PYTHON" ci/bench.d/oras_push.py "$PROXY_HOST" app "${args[@]}"
 }
 
-for rtt in $BENCH_RTTS; do
-    for rep in $(seq 1 "$BENCH_REPS"); do
-        bench_say "$count × 64 KiB at $rtt, run $rep of $BENCH_REPS"
-        fresh_registry
-        measure many "$rtt" cnb-artifacts publish "$count" cnb_publish
-        measure many "$rtt" cnb-artifacts republish "$count" cnb_publish
-        fresh_registry
-        measure many "$rtt" skopeo publish "$count" skopeo_each
-        measure many "$rtt" skopeo republish "$count" skopeo_each
-        fresh_registry
-        measure many "$rtt" oras publish "$count" oras_each
-        measure many "$rtt" oras republish "$count" oras_each
-    done
-done
+compare many "$count × 64 KiB" "$count" cnb-artifacts=cnb_publish skopeo=skopeo_each oras=oras_each

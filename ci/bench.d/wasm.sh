@@ -35,14 +35,4 @@ wkg_each() {
     done
 }
 
-for rtt in $BENCH_RTTS; do
-    for rep in $(seq 1 "$BENCH_REPS"); do
-        bench_say "$count components at $rtt, run $rep of $BENCH_REPS"
-        fresh_registry
-        measure wasm "$rtt" cnb-artifacts publish "$count" cnb_publish
-        measure wasm "$rtt" cnb-artifacts republish "$count" cnb_publish
-        fresh_registry
-        measure wasm "$rtt" wkg publish "$count" wkg_each
-        measure wasm "$rtt" wkg republish "$count" wkg_each
-    done
-done
+compare wasm "$count components" "$count" cnb-artifacts=cnb_publish wkg=wkg_each
