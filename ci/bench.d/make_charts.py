@@ -8,11 +8,12 @@ fixtures/charts/make.py does. About 1 KiB each.
 Usage: make_charts.py DIR COUNT
 """
 
-import gzip
-import io
 import os
+import pathlib
 import sys
-import tarfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "charts"))
+from make import package  # noqa: E402  (the fixtures' packaging, one way to write a chart)
 
 DEPLOYMENT = b"""apiVersion: apps/v1
 kind: Deployment
@@ -48,23 +49,6 @@ spec:
     - port: 80
       targetPort: {{ .Values.port }}
 """
-
-
-def package(entries) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=out, mtime=0) as gz:
-        gz.write(raw.getvalue())
-    return out.getvalue()
 
 
 def main() -> int:
